@@ -1,0 +1,108 @@
+/*
+ * Control IPC between vdiskctl (and the OCF agents) and vdiskd.
+ *
+ * Transport: a libqb IPC service, named by `[daemon] ipc_name` (default
+ * "vdisk"). A request is one of the fixed-size structs below, starting with
+ * libqb's request header whose id is an enum vdisk_ctl_type and whose size is
+ * sizeof the struct. Strings are NUL-terminated inside their arrays; the
+ * daemon rejects a request whose size does not match its type or whose string
+ * lacks a terminator.
+ *
+ * A reply is a struct qb_ipc_response_header (id = request id, error = 0 or
+ * -errno) followed by a NUL-terminated JSON document. On error the document is
+ * {"error": "one-line reason"}; on success its shape is documented per type.
+ */
+#ifndef VDISK_CTL_H
+#define VDISK_CTL_H
+
+#include <stdint.h>
+#include <qb/qbipc_common.h>
+
+#define VDISK_IPC_NAME_DEFAULT "vdisk"
+
+/* Largest request or reply; a reply carries the whole disk list as JSON. */
+#define VDISK_CTL_MAX_MSG (1024 * 1024)
+
+/* Disk names: [A-Za-z0-9][A-Za-z0-9_-]*, at most this long (no dots: names are
+ * CMAP key components). */
+#define VDISK_NAME_MAX 63
+/* A node as typed by the user: a name or a decimal nodeid. */
+#define VDISK_NODE_MAX 63
+/* A device spec: an absolute path, UUID=, LABEL= or PARTUUID=. */
+#define VDISK_DEVICE_MAX 255
+/* A user or group as typed by the user: a name or a decimal id. */
+#define VDISK_USER_MAX 63
+
+enum vdisk_ctl_type {
+	/* struct vdisk_ctl_req. Reply: {"node": {"id", "name"}, "quorate",
+	 * "config", "generation", "synced", "members": [{"id", "name"}],
+	 * "disks": count} */
+	VDISK_CTL_STATUS = 1,
+	/* struct vdisk_ctl_req. Reply: {"nodes": [{"id", "name", "member",
+	 * "local", "devices": inventory count}]} */
+	VDISK_CTL_NODE_LIST,
+	/* struct vdisk_ctl_req. Reply: {"generation", "disks": [disk]} where
+	 * disk is {"name", "id", "size", "primary": path, "secondary": path or
+	 * null, "uid", "gid", "owner", "group", "mode", "mtime"} and path is
+	 * {"node": nodeid, "node_name", "device"} */
+	VDISK_CTL_DISK_LIST,
+	/* struct vdisk_ctl_disk_req. Reply: {"disk": disk} */
+	VDISK_CTL_DISK_SHOW,
+	/* struct vdisk_ctl_create_req (needs root or haclient). Reply:
+	 * {"generation", "disk": disk} */
+	VDISK_CTL_DISK_CREATE,
+	/* struct vdisk_ctl_disk_req (needs root or haclient). Reply:
+	 * {"generation"} */
+	VDISK_CTL_DISK_DELETE,
+	/* struct vdisk_ctl_perm_req (needs root or haclient). Reply:
+	 * {"generation", "disk": disk} */
+	VDISK_CTL_PERM_SET,
+	/* struct vdisk_ctl_req. Scans this node with libblkid and republishes
+	 * its inventory. Reply: {"node": {"id", "name"}, "devices": [{"path",
+	 * "size", "uuid", "label", "partuuid", "type"}]} (absent tags omitted) */
+	VDISK_CTL_SCAN,
+	VDISK_CTL_TYPE_MAX,
+};
+
+struct vdisk_ctl_req {
+	struct qb_ipc_request_header hdr;
+};
+
+struct vdisk_ctl_disk_req {
+	struct qb_ipc_request_header hdr;
+	char name[VDISK_NAME_MAX + 1];
+};
+
+/* A path as typed: node (name or id) and device spec; empty node = none. */
+struct vdisk_ctl_path {
+	char node[VDISK_NODE_MAX + 1];
+	char device[VDISK_DEVICE_MAX + 1];
+};
+
+#define VDISK_CTL_F_OWNER (1u << 0)
+#define VDISK_CTL_F_GROUP (1u << 1)
+#define VDISK_CTL_F_MODE (1u << 2)
+#define VDISK_CTL_F_SIZE (1u << 3)
+
+struct vdisk_ctl_create_req {
+	struct qb_ipc_request_header hdr;
+	char name[VDISK_NAME_MAX + 1];
+	struct vdisk_ctl_path primary;
+	struct vdisk_ctl_path secondary;
+	char owner[VDISK_USER_MAX + 1];
+	char group[VDISK_USER_MAX + 1];
+	uint64_t size;	/* bytes, with VDISK_CTL_F_SIZE */
+	uint32_t mode;	/* permission bits, with VDISK_CTL_F_MODE */
+	uint32_t flags; /* VDISK_CTL_F_* */
+};
+
+struct vdisk_ctl_perm_req {
+	struct qb_ipc_request_header hdr;
+	char name[VDISK_NAME_MAX + 1];
+	char owner[VDISK_USER_MAX + 1];
+	char group[VDISK_USER_MAX + 1];
+	uint32_t mode;
+	uint32_t flags; /* VDISK_CTL_F_OWNER | _GROUP | _MODE */
+};
+
+#endif

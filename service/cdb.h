@@ -1,0 +1,66 @@
+/*
+ * The replicated cluster database: the database (db.h) kept identical on
+ * every member by applying updates delivered in CPG agreed order, synced after
+ * each membership change, persisted in the state directory and mirrored into
+ * CMAP.
+ *
+ * Ownership: the cdb owns its membership (corosync connections), its database
+ * and every pending operation. Everything runs on the control-plane loop; no
+ * other thread touches it.
+ *
+ * An operation (cdb_disk_create, cdb_update_submit) either fails at once
+ * (returns -errno, reason in err, callback never called) or returns 0 and
+ * later calls its callback exactly once, from the loop, with the result as
+ * every member computed it (or -ECANCELED from cdb_stop).
+ */
+#ifndef VDISK_CDB_H
+#define VDISK_CDB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <qb/qbloop.h>
+
+#include "db.h"
+#include "membership.h"
+
+/* Longest an operation may take, from request to its update's delivery. */
+#define CDB_OP_TIMEOUT_MS 15000
+#define CDB_STATE_FILE "vdisk.db"
+
+struct cdb;
+
+/* rc 0: the update was applied; disk is the row after it (create, perm) or
+ * NULL; generation is the database generation after it. */
+typedef void (*cdb_done_fn)(void *ctx, int rc, const char *err, const struct db_disk *disk,
+			    uint64_t generation);
+
+/* Loads the persisted state from state_dir and starts the corosync
+ * connections. Fails if the state file exists but cannot be read. */
+int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *err,
+	      size_t errlen);
+void cdb_stop(struct cdb *c);
+
+/*
+ * Creates a disk. disk holds name, paths (nodeid + device spec), uid, gid,
+ * mode and, if size_given, size. Each path is checked on its own node (device
+ * opened, size read) before the row is multicast; without size_given the size
+ * is the primary path's, rounded down to whole sectors.
+ */
+int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, cdb_done_fn done,
+		    void *ctx, char *err, size_t errlen);
+
+/* Submits a delete or perm update (copied). */
+int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done, void *ctx,
+		      char *err, size_t errlen);
+
+/* Rescans local devices with libblkid and publishes the inventory if it
+ * changed. The scan result is returned (caller frees *list). */
+int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count);
+
+const struct db *cdb_db(const struct cdb *c);
+struct membership *cdb_membership(const struct cdb *c);
+bool cdb_synced(const struct cdb *c);
+uint64_t cdb_config(const struct cdb *c);
+
+#endif

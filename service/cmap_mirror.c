@@ -1,0 +1,196 @@
+/*
+ * Writes the database into CMAP.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <corosync/corotypes.h>
+
+#include "cmap_mirror.h"
+#include "membership.h"
+
+struct mirror_key {
+	char name[CMAP_KEYNAME_MAXLEN + 1];
+	cmap_value_types_t type;
+	uint64_t num;
+	const char *str;
+};
+
+struct mirror {
+	struct mirror_key *keys;
+	size_t n, cap;
+	int rc;
+};
+
+static struct mirror_key *key_add(struct mirror *mr, cmap_value_types_t type, const char *fmt,
+				  ...)
+{
+	struct mirror_key *k;
+	va_list ap;
+
+	if (mr->n == mr->cap) {
+		size_t cap = mr->cap ? mr->cap * 2 : 64;
+		struct mirror_key *keys = realloc(mr->keys, cap * sizeof(*keys));
+
+		if (!keys) {
+			mr->rc = -ENOMEM;
+			return NULL;
+		}
+		mr->keys = keys;
+		mr->cap = cap;
+	}
+	k = &mr->keys[mr->n++];
+	memset(k, 0, sizeof(*k));
+	k->type = type;
+	va_start(ap, fmt);
+	vsnprintf(k->name, sizeof(k->name), fmt, ap);
+	va_end(ap);
+	return k;
+}
+
+#define KEY_NUM(mr, type, val, ...)                                                                \
+	do {                                                                                       \
+		struct mirror_key *_k = key_add(mr, type, __VA_ARGS__);                            \
+		if (_k)                                                                            \
+			_k->num = (val);                                                           \
+	} while (0)
+
+#define KEY_STR(mr, val, ...)                                                                      \
+	do {                                                                                       \
+		struct mirror_key *_k = key_add(mr, CMAP_VALUETYPE_STRING, __VA_ARGS__);           \
+		if (_k)                                                                            \
+			_k->str = (val);                                                           \
+	} while (0)
+
+static void path_keys(struct mirror *mr, const char *disk, const char *which,
+		      const struct db_path *p)
+{
+	if (p->nodeid == 0)
+		return;
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, p->nodeid, CMAP_MIRROR_PREFIX "disk.%s.%s.node", disk,
+		which);
+	KEY_STR(mr, p->device, CMAP_MIRROR_PREFIX "disk.%s.%s.device", disk, which);
+}
+
+static void db_keys(struct mirror *mr, const struct db *db)
+{
+	size_t i, j;
+
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, db->generation, CMAP_MIRROR_PREFIX "generation");
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, db->next_id, CMAP_MIRROR_PREFIX "next_id");
+	for (i = 0; i < db->ndisks; i++) {
+		const struct db_disk *d = &db->disks[i];
+		const char *n = d->name;
+
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->id, CMAP_MIRROR_PREFIX "disk.%s.id", n);
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, d->size, CMAP_MIRROR_PREFIX "disk.%s.size", n);
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->uid, CMAP_MIRROR_PREFIX "disk.%s.uid", n);
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->gid, CMAP_MIRROR_PREFIX "disk.%s.gid", n);
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->mode, CMAP_MIRROR_PREFIX "disk.%s.mode", n);
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, (uint64_t)d->mtime,
+			CMAP_MIRROR_PREFIX "disk.%s.mtime", n);
+		path_keys(mr, n, "primary", &d->primary);
+		path_keys(mr, n, "secondary", &d->secondary);
+	}
+	for (i = 0; i < db->ninv; i++) {
+		const struct db_inventory *inv = &db->inv[i];
+
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, inv->count,
+			CMAP_MIRROR_PREFIX "node.%" PRIu32 ".devices", inv->nodeid);
+		for (j = 0; j < inv->count; j++) {
+			const struct device_info *dev = &inv->devices[j];
+			const char *pfx = CMAP_MIRROR_PREFIX "node.%" PRIu32 ".device.%zu.%s";
+
+			KEY_STR(mr, dev->path, pfx, inv->nodeid, j, "path");
+			KEY_NUM(mr, CMAP_VALUETYPE_UINT64, dev->size, pfx, inv->nodeid, j, "size");
+			if (dev->uuid[0])
+				KEY_STR(mr, dev->uuid, pfx, inv->nodeid, j, "uuid");
+			if (dev->label[0])
+				KEY_STR(mr, dev->label, pfx, inv->nodeid, j, "label");
+		}
+	}
+}
+
+static bool key_wanted(const struct mirror *mr, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < mr->n; i++)
+		if (strcmp(mr->keys[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Deletes the keys under the prefix that the new state no longer has. */
+static int stale_keys_delete(cmap_handle_t cmap, const struct mirror *mr)
+{
+	char name[CMAP_KEYNAME_MAXLEN + 1];
+	cmap_iter_handle_t iter;
+	char (*stale)[CMAP_KEYNAME_MAXLEN + 1] = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	rc = membership_cs_errno(cmap_iter_init(cmap, CMAP_MIRROR_PREFIX, &iter));
+	if (rc)
+		return rc;
+	while (cmap_iter_next(cmap, iter, name, NULL, NULL) == CS_OK) {
+		void *grown;
+
+		if (key_wanted(mr, name))
+			continue;
+		grown = realloc(stale, (n + 1) * sizeof(*stale));
+		if (!grown) {
+			rc = -ENOMEM;
+			break;
+		}
+		stale = grown;
+		memcpy(stale[n++], name, sizeof(name));
+	}
+	cmap_iter_finalize(cmap, iter);
+	/* Deleting while iterating would invalidate the iterator. */
+	for (i = 0; i < n && rc == 0; i++) {
+		rc = membership_cs_errno(cmap_delete(cmap, stale[i]));
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	free(stale);
+	return rc;
+}
+
+int cmap_mirror_write(cmap_handle_t cmap, const struct db *db)
+{
+	struct mirror mr = { 0 };
+	size_t i;
+	int rc;
+
+	db_keys(&mr, db);
+	rc = mr.rc;
+	if (rc)
+		goto out_free;
+	rc = stale_keys_delete(cmap, &mr);
+	for (i = 0; i < mr.n && rc == 0; i++) {
+		const struct mirror_key *k = &mr.keys[i];
+		cs_error_t cs;
+
+		switch (k->type) {
+		case CMAP_VALUETYPE_STRING:
+			cs = cmap_set_string(cmap, k->name, k->str);
+			break;
+		case CMAP_VALUETYPE_UINT32:
+			cs = cmap_set_uint32(cmap, k->name, (uint32_t)k->num);
+			break;
+		default:
+			cs = cmap_set_uint64(cmap, k->name, k->num);
+			break;
+		}
+		rc = membership_cs_errno(cs);
+	}
+
+out_free:
+	free(mr.keys);
+	return rc;
+}

@@ -1,0 +1,24 @@
+/*
+ * Mirror of the cluster database into the node-local CMAP under "vdisk.", so
+ * `corosync-cmapctl -b vdisk.` shows what this node holds:
+ *
+ *   vdisk.generation, vdisk.next_id
+ *   vdisk.disk.NAME.{id,size,uid,gid,mode,mtime}
+ *   vdisk.disk.NAME.{primary,secondary}.{node,device}
+ *   vdisk.node.NODEID.devices (count), vdisk.node.NODEID.device.I.{path,size,uuid,label}
+ *
+ * Keys of rows that no longer exist are deleted.
+ */
+#ifndef VDISK_CMAP_MIRROR_H
+#define VDISK_CMAP_MIRROR_H
+
+#include <corosync/cmap.h>
+
+#include "db.h"
+
+#define CMAP_MIRROR_PREFIX "vdisk."
+
+/* 0 or -errno of the first CMAP call that failed. */
+int cmap_mirror_write(cmap_handle_t cmap, const struct db *db);
+
+#endif

@@ -1,0 +1,579 @@
+/*
+ * Control server over libqb IPC.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <qb/qbipcs.h>
+#include <qb/qblog.h>
+
+#include "ctl.h"
+#include "ctl_msg.h"
+#include "db_json.h"
+
+#define DEFAULT_MODE 0660
+#define DEFAULT_GROUP "disk"
+
+struct ctl {
+	qb_loop_t *loop;
+	qb_ipcs_service_t *service;
+	struct cdb *cdb;
+};
+
+/* Who is on the other end, as the kernel reported it at connect time. */
+struct ctl_client {
+	struct ctl *ctl;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+/* libqb's poll handlers carry no context: one server per process. */
+static struct ctl *the_ctl;
+
+static void reply_send(qb_ipcs_connection_t *c, int32_t id, int error, struct json_object *body)
+{
+	struct qb_ipc_response_header hdr = { .id = id, .error = error };
+	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	struct iovec iov[2];
+	ssize_t rc;
+
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)text;
+	iov[1].iov_len = strlen(text) + 1;
+	hdr.size = (int32_t)(iov[0].iov_len + iov[1].iov_len);
+	rc = qb_ipcs_response_sendv(c, iov, 2);
+	if (rc < 0)
+		qb_log(LOG_INFO, "cannot answer a control client: %s", strerror((int)-rc));
+	json_object_put(body);
+}
+
+static void reply_error(qb_ipcs_connection_t *c, int32_t id, int error, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(why));
+	reply_send(c, id, error ? error : -EIO, o);
+}
+
+/* Credentials */
+
+/* Supplementary groups count too; /proc has them for the client's pid. */
+static bool pid_in_group(pid_t pid, gid_t gid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *tok, *save;
+
+		if (strncmp(line, "Groups:", 7))
+			continue;
+		for (tok = strtok_r(line + 7, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			if (strtoul(tok, NULL, 10) == gid)
+				found = true;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+static bool client_privileged(const struct ctl_client *cl)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+
+	if (cl->uid == 0)
+		return true;
+	if (getgrnam_r(CTL_ADMIN_GROUP, &gr, buf, sizeof(buf), &res) || !res)
+		return false;
+	return cl->gid == res->gr_gid || pid_in_group(cl->pid, res->gr_gid);
+}
+
+/* JSON views */
+
+static void id_name_add(struct json_object *o, const char *key, bool user, uint32_t id)
+{
+	char buf[4096];
+	const char *name = "";
+	struct passwd pw, *pwres = NULL;
+	struct group gr, *grres = NULL;
+
+	if (user && getpwuid_r(id, &pw, buf, sizeof(buf), &pwres) == 0 && pwres)
+		name = pw.pw_name;
+	if (!user && getgrgid_r(id, &gr, buf, sizeof(buf), &grres) == 0 && grres)
+		name = gr.gr_name;
+	json_object_object_add(o, key, json_object_new_string(name));
+}
+
+static void path_names_add(struct ctl *ctl, struct json_object *disk, const char *key)
+{
+	struct json_object *p, *node;
+
+	if (!json_object_object_get_ex(disk, key, &p) || !p ||
+	    !json_object_object_get_ex(p, "node", &node))
+		return;
+	json_object_object_add(
+		p, "node_name",
+		json_object_new_string(membership_node_name(cdb_membership(ctl->cdb),
+							    (uint32_t)json_object_get_int64(node))));
+}
+
+/* The wire form of a disk plus the names a reader wants. */
+static struct json_object *disk_view(struct ctl *ctl, const struct db_disk *d)
+{
+	struct json_object *o = db_disk_to_json(d);
+
+	path_names_add(ctl, o, "primary");
+	path_names_add(ctl, o, "secondary");
+	id_name_add(o, "owner", true, d->uid);
+	id_name_add(o, "group", false, d->gid);
+	return o;
+}
+
+static struct json_object *node_view(struct membership *m, uint32_t nodeid)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64(nodeid));
+	json_object_object_add(o, "name", json_object_new_string(membership_node_name(m, nodeid)));
+	return o;
+}
+
+static struct json_object *generation_view(struct ctl *ctl)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "generation",
+			       json_object_new_int64((int64_t)cdb_db(ctl->cdb)->generation));
+	return o;
+}
+
+/* Read requests */
+
+static struct json_object *status_view(struct ctl *ctl)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	struct json_object *o = generation_view(ctl), *arr = json_object_new_array();
+	const uint32_t *members;
+	size_t i, n = membership_members(m, &members);
+
+	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
+	json_object_object_add(o, "quorate", json_object_new_boolean(membership_quorate(m)));
+	json_object_object_add(o, "config", json_object_new_int64((int64_t)cdb_config(ctl->cdb)));
+	json_object_object_add(o, "synced", json_object_new_boolean(cdb_synced(ctl->cdb)));
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, node_view(m, members[i]));
+	json_object_object_add(o, "members", arr);
+	json_object_object_add(o, "disks", json_object_new_int64((int64_t)cdb_db(ctl->cdb)->ndisks));
+	return o;
+}
+
+static struct json_object *node_list_view(struct ctl *ctl)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	const struct membership_node *nodes;
+	size_t i, n = membership_nodes(m, &nodes);
+
+	for (i = 0; i < n; i++) {
+		const struct db_inventory *inv = db_inventory_find(cdb_db(ctl->cdb), nodes[i].nodeid);
+		struct json_object *node = node_view(m, nodes[i].nodeid);
+
+		json_object_object_add(node, "member", json_object_new_boolean(
+							       membership_is_member(m, nodes[i].nodeid)));
+		json_object_object_add(node, "local", json_object_new_boolean(
+							      nodes[i].nodeid == membership_local_nodeid(m)));
+		json_object_object_add(node, "devices",
+				       json_object_new_int64(inv ? (int64_t)inv->count : 0));
+		json_object_array_add(arr, node);
+	}
+	json_object_object_add(o, "nodes", arr);
+	return o;
+}
+
+static struct json_object *disk_list_view(struct ctl *ctl)
+{
+	const struct db *db = cdb_db(ctl->cdb);
+	struct json_object *o = generation_view(ctl), *arr = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < db->ndisks; i++)
+		json_object_array_add(arr, disk_view(ctl, &db->disks[i]));
+	json_object_object_add(o, "disks", arr);
+	return o;
+}
+
+static int scan_view(struct ctl *ctl, struct json_object **out)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	struct device_info *list;
+	struct json_object *o, *arr;
+	size_t i, n;
+	int rc = cdb_inventory_rescan(ctl->cdb, &list, &n);
+
+	if (rc)
+		return rc;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
+	for (i = 0; i < n; i++) {
+		struct json_object *d = json_object_new_object();
+		const struct { const char *key, *val; } tags[] = {
+			{ "uuid", list[i].uuid },	  { "label", list[i].label },
+			{ "partuuid", list[i].partuuid }, { "type", list[i].type },
+		};
+		size_t t;
+
+		json_object_object_add(d, "path", json_object_new_string(list[i].path));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)list[i].size));
+		for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
+			if (tags[t].val[0])
+				json_object_object_add(d, tags[t].key,
+						       json_object_new_string(tags[t].val));
+		json_object_array_add(arr, d);
+	}
+	free(list);
+	json_object_object_add(o, "devices", arr);
+	*out = o;
+	return 0;
+}
+
+/* Changes */
+
+struct change {
+	qb_ipcs_connection_t *conn;
+	int32_t id;
+};
+
+static void change_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
+			uint64_t generation)
+{
+	struct change *ch = ctx;
+	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+
+	if (rc) {
+		reply_error(ch->conn, ch->id, rc, err);
+	} else {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "generation", json_object_new_int64((int64_t)generation));
+		if (disk)
+			json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
+		reply_send(ch->conn, ch->id, 0, o);
+	}
+	qb_ipcs_connection_unref(ch->conn);
+	free(ch);
+}
+
+static int id_resolve(bool user, const char *text, uint32_t *id, char *err, size_t errlen)
+{
+	char buf[4096], *end;
+	struct passwd pw, *pwres = NULL;
+	struct group gr, *grres = NULL;
+	unsigned long n;
+
+	if (user && getpwnam_r(text, &pw, buf, sizeof(buf), &pwres) == 0 && pwres) {
+		*id = pw.pw_uid;
+		return 0;
+	}
+	if (!user && getgrnam_r(text, &gr, buf, sizeof(buf), &grres) == 0 && grres) {
+		*id = gr.gr_gid;
+		return 0;
+	}
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (text[0] >= '0' && text[0] <= '9' && !*end && !errno && n < UINT32_MAX) {
+		*id = (uint32_t)n;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown %s '%s'", user ? "user" : "group", text);
+	return -EINVAL;
+}
+
+static int path_resolve(struct ctl *ctl, const struct vdisk_ctl_path *in, struct db_path *out,
+			char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (!in->node[0])
+		return 0;
+	if (membership_node_lookup(cdb_membership(ctl->cdb), in->node, &out->nodeid)) {
+		snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)", in->node);
+		return -ENOENT;
+	}
+	snprintf(out->device, sizeof(out->device), "%s", in->device);
+	return 0;
+}
+
+static int create_start(struct ctl *ctl, const struct vdisk_ctl_create_req *req,
+			struct change *ch, char *err, size_t errlen)
+{
+	struct db_disk d = { .mode = DEFAULT_MODE };
+	uint32_t gid;
+	int rc = 0;
+
+	snprintf(d.name, sizeof(d.name), "%s", req->name);
+	if (!req->primary.node[0]) {
+		snprintf(err, errlen, "a primary path is required");
+		return -EINVAL;
+	}
+	if ((rc = path_resolve(ctl, &req->primary, &d.primary, err, errlen)) ||
+	    (rc = path_resolve(ctl, &req->secondary, &d.secondary, err, errlen)))
+		return rc;
+	if ((req->flags & VDISK_CTL_F_OWNER) && (rc = id_resolve(true, req->owner, &d.uid, err, errlen)))
+		return rc;
+	if (req->flags & VDISK_CTL_F_GROUP)
+		rc = id_resolve(false, req->group, &d.gid, err, errlen);
+	else if (id_resolve(false, DEFAULT_GROUP, &gid, err, errlen) == 0)
+		d.gid = gid;
+	if (rc)
+		return rc;
+	if (req->flags & VDISK_CTL_F_MODE)
+		d.mode = req->mode;
+	if (req->flags & VDISK_CTL_F_SIZE)
+		d.size = req->size;
+	return cdb_disk_create(ctl->cdb, &d, req->flags & VDISK_CTL_F_SIZE, change_done, ch, err,
+			       errlen);
+}
+
+static int perm_start(struct ctl *ctl, const struct vdisk_ctl_perm_req *req, struct change *ch,
+		      char *err, size_t errlen)
+{
+	struct db_update u = { .op = DB_OP_PERM };
+	int rc;
+
+	snprintf(u.disk.name, sizeof(u.disk.name), "%s", req->name);
+	if (req->flags & VDISK_CTL_F_OWNER) {
+		rc = id_resolve(true, req->owner, &u.disk.uid, err, errlen);
+		if (rc)
+			return rc;
+		u.flags |= DB_PERM_UID;
+	}
+	if (req->flags & VDISK_CTL_F_GROUP) {
+		rc = id_resolve(false, req->group, &u.disk.gid, err, errlen);
+		if (rc)
+			return rc;
+		u.flags |= DB_PERM_GID;
+	}
+	if (req->flags & VDISK_CTL_F_MODE) {
+		u.disk.mode = req->mode;
+		u.flags |= DB_PERM_MODE;
+	}
+	if (!u.flags) {
+		snprintf(err, errlen, "nothing to change: give --owner, --group or --mode");
+		return -EINVAL;
+	}
+	return cdb_update_submit(ctl->cdb, &u, change_done, ch, err, errlen);
+}
+
+static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, struct change *ch,
+			char *err, size_t errlen)
+{
+	struct db_update u = { .op = DB_OP_DELETE };
+
+	snprintf(u.disk.name, sizeof(u.disk.name), "%s", req->name);
+	return cdb_update_submit(ctl->cdb, &u, change_done, ch, err, errlen);
+}
+
+static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
+			 const union ctl_request *req)
+{
+	struct change *ch;
+	char err[512];
+	int rc;
+
+	if (!client_privileged(cl)) {
+		qb_log(LOG_WARNING, "refused change request %d from uid %u (pid %d)", req->hdr.id,
+		       (unsigned int)cl->uid, (int)cl->pid);
+		reply_error(c, req->hdr.id, -EPERM,
+			    "permission denied: changes need root or membership of group "
+			    CTL_ADMIN_GROUP);
+		return;
+	}
+	ch = calloc(1, sizeof(*ch));
+	if (!ch) {
+		reply_error(c, req->hdr.id, -ENOMEM, "out of memory");
+		return;
+	}
+	ch->conn = c;
+	ch->id = req->hdr.id;
+	qb_ipcs_connection_ref(c);
+	if (req->hdr.id == VDISK_CTL_DISK_CREATE)
+		rc = create_start(cl->ctl, &req->create, ch, err, sizeof(err));
+	else if (req->hdr.id == VDISK_CTL_PERM_SET)
+		rc = perm_start(cl->ctl, &req->perm, ch, err, sizeof(err));
+	else
+		rc = delete_start(cl->ctl, &req->disk, ch, err, sizeof(err));
+	if (rc) {
+		reply_error(c, req->hdr.id, rc, err);
+		qb_ipcs_connection_unref(c);
+		free(ch);
+		return;
+	}
+	qb_log(LOG_NOTICE, "uid %u (pid %d) requested change %d on '%s'", (unsigned int)cl->uid,
+	       (int)cl->pid, req->hdr.id, req->disk.name);
+}
+
+static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	struct ctl_client *cl = qb_ipcs_context_get(c);
+	struct ctl *ctl = cl->ctl;
+	union ctl_request req;
+	struct json_object *o = NULL;
+	const struct db_disk *d;
+	char err[256];
+	int rc;
+
+	rc = ctl_request_decode(data, size, &req, err, sizeof(err));
+	if (rc) {
+		qb_log(LOG_WARNING, "malformed control request from pid %d: %s", (int)cl->pid, err);
+		reply_error(c, req.hdr.id, rc, err);
+		return 0;
+	}
+	switch (req.hdr.id) {
+	case VDISK_CTL_STATUS:
+		o = status_view(ctl);
+		break;
+	case VDISK_CTL_NODE_LIST:
+		o = node_list_view(ctl);
+		break;
+	case VDISK_CTL_DISK_LIST:
+		o = disk_list_view(ctl);
+		break;
+	case VDISK_CTL_DISK_SHOW:
+		d = db_disk_find(cdb_db(ctl->cdb), req.disk.name);
+		if (!d) {
+			snprintf(err, sizeof(err), "no such disk '%s'", req.disk.name);
+			reply_error(c, req.hdr.id, -ENOENT, err);
+			return 0;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "disk", disk_view(ctl, d));
+		break;
+	case VDISK_CTL_SCAN:
+		rc = scan_view(ctl, &o);
+		if (rc) {
+			snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
+			reply_error(c, req.hdr.id, rc, err);
+			return 0;
+		}
+		break;
+	default:
+		change_start(c, cl, &req);
+		return 0;
+	}
+	reply_send(c, req.hdr.id, 0, o);
+	return 0;
+}
+
+static int32_t ctl_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	struct ctl_client *cl = calloc(1, sizeof(*cl));
+	struct qb_ipcs_connection_stats stats;
+
+	if (!cl)
+		return -ENOMEM;
+	cl->ctl = the_ctl;
+	cl->uid = uid;
+	cl->gid = gid;
+	if (qb_ipcs_connection_stats_get(c, &stats, QB_FALSE) == 0)
+		cl->pid = stats.client_pid;
+	qb_ipcs_context_set(c, cl);
+	/* Reads are for everybody; changes are checked per request. */
+	return 0;
+}
+
+static void ctl_destroyed(qb_ipcs_connection_t *c)
+{
+	free(qb_ipcs_context_get(c));
+	qb_ipcs_context_set(c, NULL);
+}
+
+static int32_t job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
+{
+	return qb_loop_job_add(the_ctl->loop, p, data, fn);
+}
+
+static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t events, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_add(the_ctl->loop, p, fd, events, data, fn);
+}
+
+static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t events, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_mod(the_ctl->loop, p, fd, events, data, fn);
+}
+
+static int32_t dispatch_del(int32_t fd)
+{
+	return qb_loop_poll_del(the_ctl->loop, fd);
+}
+
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb)
+{
+	static struct qb_ipcs_service_handlers handlers = {
+		.connection_accept = ctl_accept,
+		.msg_process = ctl_msg_process,
+		.connection_destroyed = ctl_destroyed,
+	};
+	static struct qb_ipcs_poll_handlers poll = {
+		.job_add = job_add,
+		.dispatch_add = dispatch_add,
+		.dispatch_mod = dispatch_mod,
+		.dispatch_del = dispatch_del,
+	};
+	struct ctl *ctl;
+	int rc;
+
+	if (the_ctl)
+		return -EBUSY;
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl)
+		return -ENOMEM;
+	ctl->loop = loop;
+	ctl->cdb = cdb;
+	ctl->service = qb_ipcs_create(ipc_name, 0, QB_IPC_NATIVE, &handlers);
+	if (!ctl->service) {
+		rc = errno ? -errno : -ENOMEM;
+		goto out_free;
+	}
+	the_ctl = ctl;
+	qb_ipcs_enforce_buffer_size(ctl->service, VDISK_CTL_MAX_MSG);
+	qb_ipcs_poll_handlers_set(ctl->service, &poll);
+	rc = qb_ipcs_run(ctl->service);
+	if (rc)
+		goto out_destroy;
+	*out = ctl;
+	return 0;
+
+out_destroy:
+	qb_ipcs_destroy(ctl->service);
+	the_ctl = NULL;
+out_free:
+	free(ctl);
+	return rc;
+}
+
+void ctl_stop(struct ctl *ctl)
+{
+	if (!ctl)
+		return;
+	qb_ipcs_destroy(ctl->service);
+	the_ctl = NULL;
+	free(ctl);
+}

@@ -1,0 +1,25 @@
+/*
+ * Control server: the libqb IPC service vdiskctl and the OCF agents talk to
+ * (protocol in include/vdisk/ctl.h). Reads are open to every local user;
+ * changes need root or membership of the haclient group, judged from the
+ * client's credentials as the kernel reports them.
+ *
+ * Ownership: the server borrows the cdb (which must outlive it); each
+ * connection with a change in flight holds a libqb reference on itself until
+ * the cdb answers.
+ */
+#ifndef VDISK_CTL_SERVER_H
+#define VDISK_CTL_SERVER_H
+
+#include <qb/qbloop.h>
+
+#include "cdb.h"
+
+#define CTL_ADMIN_GROUP "haclient"
+
+struct ctl;
+
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb);
+void ctl_stop(struct ctl *ctl);
+
+#endif

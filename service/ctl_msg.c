@@ -1,0 +1,93 @@
+/*
+ * Control request decoder.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl_msg.h"
+
+static size_t request_size(int32_t type)
+{
+	switch (type) {
+	case VDISK_CTL_STATUS:
+	case VDISK_CTL_NODE_LIST:
+	case VDISK_CTL_DISK_LIST:
+	case VDISK_CTL_SCAN:
+		return sizeof(struct vdisk_ctl_req);
+	case VDISK_CTL_DISK_SHOW:
+	case VDISK_CTL_DISK_DELETE:
+		return sizeof(struct vdisk_ctl_disk_req);
+	case VDISK_CTL_DISK_CREATE:
+		return sizeof(struct vdisk_ctl_create_req);
+	case VDISK_CTL_PERM_SET:
+		return sizeof(struct vdisk_ctl_perm_req);
+	default:
+		return 0;
+	}
+}
+
+static bool terminated(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) != NULL;
+}
+
+#define TERMINATED(field) terminated((field), sizeof(field))
+
+static bool strings_terminated(const union ctl_request *r)
+{
+	switch (r->hdr.id) {
+	case VDISK_CTL_DISK_SHOW:
+	case VDISK_CTL_DISK_DELETE:
+		return TERMINATED(r->disk.name);
+	case VDISK_CTL_DISK_CREATE:
+		return TERMINATED(r->create.name) && TERMINATED(r->create.primary.node) &&
+		       TERMINATED(r->create.primary.device) &&
+		       TERMINATED(r->create.secondary.node) &&
+		       TERMINATED(r->create.secondary.device) && TERMINATED(r->create.owner) &&
+		       TERMINATED(r->create.group);
+	case VDISK_CTL_PERM_SET:
+		return TERMINATED(r->perm.name) && TERMINATED(r->perm.owner) &&
+		       TERMINATED(r->perm.group);
+	default:
+		return true;
+	}
+}
+
+int ctl_request_decode(const void *buf, size_t len, union ctl_request *req, char *err,
+		       size_t errlen)
+{
+	const uint32_t known = VDISK_CTL_F_OWNER | VDISK_CTL_F_GROUP | VDISK_CTL_F_MODE |
+			       VDISK_CTL_F_SIZE;
+	struct qb_ipc_request_header hdr;
+	size_t want;
+
+	memset(req, 0, sizeof(*req));
+	if (len < sizeof(hdr)) {
+		snprintf(err, errlen, "request of %zu bytes is shorter than its header", len);
+		return -EINVAL;
+	}
+	memcpy(&hdr, buf, sizeof(hdr));
+	want = request_size(hdr.id);
+	if (!want) {
+		snprintf(err, errlen, "unknown request type %d", hdr.id);
+		return -EOPNOTSUPP;
+	}
+	if (len != want || hdr.size < 0 || (size_t)hdr.size != want) {
+		snprintf(err, errlen, "request type %d: %zu bytes received, header says %d, expected %zu",
+			 hdr.id, len, hdr.size, want);
+		return -EINVAL;
+	}
+	memcpy(req, buf, want);
+	if (!strings_terminated(req)) {
+		snprintf(err, errlen, "request type %d: a string is not terminated", hdr.id);
+		return -EINVAL;
+	}
+	if ((hdr.id == VDISK_CTL_DISK_CREATE && (req->create.flags & ~known)) ||
+	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known))) {
+		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
+		return -EINVAL;
+	}
+	return 0;
+}

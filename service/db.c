@@ -1,0 +1,318 @@
+/*
+ * Cluster database rows and the deterministic apply function.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+void db_init(struct db *db)
+{
+	memset(db, 0, sizeof(*db));
+	db->next_id = 1;
+}
+
+static void inventory_free(struct db_inventory *inv)
+{
+	free(inv->devices);
+	inv->devices = NULL;
+	inv->count = 0;
+}
+
+void db_free(struct db *db)
+{
+	size_t i;
+
+	for (i = 0; i < db->ninv; i++)
+		inventory_free(&db->inv[i]);
+	free(db->inv);
+	free(db->disks);
+	db_init(db);
+}
+
+void db_move(struct db *dst, struct db *src)
+{
+	db_free(dst);
+	*dst = *src;
+	db_init(src);
+}
+
+void db_update_free(struct db_update *u)
+{
+	inventory_free(&u->inv);
+}
+
+static int disk_cmp_name(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct db_disk *)elem)->name);
+}
+
+struct db_disk *db_disk_find(const struct db *db, const char *name)
+{
+	if (db->ndisks == 0)
+		return NULL;
+	return bsearch(name, db->disks, db->ndisks, sizeof(*db->disks), disk_cmp_name);
+}
+
+const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodeid)
+{
+	size_t i;
+
+	for (i = 0; i < db->ninv; i++)
+		if (db->inv[i].nodeid == nodeid)
+			return &db->inv[i];
+	return NULL;
+}
+
+int db_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t i, len = strnlen(name, VDISK_NAME_MAX + 1);
+
+	if (len == 0) {
+		snprintf(err, errlen, "invalid disk name '': a name must not be empty");
+		return -EINVAL;
+	}
+	if (len > VDISK_NAME_MAX) {
+		snprintf(err, errlen, "invalid disk name '%.*s...': longer than %d characters",
+			 16, name, VDISK_NAME_MAX);
+		return -EINVAL;
+	}
+	/* Names are CMAP key components, NBD export names and file names:
+	 * letters, digits, '_' and '-' keep them valid in all three. */
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+
+		if (alnum || (i > 0 && (c == '_' || c == '-')))
+			continue;
+		snprintf(err, errlen,
+			 "invalid disk name '%s': use letters, digits, '_' and '-', starting with a letter or digit",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int db_mode_check(uint32_t mode, char *err, size_t errlen)
+{
+	if (mode > DB_MODE_MAX) {
+		snprintf(err, errlen, "invalid mode %o: only permission bits (at most 07777) are allowed",
+			 mode);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int path_check(const char *which, const struct db_path *p, char *err, size_t errlen)
+{
+	size_t len = strnlen(p->device, sizeof(p->device));
+
+	if (p->nodeid == 0)
+		return 0;
+	if (len == 0 || len >= sizeof(p->device)) {
+		snprintf(err, errlen, "invalid %s path: empty or over-long device", which);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int db_disk_check(const struct db_disk *disk, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = db_name_check(disk->name, err, errlen);
+	if (rc)
+		return rc;
+	rc = db_mode_check(disk->mode, err, errlen);
+	if (rc)
+		return rc;
+	if (disk->size == 0 || disk->size % DB_SECTOR) {
+		snprintf(err, errlen, "disk '%s': size %llu is not a positive multiple of %u",
+			 disk->name, (unsigned long long)disk->size, DB_SECTOR);
+		return -EINVAL;
+	}
+	if (disk->primary.nodeid == 0) {
+		snprintf(err, errlen, "disk '%s': a primary path is required", disk->name);
+		return -EINVAL;
+	}
+	rc = path_check("primary", &disk->primary, err, errlen);
+	if (rc)
+		return rc;
+	rc = path_check("secondary", &disk->secondary, err, errlen);
+	if (rc)
+		return rc;
+	if (disk->secondary.nodeid && disk->secondary.nodeid == disk->primary.nodeid &&
+	    strcmp(disk->secondary.device, disk->primary.device) == 0) {
+		snprintf(err, errlen, "disk '%s': the secondary path is the primary path",
+			 disk->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int apply_create(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *disks;
+	size_t pos;
+	int rc;
+
+	rc = db_disk_check(&u->disk, err, errlen);
+	if (rc)
+		return rc;
+	if (db_disk_find(db, u->disk.name)) {
+		snprintf(err, errlen, "disk '%s' already exists", u->disk.name);
+		return -EEXIST;
+	}
+	if (db->next_id == UINT32_MAX) {
+		snprintf(err, errlen, "no disk ids left");
+		return -ENOSPC;
+	}
+	disks = realloc(db->disks, (db->ndisks + 1) * sizeof(*disks));
+	if (!disks) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	db->disks = disks;
+	for (pos = 0; pos < db->ndisks; pos++)
+		if (strcmp(u->disk.name, disks[pos].name) < 0)
+			break;
+	memmove(&disks[pos + 1], &disks[pos], (db->ndisks - pos) * sizeof(*disks));
+	disks[pos] = u->disk;
+	disks[pos].id = db->next_id++;
+	db->ndisks++;
+	return 0;
+}
+
+static struct db_disk *disk_lookup(struct db *db, const char *name, char *err, size_t errlen)
+{
+	struct db_disk *d = db_disk_find(db, name);
+
+	if (!d)
+		snprintf(err, errlen, "no such disk '%s'", name);
+	return d;
+}
+
+static int apply_delete(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
+	size_t pos;
+
+	if (!d)
+		return -ENOENT;
+	pos = (size_t)(d - db->disks);
+	memmove(d, d + 1, (db->ndisks - pos - 1) * sizeof(*d));
+	db->ndisks--;
+	return 0;
+}
+
+static int apply_perm(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
+	int rc;
+
+	if (!d)
+		return -ENOENT;
+	if (!(u->flags & (DB_PERM_UID | DB_PERM_GID | DB_PERM_MODE))) {
+		snprintf(err, errlen, "disk '%s': nothing to change", u->disk.name);
+		return -EINVAL;
+	}
+	if (u->flags & DB_PERM_MODE) {
+		rc = db_mode_check(u->disk.mode, err, errlen);
+		if (rc)
+			return rc;
+		d->mode = u->disk.mode;
+	}
+	if (u->flags & DB_PERM_UID)
+		d->uid = u->disk.uid;
+	if (u->flags & DB_PERM_GID)
+		d->gid = u->disk.gid;
+	d->mtime = u->disk.mtime;
+	return 0;
+}
+
+static int apply_inventory(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_inventory *slot = (struct db_inventory *)db_inventory_find(db, u->inv.nodeid);
+	struct device_info *copy = NULL;
+	size_t i;
+
+	if (u->inv.nodeid == 0) {
+		snprintf(err, errlen, "inventory without a node");
+		return -EINVAL;
+	}
+	if (u->inv.count) {
+		copy = calloc(u->inv.count, sizeof(*copy));
+		if (!copy)
+			goto out_nomem;
+		memcpy(copy, u->inv.devices, u->inv.count * sizeof(*copy));
+	}
+	if (!slot) {
+		struct db_inventory *inv = realloc(db->inv, (db->ninv + 1) * sizeof(*inv));
+
+		if (!inv)
+			goto out_free_copy;
+		db->inv = inv;
+		for (i = db->ninv; i > 0 && inv[i - 1].nodeid > u->inv.nodeid; i--)
+			inv[i] = inv[i - 1];
+		slot = &inv[i];
+		db->ninv++;
+	} else {
+		free(slot->devices);
+	}
+	slot->nodeid = u->inv.nodeid;
+	slot->count = u->inv.count;
+	slot->devices = copy;
+	return 0;
+
+out_free_copy:
+	free(copy);
+out_nomem:
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+int db_apply(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	int rc;
+
+	switch (u->op) {
+	case DB_OP_CREATE:
+		rc = apply_create(db, u, err, errlen);
+		break;
+	case DB_OP_DELETE:
+		rc = apply_delete(db, u, err, errlen);
+		break;
+	case DB_OP_PERM:
+		rc = apply_perm(db, u, err, errlen);
+		break;
+	case DB_OP_INVENTORY:
+		rc = apply_inventory(db, u, err, errlen);
+		break;
+	default:
+		snprintf(err, errlen, "unknown update operation %d", (int)u->op);
+		return -EINVAL;
+	}
+	if (rc == 0)
+		db->generation++;
+	return rc;
+}
+
+bool db_inventory_equal(const struct db_inventory *a, const struct db_inventory *b)
+{
+	size_t i;
+
+	if (a->count != b->count)
+		return false;
+	for (i = 0; i < a->count; i++) {
+		const struct device_info *x = &a->devices[i], *y = &b->devices[i];
+
+		if (x->size != y->size || strcmp(x->path, y->path) || strcmp(x->uuid, y->uuid) ||
+		    strcmp(x->label, y->label) || strcmp(x->partuuid, y->partuuid) ||
+		    strcmp(x->type, y->type))
+			return false;
+	}
+	return true;
+}

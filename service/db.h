@@ -1,0 +1,109 @@
+/*
+ * The cluster database: virtual disk rows and each node's device inventory.
+ *
+ * Everything here is pure: no I/O, no corosync, no clock. Every member applies
+ * the same updates in the same (CPG agreed) order through db_apply(), so the
+ * result must depend on nothing but the database and the update. The
+ * replication (cdb.c) and the JSON forms used on the wire and on disk
+ * (db_json.c) are built on top.
+ */
+#ifndef VDISK_DB_H
+#define VDISK_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vdisk/ctl.h>
+
+#include "device.h"
+
+/* A node/device pair; nodeid 0 means "no path". The device is the spec as the
+ * administrator gave it (a path, UUID=, LABEL=, PARTUUID=): it is resolved on
+ * its own node each time it is opened, so a renamed /dev/sdX still works. */
+struct db_path {
+	uint32_t nodeid;
+	char device[VDISK_DEVICE_MAX + 1];
+};
+
+/* One virtual disk. Owner and group are numeric, like on an NFS export: every
+ * node shows the same ids, names are looked up locally for display. */
+struct db_disk {
+	char name[VDISK_NAME_MAX + 1];
+	uint32_t id; /* unique, never reused; assigned by db_apply */
+	uint64_t size; /* bytes, a multiple of 512 */
+	struct db_path primary;
+	struct db_path secondary;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t mode; /* permission bits only, <= 07777 */
+	int64_t mtime; /* seconds since the epoch, set by the update's originator */
+};
+
+/* What libblkid found on one node, as that node published it. */
+struct db_inventory {
+	uint32_t nodeid;
+	size_t count;
+	struct device_info *devices;
+};
+
+/* The database. Disks are kept sorted by name, inventories by nodeid, so two
+ * members with the same content serialize to the same bytes. */
+struct db {
+	uint64_t generation; /* +1 for every applied update */
+	uint32_t next_id;
+	size_t ndisks;
+	struct db_disk *disks;
+	size_t ninv;
+	struct db_inventory *inv;
+};
+
+enum db_op {
+	DB_OP_CREATE = 1, /* disk: the full row; id is assigned */
+	DB_OP_DELETE, /* disk.name */
+	DB_OP_PERM, /* disk.name, disk.uid/gid/mode per flags, disk.mtime */
+	DB_OP_INVENTORY, /* inv replaces the node's inventory */
+};
+
+#define DB_PERM_UID (1u << 0)
+#define DB_PERM_GID (1u << 1)
+#define DB_PERM_MODE (1u << 2)
+
+/* One update as it travels in a CPG message. The inventory's devices are
+ * owned by the update (db_update_free). */
+struct db_update {
+	enum db_op op;
+	uint32_t flags;
+	struct db_disk disk;
+	struct db_inventory inv;
+};
+
+#define DB_SECTOR 512u
+#define DB_MODE_MAX 07777u
+
+void db_init(struct db *db);
+void db_free(struct db *db);
+/* Moves src into dst (freeing what dst held); src is left empty. */
+void db_move(struct db *dst, struct db *src);
+void db_update_free(struct db_update *u);
+
+struct db_disk *db_disk_find(const struct db *db, const char *name);
+const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodeid);
+
+/* Validity checks shared by the control server and db_apply. Each returns 0 or
+ * -EINVAL and writes a reason into err. */
+int db_name_check(const char *name, char *err, size_t errlen);
+int db_mode_check(uint32_t mode, char *err, size_t errlen);
+int db_disk_check(const struct db_disk *disk, char *err, size_t errlen);
+
+/*
+ * Applies one update. On success the generation grows by one and 0 is
+ * returned; on failure the database is unchanged, -errno is returned and err
+ * holds a one-line reason that every member computes identically.
+ */
+int db_apply(struct db *db, const struct db_update *u, char *err, size_t errlen);
+
+/* Inventories compare equal when they list the same devices in the same order. */
+bool db_inventory_equal(const struct db_inventory *a, const struct db_inventory *b);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * vdiskd: the vdisk daemon. Sets up logging, reads the configuration and runs
+ * the control plane on one qb_loop until SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+#include <qb/qbloop.h>
+
+#include "cdb.h"
+#include "config.h"
+#include "ctl.h"
+
+#define DEFAULT_CONFIG VDISK_SYSCONFDIR "/vdisk.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: vdiskd [-f] [-d] [-c FILE]\n"
+		"  -f, --foreground  stay in the foreground and log to stderr\n"
+		"  -d, --debug       log debug messages\n"
+		"  -c, --config FILE configuration file (default %s)\n"
+		"  -h, --help        this help\n"
+		"  -V, --version     print the version\n",
+		DEFAULT_CONFIG);
+}
+
+static void log_setup(bool foreground, bool debug)
+{
+	int level = debug ? LOG_DEBUG : LOG_INFO;
+
+	qb_log_init("vdiskd", LOG_DAEMON, level);
+	qb_log_format_set(QB_LOG_SYSLOG, "%b");
+	qb_log_format_set(QB_LOG_STDERR, "%t %N[%P] %p [%f] %b");
+	qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", level);
+	if (foreground) {
+		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
+		qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
+		qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", level);
+	}
+	/* The blackbox keeps recent debug messages for post-mortems
+	 * (qb-blackbox); it costs a ring buffer, not I/O. */
+	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
+	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
+	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
+}
+
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+static int32_t on_signal(int32_t sig, void *data)
+{
+	qb_log(LOG_NOTICE, "%s: shutting down", strsignal(sig));
+	qb_loop_stop(data);
+	return 0;
+}
+
+static int run(const struct vdisk_config *cfg)
+{
+	struct cdb *cdb = NULL;
+	struct ctl *ctl = NULL;
+	qb_loop_signal_handle sigs[2];
+	char err[512];
+	qb_loop_t *loop;
+	int rc;
+
+	loop = qb_loop_create();
+	if (!loop)
+		return -ENOMEM;
+	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGTERM, loop, on_signal, &sigs[0]);
+	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, loop, on_signal, &sigs[1]);
+	if (mkdir(cfg->run_dir, 0755) && errno != EEXIST) {
+		rc = -errno;
+		qb_log(LOG_ERR, "cannot create run directory %s: %s", cfg->run_dir, strerror(errno));
+		goto out_loop;
+	}
+	rc = cdb_start(&cdb, loop, cfg->state_dir, err, sizeof(err));
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
+		goto out_loop;
+	}
+	rc = ctl_start(&ctl, loop, cfg->ipc_name, cdb);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the control server '%s': %s", cfg->ipc_name,
+		       strerror(-rc));
+		goto out_cdb;
+	}
+	qb_log(LOG_NOTICE, "vdiskd %s started; control service '%s', state in %s", VDISK_VERSION,
+	       cfg->ipc_name, cfg->state_dir);
+	qb_loop_run(loop);
+	rc = 0;
+
+	/* The database answers its pending requests as it stops, through
+	 * the control server, so it goes first. */
+out_cdb:
+	cdb_stop(cdb);
+	ctl_stop(ctl);
+out_loop:
+	qb_loop_destroy(loop);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *config = DEFAULT_CONFIG;
+	bool foreground = false, debug = false, config_given = false;
+	struct vdisk_config cfg;
+	char err[512];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "fdc:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			foreground = true;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'c':
+			config = optarg;
+			config_given = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vdiskd %s\n", VDISK_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vdiskd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	config_init(&cfg);
+	/* A missing default file means "all defaults"; a named one must exist. */
+	rc = config_load(&cfg, config, err, sizeof(err));
+	if (rc && !(rc == -ENOENT && !config_given)) {
+		fprintf(stderr, "vdiskd: %s\n", err);
+		return 1;
+	}
+	if (rc)
+		config_init(&cfg);
+	if (!foreground && daemonize()) {
+		fprintf(stderr, "vdiskd: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_setup(foreground, debug);
+	rc = run(&cfg);
+	qb_log_fini();
+	return rc ? 1 : 0;
+}
