@@ -1,0 +1,105 @@
+/*
+ * vdisk.conf: the node-local daemon configuration, an INI file.
+ *
+ *   [section]
+ *   key = value
+ *
+ * Lines starting with '#' or ';' are comments; blank lines are ignored;
+ * whitespace around sections, keys and values is trimmed. A value may not be
+ * empty and runs to the end of the line (no trailing comments). Every error
+ * names the file and the line.
+ */
+#ifndef VDISK_CONFIG_H
+#define VDISK_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vdisk_policy {
+	/* One link carries all traffic to a peer; the next by priority takes
+	 * over when it fails. */
+	VDISK_POLICY_PASSIVE,
+	/* Requests and the fragments of large ones spread over all live links. */
+	VDISK_POLICY_STRIPE,
+};
+
+/* Longest [nbd] listen value: a bracketed IPv6 address or a host name, and a port. */
+#define VDISK_LISTEN_MAX 255
+
+/*
+ * The daemon configuration. config_init() fills in the defaults; each field
+ * is named after its file key as "[section] key". Paths are absolute.
+ */
+struct vdisk_config {
+	/* [daemon] state_dir: where the cluster database is persisted.
+	 * Default /var/lib/vdisk. */
+	char state_dir[PATH_MAX];
+	/* [daemon] run_dir: runtime files (NBD socket). Default /run/vdisk. */
+	char run_dir[PATH_MAX];
+	/* [daemon] ipc_name: the libqb IPC service name of the control
+	 * server. Default VDISK_IPC_NAME_DEFAULT ("vdisk"). */
+	char ipc_name[64];
+	/* [transport] port: TCP data and UDP heartbeat port on every link.
+	 * 1-65535, default 5420. */
+	uint16_t port;
+	/* [transport] heartbeat_interval_ms: time between heartbeats on each
+	 * link. Default 200. */
+	uint32_t heartbeat_interval_ms;
+	/* [transport] heartbeat_timeout_ms: a link without a heartbeat for
+	 * this long is down. Greater than the interval; default 1000. */
+	uint32_t heartbeat_timeout_ms;
+	/* [transport] policy: how traffic uses the links to a peer. Default
+	 * passive. */
+	enum vdisk_policy policy;
+	/* [transport] authkey: the shared cluster key for peer
+	 * authentication, or "none" to disable it. Default
+	 * /etc/corosync/authkey. */
+	char authkey[PATH_MAX];
+	/* [nbd] socket: the NBD server's unix socket. Default
+	 * <run_dir>/nbd.sock, derived from run_dir unless set. At most
+	 * sizeof(sun_path) - 1 bytes. */
+	char nbd_socket[PATH_MAX];
+	/* [nbd] listen: the NBD server's TCP address, "" (the default) for no
+	 * TCP. HOST:PORT, [IPV6]:PORT or PORT (every address); see
+	 * config_listen_split(). */
+	char nbd_listen[VDISK_LISTEN_MAX + 1];
+	/* [ndfs] mount: the device filesystem mount point. Default
+	 * /run/vdisk/dev. */
+	char ndfs_mount[PATH_MAX];
+	/* [io] timeout_ms: how long a request waits for a path before the
+	 * client gets EIO. Default 30000. */
+	uint32_t io_timeout_ms;
+	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
+	 * waits for every member's ACK before it cancels. Default 5000. */
+	uint32_t ack_timeout_ms;
+};
+
+/* Fills cfg with the defaults. */
+void config_init(struct vdisk_config *cfg);
+
+/*
+ * Parses len bytes of text (no terminating NUL needed) over cfg, which
+ * config_init() prepared: keys the text sets replace what cfg holds. Returns
+ * 0, or -EINVAL with "FILE:LINE: reason" in err (truncated to errlen), for
+ * example "/etc/vdisk/vdisk.conf:3: unknown key 'prot' in section
+ * [transport]". On error cfg may be partly updated.
+ */
+int config_parse(struct vdisk_config *cfg, const char *text, size_t len, const char *file,
+		 char *err, size_t errlen);
+
+/*
+ * Reads file and parses it with config_parse(). If the file cannot be read,
+ * returns its -errno with "FILE: reason" in err.
+ */
+int config_load(struct vdisk_config *cfg, const char *file, char *err, size_t errlen);
+
+/*
+ * Splits a validated [nbd] listen value into host ("" for every address, an
+ * IPv6 address without its brackets) and port, for getaddrinfo(). Returns 0
+ * or -EINVAL if listen is not HOST:PORT, [IPV6]:PORT or PORT, or the host
+ * does not fit in hostlen.
+ */
+int config_listen_split(const char *listen, char *host, size_t hostlen, uint16_t *port);
+
+#endif

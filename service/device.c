@@ -1,0 +1,329 @@
+/*
+ * Storage devices of this node, through libblkid.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <blkid/blkid.h>
+#include <linux/fs.h>
+
+#include <vdisk/ctl.h>
+
+#include "device.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const spec_tags[] = {"UUID", "LABEL", "PARTUUID"};
+
+int device_spec_check(const char *spec)
+{
+	size_t len = strnlen(spec, VDISK_DEVICE_MAX + 1);
+	const char *eq;
+	size_t i;
+
+	if (!len || len > VDISK_DEVICE_MAX)
+		return -EINVAL;
+	/* Specs end up in CMAP keys' values, JSON and log lines. */
+	for (i = 0; i < len; i++)
+		if ((unsigned char)spec[i] < ' ' || spec[i] == 0x7f)
+			return -EINVAL;
+	if (spec[0] == '/')
+		return 0;
+	eq = strchr(spec, '=');
+	if (!eq || !eq[1])
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(spec_tags); i++)
+		if (strlen(spec_tags[i]) == (size_t)(eq - spec) &&
+		    !memcmp(spec, spec_tags[i], (size_t)(eq - spec)))
+			return 0;
+	return -EINVAL;
+}
+
+int device_resolve(const char *spec, char *path, size_t pathlen)
+{
+	char *found = NULL;
+	const char *src = spec;
+	int ret;
+
+	ret = device_spec_check(spec);
+	if (ret < 0)
+		return ret;
+	if (spec[0] != '/') {
+		/* Tries the udev symlinks first, then scans (blkid.conf EVALUATE). */
+		found = blkid_evaluate_tag(spec, NULL, NULL);
+		if (!found)
+			return -ENOENT;
+		src = found;
+	}
+	if (strlen(src) >= pathlen)
+		ret = -ENAMETOOLONG;
+	else
+		strcpy(path, src);
+	free(found);
+	return ret;
+}
+
+static int mode_check(mode_t mode)
+{
+	if (S_ISREG(mode) || S_ISBLK(mode))
+		return 0;
+	return S_ISDIR(mode) ? -EISDIR : -ENOTBLK;
+}
+
+int device_probe(const char *spec, char *path, size_t pathlen, uint64_t *size)
+{
+	struct stat st;
+	int fd;
+	int ret;
+
+	ret = device_resolve(spec, path, pathlen);
+	if (ret < 0)
+		return ret;
+	/* Check the type before opening: opening a character device can act
+	 * on it (a watchdog device arms on open). */
+	if (stat(path, &st) < 0)
+		return -errno;
+	ret = mode_check(st.st_mode);
+	if (ret < 0)
+		return ret;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	/* The path may have been replaced since the stat(). */
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	ret = mode_check(st.st_mode);
+	if (ret < 0)
+		goto out_close;
+	if (S_ISREG(st.st_mode))
+		*size = (uint64_t)st.st_size;
+	else if (ioctl(fd, BLKGETSIZE64, size) < 0)
+		ret = -errno;
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* The inventory under construction, with each entry's device number to
+ * recognise a device libblkid already named. */
+struct scan {
+	struct device_info *list;
+	dev_t *devnos;
+	size_t count;
+	size_t cap;
+};
+
+static struct device_info *scan_add(struct scan *s, dev_t devno)
+{
+	struct device_info *list;
+	dev_t *devnos;
+	size_t cap;
+
+	if (s->count == s->cap) {
+		cap = s->cap ? s->cap * 2 : 16;
+		list = reallocarray(s->list, cap, sizeof(*list));
+		if (!list)
+			return NULL;
+		s->list = list;
+		devnos = reallocarray(s->devnos, cap, sizeof(*devnos));
+		if (!devnos)
+			return NULL;
+		s->devnos = devnos;
+		s->cap = cap;
+	}
+	s->devnos[s->count] = devno;
+	memset(&s->list[s->count], 0, sizeof(s->list[0]));
+	return &s->list[s->count++];
+}
+
+static bool scan_has(const struct scan *s, dev_t devno)
+{
+	size_t i;
+
+	for (i = 0; i < s->count; i++)
+		if (s->devnos[i] == devno)
+			return true;
+	return false;
+}
+
+/* Reads a small sysfs attribute as a NUL-terminated string. */
+static int sysfs_read(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, len - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Block device size in bytes from sysfs, which needs no open() of the
+ * device: no permission on it, no side effect. */
+static int devno_size(dev_t devno, uint64_t *size)
+{
+	char path[64];
+	char buf[32];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/size", major(devno), minor(devno));
+	ret = sysfs_read(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	/* Always in 512-byte sectors, whatever the logical block size. */
+	if (sscanf(buf, "%" SCNu64, size) != 1)
+		return -EINVAL;
+	*size *= 512;
+	return 0;
+}
+
+static void tag_copy(char *dst, size_t len, const char *value)
+{
+	snprintf(dst, len, "%s", value);
+}
+
+/* Adds the devices libblkid identifies, with their tags. */
+static int scan_blkid(struct scan *s)
+{
+	blkid_dev_iterate iter;
+	blkid_tag_iterate tags;
+	struct device_info *info;
+	const char *type;
+	const char *value;
+	blkid_cache cache;
+	blkid_dev dev;
+	struct stat st;
+	uint64_t size;
+	char pttype[32] = "";
+	int ret = 0;
+
+	/* A private cache backed by /dev/null: scanning must not rewrite the
+	 * system's blkid.tab. */
+	if (blkid_get_cache(&cache, "/dev/null") < 0)
+		return -ENOMEM;
+	if (blkid_probe_all(cache) < 0) {
+		ret = -EIO;
+		goto out_put_cache;
+	}
+	iter = blkid_dev_iterate_begin(cache);
+	if (!iter) {
+		ret = -ENOMEM;
+		goto out_put_cache;
+	}
+	while (blkid_dev_next(iter, &dev) == 0) {
+		if (stat(blkid_dev_devname(dev), &st) < 0 || !S_ISBLK(st.st_mode) ||
+		    devno_size(st.st_rdev, &size) < 0 || scan_has(s, st.st_rdev))
+			continue;
+		info = scan_add(s, st.st_rdev);
+		if (!info) {
+			ret = -ENOMEM;
+			break;
+		}
+		tag_copy(info->path, sizeof(info->path), blkid_dev_devname(dev));
+		info->size = size;
+		pttype[0] = '\0';
+		tags = blkid_tag_iterate_begin(dev);
+		while (tags && blkid_tag_next(tags, &type, &value) == 0) {
+			if (!strcmp(type, "UUID"))
+				tag_copy(info->uuid, sizeof(info->uuid), value);
+			else if (!strcmp(type, "LABEL"))
+				tag_copy(info->label, sizeof(info->label), value);
+			else if (!strcmp(type, "PARTUUID"))
+				tag_copy(info->partuuid, sizeof(info->partuuid), value);
+			else if (!strcmp(type, "TYPE"))
+				tag_copy(info->type, sizeof(info->type), value);
+			else if (!strcmp(type, "PTTYPE"))
+				tag_copy(pttype, sizeof(pttype), value);
+		}
+		blkid_tag_iterate_end(tags);
+		/* A partitioned disk has no content type; its table type
+		 * (gpt, dos) says more than nothing. */
+		if (!info->type[0])
+			strcpy(info->type, pttype);
+	}
+	blkid_dev_iterate_end(iter);
+out_put_cache:
+	blkid_put_cache(cache);
+	return ret;
+}
+
+/* Adds the block devices libblkid skipped because it recognised nothing on
+ * them: blank disks are the usual thing to make a virtual disk of. */
+static int scan_sysfs(struct scan *s)
+{
+	struct device_info *info;
+	struct dirent *d;
+	unsigned int maj;
+	unsigned int min;
+	char attr[PATH_MAX];
+	char buf[32];
+	struct stat st;
+	uint64_t size;
+	dev_t devno;
+	DIR *dir;
+	int ret = 0;
+
+	dir = opendir("/sys/class/block");
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(attr, sizeof(attr), "/sys/class/block/%s/dev", d->d_name);
+		if (sysfs_read(attr, buf, sizeof(buf)) < 0 || sscanf(buf, "%u:%u", &maj, &min) != 2)
+			continue;
+		devno = makedev(maj, min);
+		if (scan_has(s, devno) || devno_size(devno, &size) < 0 || !size)
+			continue;
+		snprintf(attr, sizeof(attr), "/dev/%s", d->d_name);
+		if (stat(attr, &st) < 0 || !S_ISBLK(st.st_mode) || st.st_rdev != devno)
+			continue;
+		info = scan_add(s, devno);
+		if (!info) {
+			ret = -ENOMEM;
+			break;
+		}
+		strcpy(info->path, attr);
+		info->size = size;
+	}
+	closedir(dir);
+	return ret;
+}
+
+int device_scan(struct device_info **list, size_t *count)
+{
+	/* Nothing allocated while empty: list stays NULL for no device. */
+	struct scan s = {0};
+	int ret;
+
+	ret = scan_blkid(&s);
+	if (ret == 0)
+		ret = scan_sysfs(&s);
+	free(s.devnos);
+	if (ret < 0) {
+		free(s.list);
+		return ret;
+	}
+	*list = s.list;
+	*count = s.count;
+	return 0;
+}
