@@ -83,6 +83,9 @@ struct cdb {
 
 	struct db_inventory local_inv; /* this node's last scan */
 	bool inv_publishing;
+
+	cdb_members_fn members_fn;
+	void *members_ctx;
 };
 
 static void op_start(struct cdb_op *op);
@@ -105,22 +108,25 @@ static int msg_send(struct cdb *c, enum cpg_msg_type type, uint32_t target, uint
 	return membership_send(c->m, buf, len);
 }
 
-static void state_commit(struct cdb *c, bool persist)
+/* Saves the state and mirrors it into CMAP: only the row u touched, or
+ * everything when u is NULL (after a sync). */
+static void state_commit(struct cdb *c, bool persist, const struct db_update *u)
 {
-	struct json_object *o = db_to_json(&c->db);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
 	cmap_handle_t cmap;
 	int rc;
 
 	if (persist) {
+		struct json_object *o = db_to_json(&c->db);
+		const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
 		rc = persist_write(c->state_dir, CDB_STATE_FILE, text, strlen(text));
 		if (rc)
 			qb_log(LOG_ERR, "cannot save the database in %s/%s: %s", c->state_dir,
 			       CDB_STATE_FILE, strerror(-rc));
+		json_object_put(o);
 	}
-	json_object_put(o);
 	if (membership_cmap(c->m, &cmap)) {
-		rc = cmap_mirror_write(cmap, &c->db);
+		rc = u ? cmap_mirror_update(cmap, &c->db, u) : cmap_mirror_write(cmap, &c->db);
 		if (rc)
 			qb_log(LOG_WARNING, "cannot mirror the database into CMAP: %s",
 			       strerror(-rc));
@@ -430,7 +436,7 @@ static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct
 		       json_object_get_string(json_object_object_get(msg->body, "op")),
 		       u.op == DB_OP_INVENTORY ? "inventory" : u.disk.name, from,
 		       c->db.generation);
-		state_commit(c, true);
+		state_commit(c, true, &u);
 	} else {
 		qb_log(LOG_NOTICE, "refused update from node %" PRIu32 ": %s", from, err);
 	}
@@ -540,7 +546,7 @@ static void sync_state_deliver(struct cdb *c, uint32_t from, bool mine, const st
 	c->config = c->sync_config;
 	c->sync_source = 0;
 	c->synced = true;
-	state_commit(c, !mine);
+	state_commit(c, !mine, NULL);
 	qb_log(LOG_NOTICE, "database synced from node %" PRIu32 ": generation %" PRIu64
 	       ", %zu disks, configuration %" PRIu64, from, c->db.generation, c->db.ndisks,
 	       c->config);
@@ -575,6 +581,8 @@ static void cdb_confchg(void *ctx, const uint32_t *members, size_t n)
 			break;
 		}
 	}
+	if (c->members_fn)
+		c->members_fn(c->members_ctx);
 	if (!membership_is_member(c->m, local_nodeid(c)))
 		return;
 	body = json_object_new_object();
@@ -635,6 +643,8 @@ static void cdb_lost(void *ctx)
 	c->noffers = 0;
 	c->inv_publishing = false;
 	ops_fail_all(c, "lost the connection to corosync");
+	if (c->members_fn)
+		c->members_fn(c->members_ctx);
 }
 
 static const struct membership_ops cdb_membership_ops = {
@@ -834,6 +844,12 @@ int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count
 	*count = c->local_inv.count;
 	inventory_publish(c);
 	return 0;
+}
+
+void cdb_members_watch(struct cdb *c, cdb_members_fn fn, void *ctx)
+{
+	c->members_fn = fn;
+	c->members_ctx = ctx;
 }
 
 const struct db *cdb_db(const struct cdb *c)

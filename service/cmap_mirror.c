@@ -76,43 +76,44 @@ static void path_keys(struct mirror *mr, const char *disk, const char *which,
 	KEY_STR(mr, p->device, CMAP_MIRROR_PREFIX "disk.%s.%s.device", disk, which);
 }
 
-static void db_keys(struct mirror *mr, const struct db *db)
+static void disk_keys(struct mirror *mr, const struct db_disk *d)
 {
-	size_t i, j;
+	const char *n = d->name;
 
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->id, CMAP_MIRROR_PREFIX "disk.%s.id", n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, d->size, CMAP_MIRROR_PREFIX "disk.%s.size", n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->uid, CMAP_MIRROR_PREFIX "disk.%s.uid", n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->gid, CMAP_MIRROR_PREFIX "disk.%s.gid", n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->mode, CMAP_MIRROR_PREFIX "disk.%s.mode", n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, (uint64_t)d->mtime, CMAP_MIRROR_PREFIX "disk.%s.mtime",
+		n);
+	path_keys(mr, n, "primary", &d->primary);
+	path_keys(mr, n, "secondary", &d->secondary);
+}
+
+static void inventory_keys(struct mirror *mr, const struct db_inventory *inv)
+{
+	size_t j;
+
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, inv->count, CMAP_MIRROR_PREFIX "node.%" PRIu32 ".devices",
+		inv->nodeid);
+	for (j = 0; j < inv->count; j++) {
+		const struct device_info *dev = &inv->devices[j];
+		const char *pfx = CMAP_MIRROR_PREFIX "node.%" PRIu32 ".device.%zu.%s";
+
+		KEY_STR(mr, dev->path, pfx, inv->nodeid, j, "path");
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, dev->size, pfx, inv->nodeid, j, "size");
+		if (dev->uuid[0])
+			KEY_STR(mr, dev->uuid, pfx, inv->nodeid, j, "uuid");
+		if (dev->label[0])
+			KEY_STR(mr, dev->label, pfx, inv->nodeid, j, "label");
+	}
+}
+
+static void head_keys(struct mirror *mr, const struct db *db)
+{
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, db->generation, CMAP_MIRROR_PREFIX "generation");
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, db->next_id, CMAP_MIRROR_PREFIX "next_id");
-	for (i = 0; i < db->ndisks; i++) {
-		const struct db_disk *d = &db->disks[i];
-		const char *n = d->name;
-
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->id, CMAP_MIRROR_PREFIX "disk.%s.id", n);
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, d->size, CMAP_MIRROR_PREFIX "disk.%s.size", n);
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->uid, CMAP_MIRROR_PREFIX "disk.%s.uid", n);
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->gid, CMAP_MIRROR_PREFIX "disk.%s.gid", n);
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->mode, CMAP_MIRROR_PREFIX "disk.%s.mode", n);
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, (uint64_t)d->mtime,
-			CMAP_MIRROR_PREFIX "disk.%s.mtime", n);
-		path_keys(mr, n, "primary", &d->primary);
-		path_keys(mr, n, "secondary", &d->secondary);
-	}
-	for (i = 0; i < db->ninv; i++) {
-		const struct db_inventory *inv = &db->inv[i];
-
-		KEY_NUM(mr, CMAP_VALUETYPE_UINT32, inv->count,
-			CMAP_MIRROR_PREFIX "node.%" PRIu32 ".devices", inv->nodeid);
-		for (j = 0; j < inv->count; j++) {
-			const struct device_info *dev = &inv->devices[j];
-			const char *pfx = CMAP_MIRROR_PREFIX "node.%" PRIu32 ".device.%zu.%s";
-
-			KEY_STR(mr, dev->path, pfx, inv->nodeid, j, "path");
-			KEY_NUM(mr, CMAP_VALUETYPE_UINT64, dev->size, pfx, inv->nodeid, j, "size");
-			if (dev->uuid[0])
-				KEY_STR(mr, dev->uuid, pfx, inv->nodeid, j, "uuid");
-			if (dev->label[0])
-				KEY_STR(mr, dev->label, pfx, inv->nodeid, j, "label");
-		}
-	}
 }
 
 static bool key_wanted(const struct mirror *mr, const char *name)
@@ -125,8 +126,8 @@ static bool key_wanted(const struct mirror *mr, const char *name)
 	return false;
 }
 
-/* Deletes the keys under the prefix that the new state no longer has. */
-static int stale_keys_delete(cmap_handle_t cmap, const struct mirror *mr)
+/* Deletes the keys under prefix that the new state no longer has. */
+static int stale_keys_delete(cmap_handle_t cmap, const char *prefix, const struct mirror *mr)
 {
 	char name[CMAP_KEYNAME_MAXLEN + 1];
 	cmap_iter_handle_t iter;
@@ -134,7 +135,7 @@ static int stale_keys_delete(cmap_handle_t cmap, const struct mirror *mr)
 	size_t i, n = 0;
 	int rc;
 
-	rc = membership_cs_errno(cmap_iter_init(cmap, CMAP_MIRROR_PREFIX, &iter));
+	rc = membership_cs_errno(cmap_iter_init(cmap, prefix, &iter));
 	if (rc)
 		return rc;
 	while (cmap_iter_next(cmap, iter, name, NULL, NULL) == CS_OK) {
@@ -161,19 +162,16 @@ static int stale_keys_delete(cmap_handle_t cmap, const struct mirror *mr)
 	return rc;
 }
 
-int cmap_mirror_write(cmap_handle_t cmap, const struct db *db)
+/* Replaces what CMAP holds under prefix with the keys in mr. */
+static int keys_write(cmap_handle_t cmap, const char *prefix, struct mirror *mr)
 {
-	struct mirror mr = { 0 };
 	size_t i;
-	int rc;
+	int rc = mr->rc;
 
-	db_keys(&mr, db);
-	rc = mr.rc;
-	if (rc)
-		goto out_free;
-	rc = stale_keys_delete(cmap, &mr);
-	for (i = 0; i < mr.n && rc == 0; i++) {
-		const struct mirror_key *k = &mr.keys[i];
+	if (rc == 0)
+		rc = stale_keys_delete(cmap, prefix, mr);
+	for (i = 0; i < mr->n && rc == 0; i++) {
+		const struct mirror_key *k = &mr->keys[i];
 		cs_error_t cs;
 
 		switch (k->type) {
@@ -189,8 +187,46 @@ int cmap_mirror_write(cmap_handle_t cmap, const struct db *db)
 		}
 		rc = membership_cs_errno(cs);
 	}
-
-out_free:
-	free(mr.keys);
+	free(mr->keys);
 	return rc;
+}
+
+int cmap_mirror_write(cmap_handle_t cmap, const struct db *db)
+{
+	struct mirror mr = { 0 };
+	size_t i;
+
+	head_keys(&mr, db);
+	for (i = 0; i < db->ndisks; i++)
+		disk_keys(&mr, &db->disks[i]);
+	for (i = 0; i < db->ninv; i++)
+		inventory_keys(&mr, &db->inv[i]);
+	return keys_write(cmap, CMAP_MIRROR_PREFIX, &mr);
+}
+
+int cmap_mirror_update(cmap_handle_t cmap, const struct db *db, const struct db_update *u)
+{
+	struct mirror head = { 0 }, row = { 0 };
+	char prefix[CMAP_KEYNAME_MAXLEN + 1];
+	int rc;
+
+	if (u->op == DB_OP_INVENTORY) {
+		const struct db_inventory *inv = db_inventory_find(db, u->inv.nodeid);
+
+		snprintf(prefix, sizeof(prefix), CMAP_MIRROR_PREFIX "node.%" PRIu32 ".",
+			 u->inv.nodeid);
+		if (inv)
+			inventory_keys(&row, inv);
+	} else {
+		const struct db_disk *d = db_disk_find(db, u->disk.name);
+
+		/* The trailing dot keeps vd1 from matching vd10. */
+		snprintf(prefix, sizeof(prefix), CMAP_MIRROR_PREFIX "disk.%s.", u->disk.name);
+		if (d)
+			disk_keys(&row, d);
+	}
+	rc = keys_write(cmap, prefix, &row);
+	head_keys(&head, db);
+	/* The generation goes last: a reader that sees it sees the row. */
+	return rc ? rc : keys_write(cmap, CMAP_MIRROR_PREFIX "generation", &head);
 }

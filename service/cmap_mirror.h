@@ -18,7 +18,11 @@
 
 #define CMAP_MIRROR_PREFIX "vdisk."
 
-/* 0 or -errno of the first CMAP call that failed. */
+/* The whole database (after a sync). 0 or -errno of the first CMAP call
+ * that failed. */
 int cmap_mirror_write(cmap_handle_t cmap, const struct db *db);
+/* Only the row an applied update touched, and the generation: an update
+ * costs the same whatever the number of disks. */
+int cmap_mirror_update(cmap_handle_t cmap, const struct db *db, const struct db_update *u);
 
 #endif

@@ -24,6 +24,8 @@ struct ctl {
 	qb_loop_t *loop;
 	qb_ipcs_service_t *service;
 	struct cdb *cdb;
+	struct transport *transport;
+	const char *policy;
 };
 
 /* Who is on the other end, as the kernel reported it at connect time. */
@@ -252,11 +254,60 @@ static int scan_view(struct ctl *ctl, struct json_object **out)
 	return 0;
 }
 
+static int link_status_view(struct ctl *ctl, struct json_object **out)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	struct json_object *o, *arr;
+	struct link_stat *st;
+	size_t i, n;
+	int rc = transport_link_stats(ctl->transport, &st, &n);
+
+	if (rc)
+		return rc;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
+	json_object_object_add(o, "policy", json_object_new_string(ctl->policy));
+	for (i = 0; i < n; i++) {
+		struct json_object *l = json_object_new_object();
+		const struct {
+			const char *key;
+			uint64_t val;
+		} nums[] = {
+			{ "rtt_min_us", st[i].rtt_min_us }, { "rtt_avg_us", st[i].rtt_avg_us },
+			{ "rtt_max_us", st[i].rtt_max_us }, { "tx_bytes", st[i].tx_bytes },
+			{ "rx_bytes", st[i].rx_bytes },     { "tx_frames", st[i].tx_frames },
+			{ "rx_frames", st[i].rx_frames },   { "downs", st[i].downs },
+		};
+		size_t k;
+
+		json_object_object_add(l, "node", json_object_new_int64(st[i].nodeid));
+		json_object_object_add(l, "node_name", json_object_new_string(st[i].name));
+		json_object_object_add(l, "member", json_object_new_boolean(st[i].member));
+		json_object_object_add(l, "link", json_object_new_int64(st[i].link));
+		json_object_object_add(l, "state",
+				       json_object_new_string(link_state_name(st[i].state)));
+		json_object_object_add(l, "local", json_object_new_string(st[i].local));
+		json_object_object_add(l, "remote", json_object_new_string(st[i].remote));
+		for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+			json_object_object_add(l, nums[k].key,
+					       json_object_new_int64((int64_t)nums[k].val));
+		json_object_object_add(l, "last_change", json_object_new_int64(st[i].last_change));
+		json_object_array_add(arr, l);
+	}
+	free(st);
+	json_object_object_add(o, "links", arr);
+	*out = o;
+	return 0;
+}
+
 /* Changes */
 
 struct change {
 	qb_ipcs_connection_t *conn;
 	int32_t id;
+	uint32_t nodeid; /* ping */
+	struct ping_args ping;
 };
 
 static void change_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
@@ -277,6 +328,83 @@ static void change_done(void *ctx, int rc, const char *err, const struct db_disk
 	}
 	qb_ipcs_connection_unref(ch->conn);
 	free(ch);
+}
+
+static void ping_done(void *ctx, const struct ping_result *r)
+{
+	struct change *ch = ctx;
+	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	struct membership *m = cdb_membership(cl->ctl->cdb);
+	struct json_object *o, *rtt;
+	char err[128];
+
+	if (r->error) {
+		snprintf(err, sizeof(err), "ping %s: %s", membership_node_name(m, ch->nodeid),
+			 strerror(-r->error));
+		reply_error(ch->conn, ch->id, r->error, err);
+		goto out_unref;
+	}
+	o = json_object_new_object();
+	rtt = json_object_new_object();
+	json_object_object_add(o, "node", node_view(m, ch->nodeid));
+	json_object_object_add(o, "size", json_object_new_int64(ch->ping.size));
+	json_object_object_add(o, "count", json_object_new_int64(ch->ping.count));
+	json_object_object_add(o, "sent", json_object_new_int64(r->sent));
+	json_object_object_add(o, "received", json_object_new_int64(r->received));
+	json_object_object_add(o, "lost", json_object_new_int64((int64_t)r->sent - r->received));
+	json_object_object_add(o, "corrupt", json_object_new_int64(r->corrupt));
+	json_object_object_add(rtt, "min", json_object_new_int64((int64_t)r->rtt_min_us));
+	json_object_object_add(rtt, "avg", json_object_new_int64((int64_t)r->rtt_avg_us));
+	json_object_object_add(rtt, "p50", json_object_new_int64((int64_t)r->rtt_p50_us));
+	json_object_object_add(rtt, "p90", json_object_new_int64((int64_t)r->rtt_p90_us));
+	json_object_object_add(rtt, "p99", json_object_new_int64((int64_t)r->rtt_p99_us));
+	json_object_object_add(rtt, "max", json_object_new_int64((int64_t)r->rtt_max_us));
+	json_object_object_add(o, "rtt_us", rtt);
+	json_object_object_add(o, "max_gap_us", json_object_new_int64((int64_t)r->max_gap_us));
+	json_object_object_add(o, "duration_us", json_object_new_int64((int64_t)r->duration_us));
+	/* Payload carried one way, per second of the session. */
+	json_object_object_add(o, "throughput_mib_s",
+			       json_object_new_double(r->duration_us ?
+							      (double)r->received * ch->ping.size /
+								      (1024.0 * 1024.0) /
+								      ((double)r->duration_us / 1e6) :
+							      0.0));
+	reply_send(ch->conn, ch->id, 0, o);
+out_unref:
+	qb_ipcs_connection_unref(ch->conn);
+	free(ch);
+}
+
+static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, struct change *ch,
+		      char *err, size_t errlen)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	struct ping_args a = {
+		.size = req->size,
+		.count = req->count,
+		.interval_ms = req->interval_ms,
+		.window = req->window,
+	};
+	int rc;
+
+	if (membership_node_lookup(m, req->node, &a.nodeid)) {
+		snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)", req->node);
+		return -ENOENT;
+	}
+	if (a.nodeid == membership_local_nodeid(m)) {
+		snprintf(err, errlen, "%s is this node; ping another one", req->node);
+		return -EINVAL;
+	}
+	if (!membership_is_member(m, a.nodeid)) {
+		snprintf(err, errlen, "%s: node is not running vdiskd", req->node);
+		return -EHOSTUNREACH;
+	}
+	ch->nodeid = a.nodeid;
+	ch->ping = a;
+	rc = transport_ping(ctl->transport, &a, ping_done, ch);
+	if (rc)
+		snprintf(err, errlen, "%s", strerror(-rc));
+	return rc;
 }
 
 static int id_resolve(bool user, const char *text, uint32_t *id, char *err, size_t errlen)
@@ -415,6 +543,8 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		rc = create_start(cl->ctl, &req->create, ch, err, sizeof(err));
 	else if (req->hdr.id == VDISK_CTL_PERM_SET)
 		rc = perm_start(cl->ctl, &req->perm, ch, err, sizeof(err));
+	else if (req->hdr.id == VDISK_CTL_PING)
+		rc = ping_start(cl->ctl, &req->ping, ch, err, sizeof(err));
 	else
 		rc = delete_start(cl->ctl, &req->disk, ch, err, sizeof(err));
 	if (rc) {
@@ -423,8 +553,9 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		free(ch);
 		return;
 	}
-	qb_log(LOG_NOTICE, "uid %u (pid %d) requested change %d on '%s'", (unsigned int)cl->uid,
-	       (int)cl->pid, req->hdr.id, req->disk.name);
+	if (req->hdr.id != VDISK_CTL_PING)
+		qb_log(LOG_NOTICE, "uid %u (pid %d) requested change %d on '%s'",
+		       (unsigned int)cl->uid, (int)cl->pid, req->hdr.id, req->disk.name);
 }
 
 static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -468,6 +599,13 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		if (rc) {
 			snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
 			reply_error(c, req.hdr.id, rc, err);
+			return 0;
+		}
+		break;
+	case VDISK_CTL_LINK_STATUS:
+		rc = link_status_view(ctl, &o);
+		if (rc) {
+			reply_error(c, req.hdr.id, rc, strerror(-rc));
 			return 0;
 		}
 		break;
@@ -524,7 +662,8 @@ static int32_t dispatch_del(int32_t fd)
 	return qb_loop_poll_del(the_ctl->loop, fd);
 }
 
-int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb)
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb,
+	      struct transport *transport, const char *policy)
 {
 	static struct qb_ipcs_service_handlers handlers = {
 		.connection_accept = ctl_accept,
@@ -547,6 +686,8 @@ int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cd
 		return -ENOMEM;
 	ctl->loop = loop;
 	ctl->cdb = cdb;
+	ctl->transport = transport;
+	ctl->policy = policy;
 	ctl->service = qb_ipcs_create(ipc_name, 0, QB_IPC_NATIVE, &handlers);
 	if (!ctl->service) {
 		rc = errno ? -errno : -ENOMEM;

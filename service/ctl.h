@@ -4,9 +4,9 @@
  * changes need root or membership of the haclient group, judged from the
  * client's credentials as the kernel reports them.
  *
- * Ownership: the server borrows the cdb (which must outlive it); each
- * connection with a change in flight holds a libqb reference on itself until
- * the cdb answers.
+ * Ownership: the server borrows the cdb and the transport (which must
+ * outlive it); each connection with a change or a ping in flight holds a
+ * libqb reference on itself until it is answered.
  */
 #ifndef VDISK_CTL_SERVER_H
 #define VDISK_CTL_SERVER_H
@@ -14,12 +14,15 @@
 #include <qb/qbloop.h>
 
 #include "cdb.h"
+#include "transport.h"
 
 #define CTL_ADMIN_GROUP "haclient"
 
 struct ctl;
 
-int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb);
+/* policy: the transport policy's name, for link status. */
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb,
+	      struct transport *transport, const char *policy);
 void ctl_stop(struct ctl *ctl);
 
 #endif

@@ -15,7 +15,10 @@ static size_t request_size(int32_t type)
 	case VDISK_CTL_NODE_LIST:
 	case VDISK_CTL_DISK_LIST:
 	case VDISK_CTL_SCAN:
+	case VDISK_CTL_LINK_STATUS:
 		return sizeof(struct vdisk_ctl_req);
+	case VDISK_CTL_PING:
+		return sizeof(struct vdisk_ctl_ping_req);
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_DELETE:
 		return sizeof(struct vdisk_ctl_disk_req);
@@ -50,6 +53,8 @@ static bool strings_terminated(const union ctl_request *r)
 	case VDISK_CTL_PERM_SET:
 		return TERMINATED(r->perm.name) && TERMINATED(r->perm.owner) &&
 		       TERMINATED(r->perm.group);
+	case VDISK_CTL_PING:
+		return TERMINATED(r->ping.node);
 	default:
 		return true;
 	}
@@ -88,6 +93,19 @@ int ctl_request_decode(const void *buf, size_t len, union ctl_request *req, char
 	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known))) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
 		return -EINVAL;
+	}
+	if (hdr.id == VDISK_CTL_PING) {
+		const struct vdisk_ctl_ping_req *p = &req->ping;
+
+		if (p->size > VDISK_PING_SIZE_MAX || !p->count || p->count > VDISK_PING_COUNT_MAX ||
+		    p->interval_ms > VDISK_PING_INTERVAL_MAX || !p->window ||
+		    p->window > VDISK_PING_WINDOW_MAX) {
+			snprintf(err, errlen,
+				 "ping: size 0..%u, count 1..%u, interval 0..%u ms, window 1..%u",
+				 VDISK_PING_SIZE_MAX, VDISK_PING_COUNT_MAX,
+				 VDISK_PING_INTERVAL_MAX, VDISK_PING_WINDOW_MAX);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

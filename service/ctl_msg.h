@@ -16,6 +16,7 @@ union ctl_request {
 	struct vdisk_ctl_disk_req disk;
 	struct vdisk_ctl_create_req create;
 	struct vdisk_ctl_perm_req perm;
+	struct vdisk_ctl_ping_req ping;
 };
 
 /* Checks type, size, string terminators and flags, and copies the request

@@ -17,9 +17,12 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
+#include <netdb.h>
+
 #include "cdb.h"
 #include "config.h"
 #include "ctl.h"
+#include "transport.h"
 
 #define DEFAULT_CONFIG VDISK_SYSCONFDIR "/vdisk.conf"
 
@@ -53,6 +56,11 @@ static void log_setup(bool foreground, bool debug)
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
+	/* The data-plane thread logs too; libqb is only thread safe with its
+	 * logging thread, which also keeps writes off both loops. */
+	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_THREADED, QB_TRUE);
+	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_THREADED, QB_TRUE);
+	qb_log_thread_start();
 }
 
 static int daemonize(void)
@@ -77,6 +85,61 @@ static int daemonize(void)
 	return 0;
 }
 
+struct daemon {
+	const struct vdisk_config *cfg;
+	struct cdb *cdb;
+	struct transport *transport;
+};
+
+static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	char service[8];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!host[0])
+		return;
+	snprintf(service, sizeof(service), "%u", port);
+	/* corosync.conf names addresses, rarely hosts: try without DNS first. */
+	hints.ai_flags |= AI_NUMERICHOST;
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc == EAI_NONAME) {
+		hints.ai_flags &= ~AI_NUMERICHOST;
+		rc = getaddrinfo(host, service, &hints, &res);
+	}
+	if (rc) {
+		qb_log(LOG_WARNING, "link address '%s': %s", host, gai_strerror(rc));
+		return;
+	}
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+}
+
+/* Tells the transport who is in the nodelist, who is a member and where
+ * each link of each node is. */
+static void nodes_publish(void *ctx)
+{
+	struct daemon *d = ctx;
+	struct membership *m = cdb_membership(d->cdb);
+	const struct membership_node *nodes;
+	struct transport_node tn[MEMBERSHIP_MAX_NODES];
+	size_t i, n = membership_nodes(m, &nodes);
+	int li;
+
+	for (i = 0; i < n; i++) {
+		memset(&tn[i], 0, sizeof(tn[i]));
+		tn[i].nodeid = nodes[i].nodeid;
+		tn[i].member = membership_is_member(m, nodes[i].nodeid);
+		snprintf(tn[i].name, sizeof(tn[i].name), "%s", nodes[i].name);
+		for (li = 0; li < MEMBERSHIP_MAX_LINKS && li < TRANSPORT_MAX_LINKS; li++)
+			addr_resolve(nodes[i].addr[li], d->cfg->port, &tn[i].addr[li]);
+	}
+	if (membership_local_nodeid(m))
+		transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
+}
+
 static int32_t on_signal(int32_t sig, void *data)
 {
 	qb_log(LOG_NOTICE, "%s: shutting down", strsignal(sig));
@@ -86,7 +149,13 @@ static int32_t on_signal(int32_t sig, void *data)
 
 static int run(const struct vdisk_config *cfg)
 {
-	struct cdb *cdb = NULL;
+	struct daemon d = { .cfg = cfg };
+	struct transport_config tcfg = {
+		.port = cfg->port,
+		.hb_interval_ms = cfg->heartbeat_interval_ms,
+		.hb_timeout_ms = cfg->heartbeat_timeout_ms,
+		.policy = cfg->policy,
+	};
 	struct ctl *ctl = NULL;
 	qb_loop_signal_handle sigs[2];
 	char err[512];
@@ -103,26 +172,42 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot create run directory %s: %s", cfg->run_dir, strerror(errno));
 		goto out_loop;
 	}
-	rc = cdb_start(&cdb, loop, cfg->state_dir, err, sizeof(err));
+	rc = auth_key_load(&tcfg.key, cfg->authkey, err, sizeof(err));
 	if (rc) {
-		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
+		qb_log(LOG_ERR, "%s", err);
 		goto out_loop;
 	}
-	rc = ctl_start(&ctl, loop, cfg->ipc_name, cdb);
+	rc = transport_start(&d.transport, &tcfg, loop);
+	auth_key_clear(&tcfg.key);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the transport: %s", strerror(-rc));
+		goto out_loop;
+	}
+	rc = cdb_start(&d.cdb, loop, cfg->state_dir, err, sizeof(err));
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
+		goto out_transport;
+	}
+	cdb_members_watch(d.cdb, nodes_publish, &d);
+	rc = ctl_start(&ctl, loop, cfg->ipc_name, d.cdb, d.transport,
+		       cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive");
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the control server '%s': %s", cfg->ipc_name,
 		       strerror(-rc));
 		goto out_cdb;
 	}
-	qb_log(LOG_NOTICE, "vdiskd %s started; control service '%s', state in %s", VDISK_VERSION,
-	       cfg->ipc_name, cfg->state_dir);
+	qb_log(LOG_NOTICE, "vdiskd %s started; control service '%s', state in %s, port %u",
+	       VDISK_VERSION, cfg->ipc_name, cfg->state_dir, cfg->port);
 	qb_loop_run(loop);
 	rc = 0;
 
 	/* The database answers its pending requests as it stops, through
-	 * the control server, so it goes first. */
+	 * the control server, so it goes first; the transport's thread is
+	 * joined before the server it reports to goes away. */
 out_cdb:
-	cdb_stop(cdb);
+	cdb_stop(d.cdb);
+out_transport:
+	transport_stop(d.transport);
 	ctl_stop(ctl);
 out_loop:
 	qb_loop_destroy(loop);

@@ -87,6 +87,7 @@ static void nodelist_load(struct membership *m)
 {
 	char key[128], *str;
 	size_t i, n = 0;
+	int link;
 
 	for (i = 0; n < MEMBERSHIP_MAX_NODES; i++) {
 		struct membership_node *node = &m->nodes[n];
@@ -105,6 +106,14 @@ static void nodelist_load(struct membership *m)
 		else
 			snprintf(node->name, sizeof(node->name), "node%" PRIu32, node->nodeid);
 		free(str);
+		for (link = 0; link < MEMBERSHIP_MAX_LINKS; link++) {
+			snprintf(key, sizeof(key), "nodelist.node.%zu.ring%d_addr", i, link);
+			node->addr[link][0] = '\0';
+			if (cmap_get_string(m->cmap, key, &str) != CS_OK)
+				continue;
+			snprintf(node->addr[link], sizeof(node->addr[link]), "%s", str);
+			free(str);
+		}
 		n++;
 	}
 	m->nnodes = n;

@@ -21,11 +21,14 @@
 
 #define MEMBERSHIP_GROUP "vdisk"
 #define MEMBERSHIP_MAX_NODES 64
+/* Links read from the nodelist: ring0_addr .. ring3_addr. */
+#define MEMBERSHIP_MAX_LINKS 4
 
 /* A node of corosync's nodelist. */
 struct membership_node {
 	uint32_t nodeid;
 	char name[VDISK_NODE_MAX + 1]; /* nodelist name, else ring0_addr */
+	char addr[MEMBERSHIP_MAX_LINKS][256]; /* ringX_addr, "" if none */
 };
 
 /* Called on the loop thread. members: sorted, unique nodeids of the vdiskd

@@ -61,6 +61,18 @@ enum vdisk_ctl_type {
 	 * its inventory. Reply: {"node": {"id", "name"}, "devices": [{"path",
 	 * "size", "uuid", "label", "partuuid", "type"}]} (absent tags omitted) */
 	VDISK_CTL_SCAN,
+	/* struct vdisk_ctl_req. Reply: {"node": {"id", "name"}, "policy",
+	 * "links": [{"node", "node_name", "member", "link", "state"
+	 * ("down"|"connecting"|"up"), "local", "remote", "rtt_min_us",
+	 * "rtt_avg_us", "rtt_max_us", "tx_bytes", "rx_bytes", "tx_frames",
+	 * "rx_frames", "downs", "last_change" (unix seconds, 0 never)}]} */
+	VDISK_CTL_LINK_STATUS,
+	/* struct vdisk_ctl_ping_req (needs root or haclient): an echo through
+	 * the transport. Reply: {"node": {"id", "name"}, "size", "count",
+	 * "sent", "received", "lost", "corrupt", "rtt_us": {"min", "avg",
+	 * "p50", "p90", "p99", "max"}, "max_gap_us", "duration_us",
+	 * "throughput_mib_s"} */
+	VDISK_CTL_PING,
 	VDISK_CTL_TYPE_MAX,
 };
 
@@ -94,6 +106,20 @@ struct vdisk_ctl_create_req {
 	uint64_t size;	/* bytes, with VDISK_CTL_F_SIZE */
 	uint32_t mode;	/* permission bits, with VDISK_CTL_F_MODE */
 	uint32_t flags; /* VDISK_CTL_F_* */
+};
+
+#define VDISK_PING_SIZE_MAX (16u * 1024 * 1024)
+#define VDISK_PING_COUNT_MAX 1000000u
+#define VDISK_PING_INTERVAL_MAX 60000u
+#define VDISK_PING_WINDOW_MAX 1024u
+
+struct vdisk_ctl_ping_req {
+	struct qb_ipc_request_header hdr;
+	char node[VDISK_NODE_MAX + 1];
+	uint32_t size; /* payload bytes, 0..VDISK_PING_SIZE_MAX */
+	uint32_t count; /* 1..VDISK_PING_COUNT_MAX */
+	uint32_t interval_ms; /* 0 (back to back) .. VDISK_PING_INTERVAL_MAX */
+	uint32_t window; /* pings outstanding when interval is 0, 1..VDISK_PING_WINDOW_MAX */
 };
 
 struct vdisk_ctl_perm_req {

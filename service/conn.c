@@ -1,0 +1,508 @@
+/*
+ * Transport connections: one TCP connection per link per peer, opened by the
+ * node with the lower nodeid, authenticated by a challenge-response over the
+ * cluster key before any frame is read from it.
+ *
+ * Handshake (each message HS_SIZE bytes, see frame.h):
+ *   connector -> HELLO  (its nodeid, link, incarnation, nonce Nc)
+ *   acceptor  -> REPLY  (its nodeid, link, incarnation, nonce Na,
+ *                        MAC(key, REPLY without MAC || Nc))
+ *   connector -> AUTH   (MAC(key, AUTH without MAC || Na))
+ * Each side proves it holds the key over the other's fresh nonce, so neither
+ * message can be replayed. Frames may follow AUTH at once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+
+#include "transport_internal.h"
+
+#define RBUF_INITIAL (256 * 1024)
+#define SOCK_BUF (4 * 1024 * 1024)
+#define IOV_BATCH 64
+/* Reads per poll event, so one busy peer cannot starve the others. */
+#define READS_PER_EVENT 16
+
+static int conn_event(int32_t fd, int32_t revents, void *data);
+
+static struct tlink *conn_link(struct tconn *c)
+{
+	struct tpeer *p = c->nodeid ? transport_peer(c->t, c->nodeid) : NULL;
+
+	return p ? &p->links[c->link] : NULL;
+}
+
+static void poll_out(struct tconn *c, bool on)
+{
+	if (c->polling_out == on)
+		return;
+	c->polling_out = on;
+	qb_loop_poll_mod(c->t->loop, QB_LOOP_MED, c->fd, POLLIN | (on ? POLLOUT : 0), c,
+			 conn_event);
+}
+
+void conn_close(struct tconn *c, const char *why)
+{
+	struct transport *t = c->t;
+	struct tlink *l = conn_link(c);
+	struct txq_ent *e, *tmp;
+	bool was_up = c->state == CONN_UP;
+
+	qb_log(was_up ? LOG_NOTICE : LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) closed: %s",
+	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr, why);
+	qb_loop_poll_del(t->loop, c->fd);
+	close(c->fd);
+	qb_list_del(&c->list);
+	qb_list_for_each_entry_safe(e, tmp, &c->txq, list) {
+		tframe_put(e->f);
+		free(e);
+	}
+	if (l && c->outbound && c->state != CONN_UP) {
+		l->connecting = false;
+		l->next_connect = now_ns() + (uint64_t)l->backoff_ms * 1000000;
+		l->backoff_ms = l->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
+								      l->backoff_ms * 2;
+	}
+	free(c->rbuf);
+	if (l && l->conn == c) {
+		struct tpeer *p = transport_peer(t, c->nodeid);
+
+		l->conn = NULL;
+		if (c->outbound)
+			l->next_connect = now_ns() + (uint64_t)l->backoff_ms * 1000000;
+		free(c);
+		link_state_update(p, l);
+		peer_link_lost(t, p, l);
+		return;
+	}
+	free(c);
+}
+
+/* Writes as much of the send queue as the socket takes. -errno on a dead
+ * connection; the caller (a poll callback) closes it. */
+static int conn_flush(struct tconn *c)
+{
+	struct iovec iov[IOV_BATCH];
+	struct txq_ent *e, *tmp;
+	ssize_t n;
+	int cnt;
+
+	while (!qb_list_empty(&c->txq)) {
+		cnt = 0;
+		qb_list_for_each_entry(e, &c->txq, list) {
+			if (cnt == IOV_BATCH)
+				break;
+			iov[cnt].iov_base = e->f->buf + e->off;
+			iov[cnt].iov_len = e->f->len - e->off;
+			cnt++;
+		}
+		n = writev(c->fd, iov, cnt);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -errno;
+		}
+		qb_list_for_each_entry_safe(e, tmp, &c->txq, list) {
+			size_t left = e->f->len - e->off;
+
+			if ((size_t)n < left) {
+				e->off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			qb_list_del(&e->list);
+			tframe_put(e->f);
+			free(e);
+		}
+	}
+	poll_out(c, !qb_list_empty(&c->txq));
+	return 0;
+}
+
+int conn_queue(struct tconn *c, struct tframe *f)
+{
+	struct txq_ent *e = malloc(sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->f = f;
+	e->off = 0;
+	f->refs++;
+	qb_list_add_tail(&e->list, &c->txq);
+	/* Errors surface in the poll callback, which may close; callers here
+	 * are in the middle of walking peer state and must not see that. */
+	if (conn_flush(c))
+		poll_out(c, true);
+	return 0;
+}
+
+static struct tconn *conn_new(struct transport *t, int fd, bool outbound, int link,
+			      uint32_t nodeid)
+{
+	struct tconn *c = calloc(1, sizeof(*c));
+	int one = 1, bufsz = SOCK_BUF;
+
+	if (!c)
+		return NULL;
+	c->rbuf = malloc(RBUF_INITIAL);
+	if (!c->rbuf || auth_random(c->my_nonce, HS_NONCE)) {
+		free(c->rbuf);
+		free(c);
+		return NULL;
+	}
+	c->rcap = RBUF_INITIAL;
+	c->t = t;
+	c->fd = fd;
+	c->outbound = outbound;
+	c->link = link;
+	c->nodeid = nodeid;
+	c->state = outbound ? CONN_CONNECTING : CONN_WAIT_HELLO;
+	c->deadline = now_ns() + (uint64_t)HANDSHAKE_TIMEOUT_MS * 1000000;
+	qb_list_init(&c->txq);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	if (qb_loop_poll_add(t->loop, QB_LOOP_MED, fd, outbound ? POLLOUT : POLLIN, c, conn_event)) {
+		free(c->rbuf);
+		free(c);
+		return NULL;
+	}
+	c->polling_out = outbound;
+	qb_list_add_tail(&c->list, &t->conns);
+	return c;
+}
+
+/* Handshake */
+
+static int hs_send(struct tconn *c, enum hs_type type, const uint8_t *peer_nonce, uint8_t *raw)
+{
+	struct hs_msg m = {
+		.type = type,
+		.nodeid = c->t->local_nodeid,
+		.link = (uint32_t)c->link,
+		.incarnation = c->t->incarnation,
+	};
+	uint8_t buf[HS_SIZE];
+	ssize_t n;
+
+	memcpy(m.nonce, c->my_nonce, HS_NONCE);
+	hs_encode(&m, buf);
+	if (peer_nonce) {
+		auth_mac(&c->t->cfg.key, buf, HS_SIZE, peer_nonce, HS_NONCE, m.mac);
+		memcpy(buf + HS_MAC_OFFSET, m.mac, HS_MAC);
+	}
+	if (raw)
+		memcpy(raw, buf, HS_SIZE);
+	/* A fresh socket's buffer always takes 88 bytes. */
+	n = write(c->fd, buf, HS_SIZE);
+	return n == HS_SIZE ? 0 : (n < 0 ? -errno : -EIO);
+}
+
+/* MAC check of a received handshake message against our nonce. */
+static bool hs_verify(struct tconn *c, const uint8_t *raw, const struct hs_msg *m)
+{
+	uint8_t copy[HS_SIZE];
+
+	memcpy(copy, raw, HS_SIZE);
+	memset(copy + HS_MAC_OFFSET, 0, HS_MAC);
+	return auth_verify(&c->t->cfg.key, copy, HS_SIZE, c->my_nonce, HS_NONCE, m->mac, HS_MAC);
+}
+
+static void conn_established(struct tconn *c)
+{
+	struct transport *t = c->t;
+	struct tpeer *p = transport_peer(t, c->nodeid);
+	struct tlink *l = &p->links[c->link];
+
+	c->state = CONN_UP;
+	if (p->incarnation && p->incarnation != c->peer_incarnation) {
+		qb_log(LOG_NOTICE, "node %" PRIu32 " restarted (new incarnation): resetting its channel",
+		       p->nodeid);
+		peer_reset(t, p, c);
+	}
+	p->incarnation = c->peer_incarnation;
+	if (c->outbound)
+		l->connecting = false;
+	if (l->conn && l->conn != c)
+		conn_close(l->conn, "replaced by a new connection");
+	l->conn = c;
+	l->backoff_ms = RECONNECT_MIN_MS;
+	qb_log(LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) authenticated",
+	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr);
+	link_state_update(p, l);
+	peer_kick(t, p);
+}
+
+/* One handshake message from the peer. 0, or -errno to drop the connection
+ * (with the reason logged). */
+static int hs_receive(struct tconn *c, const uint8_t *raw)
+{
+	struct transport *t = c->t;
+	struct tpeer *p;
+	struct hs_msg m;
+	int rc = hs_decode(raw, HS_SIZE, &m);
+
+	if (rc) {
+		qb_log(LOG_WARNING, "%s: not a vdisk handshake, disconnecting", c->addr);
+		return rc;
+	}
+	switch (c->state) {
+	case CONN_WAIT_HELLO:
+		p = transport_peer(t, m.nodeid);
+		if (m.type != HS_HELLO || m.link != (uint32_t)c->link || !p || !p->member ||
+		    m.nodeid == t->local_nodeid) {
+			qb_log(LOG_WARNING, "%s: hello from node %" PRIu32 " link %" PRIu32
+			       " refused (not a member, or wrong link)", c->addr, m.nodeid, m.link);
+			return -EPERM;
+		}
+		c->nodeid = m.nodeid;
+		c->peer_incarnation = m.incarnation;
+		memcpy(c->peer_nonce, m.nonce, HS_NONCE);
+		c->state = CONN_WAIT_AUTH;
+		return hs_send(c, HS_REPLY, c->peer_nonce, NULL);
+	case CONN_HELLO_SENT:
+		if (m.type != HS_REPLY || m.nodeid != c->nodeid || m.link != (uint32_t)c->link ||
+		    !hs_verify(c, raw, &m)) {
+			qb_log(LOG_WARNING, "%s: node %" PRIu32 " failed authentication, disconnecting",
+			       c->addr, c->nodeid);
+			return -EACCES;
+		}
+		c->peer_incarnation = m.incarnation;
+		memcpy(c->peer_nonce, m.nonce, HS_NONCE);
+		rc = hs_send(c, HS_AUTH, c->peer_nonce, NULL);
+		if (rc == 0)
+			conn_established(c);
+		return rc;
+	case CONN_WAIT_AUTH:
+		if (m.type != HS_AUTH || m.nodeid != c->nodeid || !hs_verify(c, raw, &m)) {
+			qb_log(LOG_WARNING, "%s: node %" PRIu32 " failed authentication, disconnecting",
+			       c->addr, c->nodeid);
+			return -EACCES;
+		}
+		conn_established(c);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* Input */
+
+static int conn_input(struct tconn *c)
+{
+	size_t pos = 0;
+	int rc = 0;
+
+	while (rc == 0) {
+		struct frame_hdr h;
+		size_t total;
+		struct tpeer *p;
+
+		if (c->state != CONN_UP) {
+			if (c->rlen - pos < HS_SIZE)
+				break;
+			rc = hs_receive(c, c->rbuf + pos);
+			pos += HS_SIZE;
+			continue;
+		}
+		if (c->rlen - pos < FRAME_HDR_SIZE)
+			break;
+		rc = frame_hdr_decode(c->rbuf + pos, c->rlen - pos, &h);
+		if (rc == 0 && h.src_node != c->nodeid)
+			rc = -EINVAL;
+		if (rc) {
+			qb_log(LOG_WARNING, "%s: bad frame from node %" PRIu32 " (%s), disconnecting",
+			       c->addr, c->nodeid, strerror(-rc));
+			break;
+		}
+		total = FRAME_HDR_SIZE + h.payload_len;
+		if (total > c->rcap) {
+			uint8_t *grown;
+
+			/* Move what we have to the front first, so the
+			 * buffer only grows to one frame. */
+			memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+			c->rlen -= pos;
+			pos = 0;
+			grown = realloc(c->rbuf, total);
+			if (!grown)
+				return -ENOMEM;
+			c->rbuf = grown;
+			c->rcap = total;
+		}
+		if (c->rlen - pos < total)
+			break;
+		p = transport_peer(c->t, c->nodeid);
+		peer_receive(c->t, p, &p->links[c->link], &h, c->rbuf + pos + FRAME_HDR_SIZE);
+		pos += total;
+	}
+	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+	c->rlen -= pos;
+	return rc;
+}
+
+static int conn_read(struct tconn *c)
+{
+	int i;
+
+	for (i = 0; i < READS_PER_EVENT; i++) {
+		ssize_t n;
+		int rc;
+
+		if (c->rlen == c->rcap) {
+			/* Only a frame larger than the buffer fills it;
+			 * conn_input grew the buffer to fit that frame. */
+			rc = conn_input(c);
+			if (rc)
+				return rc;
+			if (c->rlen == c->rcap)
+				return -ENOBUFS;
+		}
+		n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+		c->rlen += (size_t)n;
+		rc = conn_input(c);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int conn_event(int32_t fd, int32_t revents, void *data)
+{
+	struct tconn *c = data;
+	struct tpeer *p;
+	int err = 0, rc = 0;
+	socklen_t len = sizeof(err);
+
+	if (c->state == CONN_CONNECTING) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+			conn_close(c, strerror(err));
+			return 0;
+		}
+		c->state = CONN_HELLO_SENT;
+		rc = hs_send(c, HS_HELLO, NULL, c->hello);
+		if (rc) {
+			conn_close(c, strerror(-rc));
+			return 0;
+		}
+		poll_out(c, false);
+		return 0;
+	}
+	if (revents & POLLIN)
+		rc = conn_read(c);
+	if (rc == 0 && (revents & POLLOUT))
+		rc = conn_flush(c);
+	if (rc == 0 && (revents & (POLLERR | POLLHUP)) && !(revents & POLLIN))
+		rc = -ECONNRESET;
+	if (rc) {
+		conn_close(c, rc == -ECONNRESET ? "closed by peer" : strerror(-rc));
+		return 0;
+	}
+	p = c->state == CONN_UP ? transport_peer(c->t, c->nodeid) : NULL;
+	if (p)
+		peer_ack_flush(c->t, p);
+	return 0;
+}
+
+int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l)
+{
+	const struct sockaddr_storage *local = &t->local[l->index];
+	struct sockaddr_storage src = *local;
+	struct tconn *c;
+	int fd;
+
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Leave through this link's own address, whatever the routes say. */
+	if (src.ss_family == l->addr.ss_family) {
+		if (src.ss_family == AF_INET)
+			((struct sockaddr_in *)&src)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&src)->sin6_port = 0;
+		if (bind(fd, (struct sockaddr *)&src, sockaddr_len(&src)))
+			qb_log(LOG_DEBUG, "bind to %s: %s", t->local_str[l->index], strerror(errno));
+	}
+	if (connect(fd, (struct sockaddr *)&l->addr, sockaddr_len(&l->addr)) &&
+	    errno != EINPROGRESS) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	c = conn_new(t, fd, true, l->index, p->nodeid);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snprintf(c->addr, sizeof(c->addr), "%s", l->addr_str);
+	l->connecting = true;
+	return 0;
+}
+
+static int listen_event(int32_t fd, int32_t revents, void *data)
+{
+	struct fd_ctx *ctx = data;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct tconn *c;
+	int nfd;
+
+	while ((nfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		c = conn_new(ctx->t, nfd, false, ctx->link, 0);
+		if (!c) {
+			close(nfd);
+			continue;
+		}
+		sockaddr_format(&ss, c->addr, sizeof(c->addr));
+		len = sizeof(ss);
+	}
+	return 0;
+}
+
+int conn_listen(struct transport *t, int link)
+{
+	int fd, one = 1, rc;
+
+	fd = socket(t->local[link].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&t->local[link], sockaddr_len(&t->local[link])) ||
+	    listen(fd, 64)) {
+		rc = -errno;
+		goto out_close;
+	}
+	t->fdctx[link] = (struct fd_ctx){ .t = t, .link = link };
+	rc = qb_loop_poll_add(t->loop, QB_LOOP_MED, fd, POLLIN, &t->fdctx[link], listen_event);
+	if (rc)
+		goto out_close;
+	t->listen_fd[link] = fd;
+	return 0;
+
+out_close:
+	close(fd);
+	return rc;
+}
+
+void conn_expire(struct transport *t, uint64_t now)
+{
+	struct tconn *c, *tmp;
+
+	qb_list_for_each_entry_safe(c, tmp, &t->conns, list)
+		if (c->state != CONN_UP && now > c->deadline)
+			conn_close(c, "handshake timed out");
+}

@@ -1,0 +1,25 @@
+/*
+ * Mailbox: runs a function on another thread's qb_loop. The control plane and
+ * the data plane never share mutable state; they hand each other work through
+ * one mailbox each way. The posted argument's ownership passes to the
+ * function, which runs on the receiving loop.
+ */
+#ifndef VDISK_MAILBOX_H
+#define VDISK_MAILBOX_H
+
+#include <qb/qbloop.h>
+
+typedef void (*mailbox_fn)(void *arg);
+
+struct mailbox;
+
+/* Creates a mailbox delivered on loop (polls an eventfd there). */
+int mailbox_create(struct mailbox **out, qb_loop_t *loop);
+/* Must be called on the receiving loop's thread, or after it stopped. Runs
+ * nothing that is still queued: the functions' arguments are passed to drop. */
+void mailbox_destroy(struct mailbox *mb, mailbox_fn drop);
+
+/* Any thread. 0 or -ENOMEM. */
+int mailbox_post(struct mailbox *mb, mailbox_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * The vdisk transport: one logical, reliable channel per peer node over
+ * several physical links (one TCP connection each for data, UDP heartbeats
+ * on each for liveness and round-trip time), with failover and striping.
+ *
+ * Threads and ownership: the transport owns the data-plane thread and its
+ * qb_loop. Everything inside (peers, links, connections, frames, ping
+ * sessions) belongs to that thread alone. The control plane talks to it only
+ * through the functions marked "control thread" below, which post work to
+ * the data thread or read the statistics snapshot (the one structure behind a
+ * mutex). Functions marked "data thread" are for the data-plane parts that
+ * run on transport_loop() (the router, the echo service).
+ *
+ * Delivery: a frame given to transport_send() reaches the destination
+ * client once, or the sender's reset callback says the peer lost its state
+ * (it restarted: a new incarnation). A frame in flight on a link that dies is
+ * sent again on a live one; receivers drop duplicates by sequence number.
+ */
+#ifndef VDISK_TRANSPORT_H
+#define VDISK_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <qb/qbloop.h>
+
+#include <vdisk/ctl.h>
+
+#include "auth.h"
+#include "config.h"
+#include "frame.h"
+
+#define TRANSPORT_MAX_LINKS 4
+#define TRANSPORT_MAX_PEERS 64
+
+struct transport_config {
+	uint16_t port;
+	uint32_t hb_interval_ms;
+	uint32_t hb_timeout_ms;
+	enum vdisk_policy policy;
+	struct auth_key key;
+};
+
+/* A node as the control plane publishes it: addresses by link index (port
+ * included); an address family of AF_UNSPEC means no address on that link. */
+struct transport_node {
+	uint32_t nodeid;
+	bool member;
+	char name[VDISK_NODE_MAX + 1];
+	struct sockaddr_storage addr[TRANSPORT_MAX_LINKS];
+};
+
+enum link_state {
+	LINK_DOWN, /* heartbeats not answered */
+	LINK_CONNECTING, /* heartbeats answered, no authenticated connection yet */
+	LINK_UP, /* carries data */
+};
+
+/* One link to one peer, as `vdiskctl link status` shows it. */
+struct link_stat {
+	uint32_t nodeid;
+	char name[VDISK_NODE_MAX + 1];
+	bool member;
+	uint32_t link;
+	enum link_state state;
+	char local[64];
+	char remote[64];
+	uint64_t rtt_min_us, rtt_avg_us, rtt_max_us;
+	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
+	uint32_t downs;
+	int64_t last_change; /* seconds since the epoch, 0 never */
+};
+
+struct ping_args {
+	uint32_t nodeid;
+	uint32_t size; /* payload bytes per ping */
+	uint32_t count;
+	uint32_t interval_ms; /* 0: back to back, `window` outstanding */
+	uint32_t window;
+};
+
+struct ping_result {
+	int error; /* 0, or -errno if the ping could not run at all */
+	uint32_t sent, received, corrupt;
+	uint64_t rtt_min_us, rtt_avg_us, rtt_p50_us, rtt_p90_us, rtt_p99_us, rtt_max_us;
+	uint64_t max_gap_us; /* longest time without a reply while pings were out */
+	uint64_t duration_us;
+};
+
+typedef void (*ping_done_fn)(void *ctx, const struct ping_result *r);
+
+/* Receive callback, on the data thread; payload valid during the call. */
+typedef void (*transport_recv_fn)(void *ctx, const struct frame_hdr *h, const void *payload,
+				  size_t len);
+/* The peer's channel was reset (it restarted): frames to it were dropped. */
+typedef void (*transport_reset_fn)(void *ctx, uint32_t nodeid);
+
+struct transport;
+
+/* Control thread. Starts the data thread; ctl_loop receives completions. */
+int transport_start(struct transport **out, const struct transport_config *cfg,
+		    qb_loop_t *ctl_loop);
+void transport_stop(struct transport *t);
+
+/* Control thread: the nodelist with member flags and link addresses. The
+ * local node's entry (local_nodeid) gives the addresses to listen on. */
+int transport_nodes_set(struct transport *t, uint32_t local_nodeid,
+			const struct transport_node *nodes, size_t n);
+
+/* Control thread: runs a ping session; done runs later on ctl_loop. */
+int transport_ping(struct transport *t, const struct ping_args *args, ping_done_fn done,
+		   void *ctx);
+
+/* Control thread: a copy of the per-link statistics (caller frees). */
+int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n);
+
+/* Data thread. */
+qb_loop_t *transport_loop(struct transport *t);
+int transport_client_register(struct transport *t, enum tclient client, transport_recv_fn recv,
+			      transport_reset_fn reset, void *ctx);
+/* Sends len bytes to nodeid's client h->client. Fields used from h: client,
+ * flags (FRAME_F_REPLY), reqid, config, disk, status, offset, length. */
+int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
+		   const void *payload, size_t len);
+
+const char *link_state_name(enum link_state s);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * Transport internals shared by transport.c (thread, nodes, statistics),
+ * conn.c (TCP connections and the handshake), peer.c (the reliable channel),
+ * heartbeat.c (UDP liveness) and ping.c (echo service and ping sessions).
+ * Everything here lives on the data-plane thread.
+ */
+#ifndef VDISK_TRANSPORT_INTERNAL_H
+#define VDISK_TRANSPORT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <qb/qblist.h>
+
+#include "mailbox.h"
+#include "transport.h"
+
+/* Receive window in frames: a sender never has more unacknowledged. */
+#define RX_WINDOW 65536
+/* Pongs in a row before a down link counts as up again. */
+#define HB_UP_STREAK 3
+/* A connection must be authenticated within this. */
+#define HANDSHAKE_TIMEOUT_MS 3000
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 2000
+/* Messages above this are split across links under the stripe policy. */
+#define STRIPE_MIN_BYTES (64 * 1024)
+/* Most partly reassembled messages per peer. */
+#define REASM_MAX 256
+
+/* One frame kept until the peer acknowledges it. refs: one for the channel
+ * (until acked or reset), one per connection send queue holding it. */
+struct tframe {
+	struct qb_list_head list; /* peer->unacked, in seq order */
+	uint32_t refs;
+	bool acked;
+	uint64_t seq;
+	int link; /* link it was last queued on, -1 if none */
+	size_t len;
+	uint8_t buf[]; /* header + payload */
+};
+
+struct txq_ent {
+	struct qb_list_head list;
+	struct tframe *f;
+	size_t off; /* bytes of f already written */
+};
+
+enum conn_state {
+	CONN_CONNECTING, /* outbound, connect() in progress */
+	CONN_HELLO_SENT, /* outbound, waiting for the reply */
+	CONN_WAIT_HELLO, /* inbound, waiting for the hello */
+	CONN_WAIT_AUTH, /* inbound, reply sent, waiting for the proof */
+	CONN_UP,
+};
+
+struct tpeer;
+
+struct tconn {
+	struct qb_list_head list; /* transport->conns */
+	struct transport *t;
+	int fd;
+	enum conn_state state;
+	bool outbound;
+	bool polling_out;
+	int link;
+	uint32_t nodeid; /* 0 until the hello names it (inbound) */
+	uint64_t peer_incarnation;
+	uint8_t hello[HS_SIZE]; /* the connector's hello as sent: MAC input */
+	uint8_t my_nonce[HS_NONCE];
+	uint8_t peer_nonce[HS_NONCE];
+	uint64_t deadline; /* monotonic ns */
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	struct qb_list_head txq;
+	char addr[64]; /* peer address, for logs */
+};
+
+struct tlink {
+	int index;
+	bool configured;
+	struct sockaddr_storage addr;
+	char addr_str[64];
+	bool hb_up;
+	unsigned int streak;
+	uint64_t hb_seq, last_pong; /* monotonic ns */
+	uint64_t rtt_min, rtt_max, rtt_sum, rtt_n; /* ns */
+	uint32_t downs;
+	int64_t changed; /* wall-clock seconds of the last state change */
+	enum link_state reported; /* state at the last change */
+	struct tconn *conn; /* CONN_UP connection */
+	bool connecting; /* an outbound connection is in its handshake */
+	uint64_t next_connect; /* monotonic ns */
+	uint32_t backoff_ms;
+	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
+};
+
+struct reasm {
+	struct qb_list_head list;
+	uint64_t msg_seq;
+	uint32_t got;
+	struct frame_hdr hdr;
+	uint8_t *buf;
+};
+
+struct tpeer {
+	uint32_t nodeid;
+	char name[VDISK_NODE_MAX + 1];
+	bool member;
+	uint64_t incarnation; /* the peer process we talk to; 0 unknown */
+	struct tlink links[TRANSPORT_MAX_LINKS];
+	/* sending */
+	uint64_t next_seq;
+	struct qb_list_head unacked;
+	size_t unacked_n;
+	unsigned int rr;
+	/* receiving */
+	uint64_t rx_cum; /* every seq <= rx_cum received */
+	uint64_t rx_bits[RX_WINDOW / 64]; /* seqs above rx_cum, by seq % RX_WINDOW */
+	uint64_t ack_sent;
+	struct qb_list_head reasm;
+	size_t nreasm;
+};
+
+struct tclient_slot {
+	transport_recv_fn recv;
+	transport_reset_fn reset;
+	void *ctx;
+};
+
+/* What a listening or heartbeat socket's poll callback is given. */
+struct fd_ctx {
+	struct transport *t;
+	int link;
+};
+
+struct transport {
+	struct transport_config cfg;
+	uint64_t incarnation;
+	uint32_t local_nodeid;
+	qb_loop_t *loop;
+	qb_loop_t *ctl_loop;
+	pthread_t thread;
+	struct mailbox *to_data;
+	struct mailbox *to_ctl;
+	qb_loop_timer_handle tick;
+
+	struct tpeer *peers[TRANSPORT_MAX_PEERS];
+	size_t npeers;
+	struct sockaddr_storage local[TRANSPORT_MAX_LINKS];
+	char local_str[TRANSPORT_MAX_LINKS][64];
+	int listen_fd[TRANSPORT_MAX_LINKS];
+	int udp_fd[TRANSPORT_MAX_LINKS];
+	struct fd_ctx fdctx[TRANSPORT_MAX_LINKS];
+	struct qb_list_head conns;
+	struct tclient_slot clients[TCLIENT_MAX];
+	struct qb_list_head pings;
+	uint32_t next_ping_id;
+
+	pthread_mutex_t stats_lock; /* protects stats, nstats */
+	struct link_stat *stats;
+	size_t nstats;
+};
+
+uint64_t now_ns(void);
+struct tpeer *transport_peer(struct transport *t, uint32_t nodeid);
+void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
+socklen_t sockaddr_len(const struct sockaddr_storage *ss);
+void link_state_update(struct tpeer *p, struct tlink *l);
+
+/* conn.c */
+int conn_listen(struct transport *t, int link);
+int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l);
+void conn_close(struct tconn *c, const char *why);
+int conn_queue(struct tconn *c, struct tframe *f);
+void conn_expire(struct transport *t, uint64_t now);
+
+/* peer.c */
+struct tpeer *peer_new(uint32_t nodeid);
+void peer_free(struct transport *t, struct tpeer *p);
+void peer_reset(struct transport *t, struct tpeer *p, struct tconn *keep);
+bool peer_link_usable(const struct tlink *l);
+void peer_link_lost(struct transport *t, struct tpeer *p, struct tlink *l);
+void peer_kick(struct transport *t, struct tpeer *p);
+void peer_receive(struct transport *t, struct tpeer *p, struct tlink *l,
+		  const struct frame_hdr *h, const uint8_t *payload);
+void peer_ack_flush(struct transport *t, struct tpeer *p);
+void tframe_put(struct tframe *f);
+
+/* heartbeat.c */
+int hb_open(struct transport *t, int link);
+void hb_tick(struct transport *t, uint64_t now);
+
+/* ping.c */
+void ping_init(struct transport *t);
+void ping_start_on_data(struct transport *t, const struct ping_args *args, ping_done_fn done,
+			void *ctx);
+void ping_shutdown(struct transport *t);
+
+#endif
