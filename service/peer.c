@@ -80,9 +80,8 @@ static void peer_conns_close(struct transport *t, struct tpeer *p, struct tconn 
 			conn_close(c, why);
 }
 
-void peer_free(struct transport *t, struct tpeer *p)
+void peer_free(struct tpeer *p)
 {
-	peer_conns_close(t, p, NULL, "transport stopping");
 	channel_clear(p);
 	free(p);
 }

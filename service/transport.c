@@ -437,10 +437,13 @@ void transport_stop(struct transport *t)
 		return;
 	mailbox_post(t->to_data, loop_stop, t);
 	pthread_join(t->thread, NULL);
-	/* The data thread is gone: what it owned is ours to free. */
+	/* The data thread is gone: what it owned is ours to free. Connections
+	 * first, while the peers they point into still exist. */
 	ping_shutdown(t);
+	while (!qb_list_empty(&t->conns))
+		conn_close(qb_list_first_entry(&t->conns, struct tconn, list), "transport stopping");
 	for (i = 0; i < t->npeers; i++)
-		peer_free(t, t->peers[i]);
+		peer_free(t->peers[i]);
 	for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
 		if (t->listen_fd[li] >= 0) {
 			qb_loop_poll_del(t->loop, t->listen_fd[li]);

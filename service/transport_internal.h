@@ -178,7 +178,8 @@ void conn_expire(struct transport *t, uint64_t now);
 
 /* peer.c */
 struct tpeer *peer_new(uint32_t nodeid);
-void peer_free(struct transport *t, struct tpeer *p);
+/* After every connection is closed. */
+void peer_free(struct tpeer *p);
 void peer_reset(struct transport *t, struct tpeer *p, struct tconn *keep);
 bool peer_link_usable(const struct tlink *l);
 void peer_link_lost(struct transport *t, struct tpeer *p, struct tlink *l);
