@@ -27,7 +27,6 @@
 #include "transport_internal.h"
 
 #define RBUF_INITIAL (256 * 1024)
-#define SOCK_BUF (4 * 1024 * 1024)
 #define IOV_BATCH 64
 /* Reads per poll event, so one busy peer cannot starve the others. */
 #define READS_PER_EVENT 16
@@ -149,7 +148,7 @@ static struct tconn *conn_new(struct transport *t, int fd, bool outbound, int li
 			      uint32_t nodeid)
 {
 	struct tconn *c = calloc(1, sizeof(*c));
-	int one = 1, bufsz = SOCK_BUF;
+	int one = 1;
 
 	if (!c)
 		return NULL;
@@ -168,9 +167,9 @@ static struct tconn *conn_new(struct transport *t, int fd, bool outbound, int li
 	c->state = outbound ? CONN_CONNECTING : CONN_WAIT_HELLO;
 	c->deadline = now_ns() + (uint64_t)HANDSHAKE_TIMEOUT_MS * 1000000;
 	qb_list_init(&c->txq);
+	/* Requests are small and latency-bound; the kernel's buffer autotuning
+	 * is left alone (a fixed SO_SNDBUF would switch it off). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	if (qb_loop_poll_add(t->loop, QB_LOOP_MED, fd, outbound ? POLLOUT : POLLIN, c, conn_event)) {
 		free(c->rbuf);
 		free(c);

@@ -428,6 +428,20 @@ out_free:
 	return rc;
 }
 
+int transport_post(struct transport *t, mailbox_fn fn, void *arg)
+{
+	return mailbox_post(t->to_data, fn, arg);
+}
+
+void transport_halt(struct transport *t)
+{
+	if (!t || t->halted)
+		return;
+	mailbox_post(t->to_data, loop_stop, t);
+	pthread_join(t->thread, NULL);
+	t->halted = true;
+}
+
 void transport_stop(struct transport *t)
 {
 	size_t i;
@@ -435,8 +449,7 @@ void transport_stop(struct transport *t)
 
 	if (!t)
 		return;
-	mailbox_post(t->to_data, loop_stop, t);
-	pthread_join(t->thread, NULL);
+	transport_halt(t);
 	/* The data thread is gone: what it owned is ours to free. Connections
 	 * first, while the peers they point into still exist. */
 	ping_shutdown(t);

@@ -30,6 +30,7 @@
 #include "auth.h"
 #include "config.h"
 #include "frame.h"
+#include "mailbox.h"
 
 #define TRANSPORT_MAX_LINKS 4
 #define TRANSPORT_MAX_PEERS 64
@@ -101,7 +102,15 @@ struct transport;
 /* Control thread. Starts the data thread; ctl_loop receives completions. */
 int transport_start(struct transport **out, const struct transport_config *cfg,
 		    qb_loop_t *ctl_loop);
+/* Control thread: stops and joins the data thread. Afterwards the control
+ * thread owns everything the data thread did (to free it), and the data
+ * loop still exists for qb_loop_poll_del() and the like. */
+void transport_halt(struct transport *t);
+/* Control thread: halts if needed, then frees the transport. */
 void transport_stop(struct transport *t);
+
+/* Any thread: runs fn(arg) on the data thread. */
+int transport_post(struct transport *t, mailbox_fn fn, void *arg);
 
 /* Control thread: the nodelist with member flags and link addresses. The
  * local node's entry (local_nodeid) gives the addresses to listen on. */

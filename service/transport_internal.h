@@ -142,6 +142,7 @@ struct transport {
 	qb_loop_t *loop;
 	qb_loop_t *ctl_loop;
 	pthread_t thread;
+	bool halted;
 	struct mailbox *to_data;
 	struct mailbox *to_ctl;
 	qb_loop_timer_handle tick;

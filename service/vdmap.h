@@ -1,0 +1,46 @@
+/*
+ * The mapping snapshot: what the data plane needs from the control plane
+ * (members, configuration number, virtual disks and their paths). The control
+ * plane builds a new one after every database change or membership change
+ * and hands it to the data-plane thread, which swaps it in and frees the old
+ * one. A snapshot never changes once built, and only the data thread holds
+ * one, so nothing in it needs a lock.
+ */
+#ifndef VDISK_VDMAP_H
+#define VDISK_VDMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+struct vdmap_disk {
+	char name[VDISK_NAME_MAX + 1];
+	uint32_t id;
+	uint64_t size;
+	uint32_t uid, gid, mode;
+	int64_t mtime;
+	/* paths[0] primary, paths[1] secondary (nodeid 0: none) */
+	struct db_path paths[2];
+};
+
+struct vdmap {
+	uint64_t config; /* configuration number */
+	uint32_t local_nodeid;
+	bool quorate;
+	size_t nmembers;
+	uint32_t members[64];
+	size_t ndisks;
+	struct vdmap_disk disks[]; /* sorted by name */
+};
+
+/* Builds a snapshot (malloc'd, one block: free() releases it). */
+struct vdmap *vdmap_build(const struct db *db, uint64_t config, uint32_t local_nodeid,
+			  bool quorate, const uint32_t *members, size_t nmembers);
+
+const struct vdmap_disk *vdmap_disk_by_name(const struct vdmap *m, const char *name);
+const struct vdmap_disk *vdmap_disk_by_id(const struct vdmap *m, uint32_t id);
+bool vdmap_is_member(const struct vdmap *m, uint32_t nodeid);
+
+#endif
