@@ -84,11 +84,17 @@ struct cdb {
 	struct db_inventory local_inv; /* this node's last scan */
 	bool inv_publishing;
 
-	cdb_members_fn members_fn;
-	void *members_ctx;
+	cdb_watch_fn watch_fn;
+	void *watch_ctx;
 };
 
 static void op_start(struct cdb_op *op);
+
+static void watchers_notify(struct cdb *c)
+{
+	if (c->watch_fn)
+		c->watch_fn(c->watch_ctx);
+}
 
 static uint32_t local_nodeid(const struct cdb *c)
 {
@@ -437,6 +443,7 @@ static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct
 		       u.op == DB_OP_INVENTORY ? "inventory" : u.disk.name, from,
 		       c->db.generation);
 		state_commit(c, true, &u);
+		watchers_notify(c);
 	} else {
 		qb_log(LOG_NOTICE, "refused update from node %" PRIu32 ": %s", from, err);
 	}
@@ -552,6 +559,7 @@ static void sync_state_deliver(struct cdb *c, uint32_t from, bool mine, const st
 	       c->config);
 	ops_kick(c);
 	inventory_publish(c);
+	watchers_notify(c);
 }
 
 /* Membership callbacks */
@@ -581,8 +589,7 @@ static void cdb_confchg(void *ctx, const uint32_t *members, size_t n)
 			break;
 		}
 	}
-	if (c->members_fn)
-		c->members_fn(c->members_ctx);
+	watchers_notify(c);
 	if (!membership_is_member(c->m, local_nodeid(c)))
 		return;
 	body = json_object_new_object();
@@ -632,6 +639,7 @@ static void cdb_quorum(void *ctx, bool quorate)
 
 	if (quorate)
 		inventory_publish(c);
+	watchers_notify(c);
 }
 
 static void cdb_lost(void *ctx)
@@ -643,8 +651,7 @@ static void cdb_lost(void *ctx)
 	c->noffers = 0;
 	c->inv_publishing = false;
 	ops_fail_all(c, "lost the connection to corosync");
-	if (c->members_fn)
-		c->members_fn(c->members_ctx);
+	watchers_notify(c);
 }
 
 static const struct membership_ops cdb_membership_ops = {
@@ -846,10 +853,10 @@ int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count
 	return 0;
 }
 
-void cdb_members_watch(struct cdb *c, cdb_members_fn fn, void *ctx)
+void cdb_watch(struct cdb *c, cdb_watch_fn fn, void *ctx)
 {
-	c->members_fn = fn;
-	c->members_ctx = ctx;
+	c->watch_fn = fn;
+	c->watch_ctx = ctx;
 }
 
 const struct db *cdb_db(const struct cdb *c)

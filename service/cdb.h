@@ -58,10 +58,10 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
  * changed. The scan result is returned (caller frees *list). */
 int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count);
 
-/* Called on the loop after every membership change and when corosync is
- * lost, for the parts that follow the membership (the transport). */
-typedef void (*cdb_members_fn)(void *ctx);
-void cdb_members_watch(struct cdb *c, cdb_members_fn fn, void *ctx);
+/* Called on the loop after every change the data plane follows: membership,
+ * quorum, an applied update, a completed sync, losing corosync. */
+typedef void (*cdb_watch_fn)(void *ctx);
+void cdb_watch(struct cdb *c, cdb_watch_fn fn, void *ctx);
 
 const struct db *cdb_db(const struct cdb *c);
 struct membership *cdb_membership(const struct cdb *c);

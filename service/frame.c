@@ -69,7 +69,7 @@ void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE])
 {
 	preamble_put(out, FRAME_MAGIC, h->type, h->flags);
 	put16(out + 8, h->client);
-	put16(out + 10, 0);
+	put16(out + 10, h->op);
 	put32(out + 12, h->src_node);
 	put64(out + 16, h->seq);
 	put64(out + 24, h->ack);
@@ -94,6 +94,7 @@ int frame_hdr_decode(const uint8_t *buf, size_t len, struct frame_hdr *h)
 	h->type = buf[5];
 	h->flags = get16(buf + 6);
 	h->client = get16(buf + 8);
+	h->op = get16(buf + 10);
 	h->src_node = get32(buf + 12);
 	h->seq = get64(buf + 16);
 	h->ack = get64(buf + 24);
@@ -108,14 +109,14 @@ int frame_hdr_decode(const uint8_t *buf, size_t len, struct frame_hdr *h)
 	h->msg_len = get32(buf + 76);
 	h->msg_seq = get64(buf + 80);
 
-	if (get16(buf + 10) || (h->flags & ~FRAME_F_KNOWN))
+	if (h->flags & ~FRAME_F_KNOWN)
 		return -EINVAL;
 	if (h->payload_len > FRAME_PAYLOAD_MAX || h->msg_len > FRAME_MSG_MAX)
 		return -EMSGSIZE;
 	switch (h->type) {
 	case FRAME_ACK:
 		/* An ACK carries nothing but its ack field. */
-		if (h->payload_len || h->seq || h->flags || h->msg_len)
+		if (h->payload_len || h->seq || h->flags || h->msg_len || h->op)
 			return -EINVAL;
 		return 0;
 	case FRAME_DATA:

@@ -10,14 +10,14 @@
  *   5   1    type         enum frame_type
  *   6   2    flags        FRAME_F_*
  *   8   2    client       destination client inside vdiskd (enum tclient)
- *   10  2    reserved     0
+ *   10  2    op           request: operation (low byte) and its flags (high byte)
  *   12  4    src_node     sender's nodeid
  *   16  8    seq          per-peer channel sequence (DATA), 0 for ACK
  *   24  8    ack          every seq <= ack has been received by the sender
  *   32  8    reqid        client's request id
  *   40  8    config       configuration number the request was routed with
  *   48  4    disk         virtual disk id
- *   52  4    status       0 or -errno (answers)
+ *   52  4    status       answers: 0 or -errno; requests: the path index used
  *   56  8    offset       I/O offset in bytes
  *   64  4    length       I/O length in bytes
  *   68  4    payload_len  bytes that follow this header
@@ -71,6 +71,7 @@ struct frame_hdr {
 	uint8_t type;
 	uint16_t flags;
 	uint16_t client;
+	uint16_t op;
 	uint32_t src_node;
 	uint64_t seq;
 	uint64_t ack;

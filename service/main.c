@@ -22,7 +22,9 @@
 #include "cdb.h"
 #include "config.h"
 #include "ctl.h"
+#include "router.h"
 #include "transport.h"
+#include "vdmap.h"
 
 #define DEFAULT_CONFIG VDISK_SYSCONFDIR "/vdisk.conf"
 
@@ -89,6 +91,7 @@ struct daemon {
 	const struct vdisk_config *cfg;
 	struct cdb *cdb;
 	struct transport *transport;
+	struct router *router;
 };
 
 static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
@@ -140,6 +143,29 @@ static void nodes_publish(void *ctx)
 		transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
 }
 
+/* Hands the data plane a new mapping snapshot. */
+static void map_publish(struct daemon *d)
+{
+	struct membership *m = cdb_membership(d->cdb);
+	const uint32_t *members;
+	size_t n = membership_members(m, &members);
+	struct vdmap *map;
+
+	map = vdmap_build(cdb_db(d->cdb), cdb_config(d->cdb), membership_local_nodeid(m),
+			  membership_quorate(m) && cdb_synced(d->cdb), members, n);
+	if (!map) {
+		qb_log(LOG_ERR, "out of memory building the mapping snapshot");
+		return;
+	}
+	router_map_post(d->router, map);
+}
+
+static void state_changed(void *ctx)
+{
+	nodes_publish(ctx);
+	map_publish(ctx);
+}
+
 static int32_t on_signal(int32_t sig, void *data)
 {
 	qb_log(LOG_NOTICE, "%s: shutting down", strsignal(sig));
@@ -183,12 +209,17 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the transport: %s", strerror(-rc));
 		goto out_loop;
 	}
+	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the router: %s", strerror(-rc));
+		goto out_transport;
+	}
 	rc = cdb_start(&d.cdb, loop, cfg->state_dir, err, sizeof(err));
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
 		goto out_transport;
 	}
-	cdb_members_watch(d.cdb, nodes_publish, &d);
+	cdb_watch(d.cdb, state_changed, &d);
 	rc = ctl_start(&ctl, loop, cfg->ipc_name, d.cdb, d.transport,
 		       cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive");
 	if (rc) {
@@ -207,6 +238,9 @@ static int run(const struct vdisk_config *cfg)
 out_cdb:
 	cdb_stop(d.cdb);
 out_transport:
+	/* Data-plane parts are freed once their thread is gone. */
+	transport_halt(d.transport);
+	router_destroy(d.router);
 	transport_stop(d.transport);
 	ctl_stop(ctl);
 out_loop:

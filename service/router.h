@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <qb/qblist.h>
+
 #include "transport.h"
 #include "vdmap.h"
 
@@ -55,17 +57,23 @@ struct vd_request {
 	uint64_t id;
 	uint64_t start_ns;
 	uint64_t deadline_ns;
+	uint64_t retry_ns; /* waiting: next routing attempt */
 	uint32_t target; /* nodeid the request is out to, 0 if waiting */
 	uint8_t path; /* index into the disk's paths */
-	uint8_t tries;
-	bool rerouted;
+	uint16_t tries;
+	bool local_busy; /* a local I/O into buf is in flight */
 };
 
 struct router;
 
-/* Data thread. */
+/* Control thread, before the first snapshot: creates the router and its
+ * backend on the data thread. */
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms);
-void router_stop(struct router *r);
+/* Control thread, after transport_halt(). Requests still pending are
+ * dropped without their done() (their submitters are going away too). */
+void router_destroy(struct router *r);
+
+/* Data thread. */
 int router_submit(struct router *r, struct vd_request *req);
 /* The current snapshot (NULL before the first one arrives). */
 const struct vdmap *router_map(const struct router *r);

@@ -13,6 +13,7 @@
 
 #include <qb/qblist.h>
 
+#include "clock.h"
 #include "mailbox.h"
 #include "transport.h"
 
@@ -164,7 +165,6 @@ struct transport {
 	size_t nstats;
 };
 
-uint64_t now_ns(void);
 struct tpeer *transport_peer(struct transport *t, uint32_t nodeid);
 void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 socklen_t sockaddr_len(const struct sockaddr_storage *ss);

@@ -1,0 +1,336 @@
+/*
+ * Local device I/O through io_uring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <liburing.h>
+#include <qb/qblog.h>
+
+#include "backend.h"
+#include "device.h"
+#include "router.h"
+
+#define RING_ENTRIES 512
+#define ZERO_CHUNK (1024 * 1024)
+
+enum zero_stage {
+	ZS_FALLOCATE, /* try fallocate first */
+	ZS_WRITE, /* the device cannot: write zeros */
+	ZS_SYNC, /* FUA: flush what was written */
+};
+
+struct backend_dev {
+	struct qb_list_head list;
+	char spec[VDISK_DEVICE_MAX + 1];
+	char path[4096];
+	int fd; /* buffered */
+	int dfd; /* O_DIRECT, -1 where the device does not allow it */
+	uint32_t align;
+	uint32_t inflight;
+	bool stale; /* unmapped: closed once idle */
+};
+
+struct backend {
+	qb_loop_t *loop;
+	struct io_uring ring;
+	int efd;
+	struct qb_list_head devs;
+	struct qb_list_head backlog;
+	uint8_t *zeros;
+};
+
+static void dev_close(struct backend_dev *d)
+{
+	qb_log(LOG_INFO, "backend: closing %s", d->path);
+	qb_list_del(&d->list);
+	close(d->fd);
+	if (d->dfd >= 0)
+		close(d->dfd);
+	free(d);
+}
+
+static int dev_open(struct backend *b, const char *spec, struct backend_dev **out)
+{
+	struct backend_dev *d;
+	struct stat st;
+	int rc, ssz;
+
+	qb_list_for_each_entry(d, &b->devs, list) {
+		if (strcmp(d->spec, spec) == 0) {
+			*out = d;
+			return 0;
+		}
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->spec, sizeof(d->spec), "%s", spec);
+	rc = device_resolve(spec, d->path, sizeof(d->path));
+	if (rc)
+		goto out_free;
+	d->fd = open(d->path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	/* tmpfs and some others refuse O_DIRECT; buffered I/O serves them. */
+	d->dfd = open(d->path, O_RDWR | O_CLOEXEC | O_DIRECT);
+	d->align = 4096;
+	if (fstat(d->fd, &st) == 0 && S_ISBLK(st.st_mode) && ioctl(d->fd, BLKSSZGET, &ssz) == 0 &&
+	    ssz > 0)
+		d->align = (uint32_t)ssz;
+	qb_list_add_tail(&d->list, &b->devs);
+	qb_log(LOG_INFO, "backend: opened %s as %s%s", spec, d->path,
+	       d->dfd >= 0 ? " (O_DIRECT for aligned I/O)" : "");
+	*out = d;
+	return 0;
+
+out_free:
+	qb_log(LOG_WARNING, "backend: cannot open %s: %s", spec, strerror(-rc));
+	free(d);
+	return rc;
+}
+
+static bool io_aligned(const struct backend_io *io, uint32_t align)
+{
+	return (io->offset + io->progress) % align == 0 && (io->length - io->progress) % align == 0 &&
+	       ((uintptr_t)io->buf + io->progress) % align == 0;
+}
+
+/* Fills one SQE for the next step of io. */
+static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_io *io)
+{
+	struct backend_dev *d = io->dev;
+	uint64_t off = io->offset + io->progress;
+	uint32_t left = io->length - io->progress;
+	int fd = d->dfd >= 0 && io_aligned(io, d->align) ? d->dfd : d->fd;
+	int mode;
+
+	switch (io->op) {
+	case VD_READ:
+		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
+		break;
+	case VD_WRITE:
+		io_uring_prep_write(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
+		if (io->flags & VD_F_FUA)
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	case VD_FLUSH:
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case VD_TRIM:
+		io_uring_prep_fallocate(sqe, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					io->offset, io->length);
+		break;
+	case VD_WRITE_ZEROES:
+		if (io->stage == ZS_SYNC) {
+			io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		} else if (io->stage == ZS_WRITE) {
+			io_uring_prep_write(sqe, d->fd, b->zeros, left < ZERO_CHUNK ? left : ZERO_CHUNK,
+					    off);
+		} else {
+			/* Punched holes read back as zeros too, unless the
+			 * client asked for the blocks to stay allocated. */
+			mode = (io->flags & VD_F_NO_HOLE) ? FALLOC_FL_ZERO_RANGE :
+							    FALLOC_FL_PUNCH_HOLE;
+			io_uring_prep_fallocate(sqe, d->fd, mode | FALLOC_FL_KEEP_SIZE, io->offset,
+						io->length);
+		}
+		break;
+	}
+	io_uring_sqe_set_data(sqe, io);
+}
+
+static void io_issue(struct backend *b, struct backend_io *io)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe) {
+		qb_list_add_tail(&io->list, &b->backlog);
+		return;
+	}
+	io_prep(b, sqe, io);
+	io_uring_submit(&b->ring);
+}
+
+static void io_finish(struct backend_io *io, int status)
+{
+	struct backend_dev *d = io->dev;
+
+	d->inflight--;
+	if (d->stale && !d->inflight)
+		dev_close(d);
+	io->done(io, status);
+}
+
+/* One completion: finishes io or issues its next step. */
+static void io_complete(struct backend *b, struct backend_io *io, int res)
+{
+	switch (io->op) {
+	case VD_READ:
+	case VD_WRITE:
+		if (res == 0)
+			res = -EIO; /* the device ends before the disk does */
+		if (res < 0)
+			break;
+		io->progress += (uint32_t)res;
+		if (io->progress < io->length) {
+			io_issue(b, io);
+			return;
+		}
+		res = 0;
+		break;
+	case VD_TRIM:
+		/* Trimming is advice; a device that cannot is still fine. */
+		if (res == -EOPNOTSUPP || res == -EINVAL)
+			res = 0;
+		break;
+	case VD_WRITE_ZEROES:
+		if (io->stage == ZS_FALLOCATE && (res == -EOPNOTSUPP || res == -EINVAL)) {
+			io->stage = ZS_WRITE;
+			io_issue(b, io);
+			return;
+		}
+		if (io->stage == ZS_WRITE && res > 0) {
+			io->progress += (uint32_t)res;
+			if (io->progress < io->length) {
+				io_issue(b, io);
+				return;
+			}
+			res = 0;
+		}
+		if (res == 0 && io->stage != ZS_SYNC && (io->flags & VD_F_FUA)) {
+			io->stage = ZS_SYNC;
+			io_issue(b, io);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	io_finish(io, res < 0 ? res : 0);
+}
+
+static int backend_event(int32_t fd, int32_t revents, void *data)
+{
+	struct backend *b = data;
+	struct io_uring_cqe *cqe;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return 0;
+	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+		struct backend_io *io = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&b->ring, cqe);
+		io_complete(b, io, res);
+	}
+	/* Completions made room: issue what waited for it. */
+	while (!qb_list_empty(&b->backlog) && io_uring_sq_space_left(&b->ring)) {
+		struct backend_io *io = qb_list_first_entry(&b->backlog, struct backend_io, list);
+
+		qb_list_del(&io->list);
+		io_issue(b, io);
+	}
+	return 0;
+}
+
+int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
+{
+	int rc = dev_open(b, spec, &io->dev);
+
+	if (rc)
+		return rc;
+	io->progress = 0;
+	io->stage = ZS_FALLOCATE;
+	io->dev->inflight++;
+	io_issue(b, io);
+	return 0;
+}
+
+void backend_map_update(struct backend *b, const struct vdmap *m)
+{
+	struct backend_dev *d, *tmp;
+	size_t i, p;
+
+	qb_list_for_each_entry_safe(d, tmp, &b->devs, list) {
+		bool used = false;
+
+		for (i = 0; i < m->ndisks && !used; i++)
+			for (p = 0; p < 2; p++)
+				if (m->disks[i].paths[p].nodeid == m->local_nodeid &&
+				    strcmp(m->disks[i].paths[p].device, d->spec) == 0)
+					used = true;
+		if (used)
+			continue;
+		d->stale = true;
+		if (!d->inflight)
+			dev_close(d);
+	}
+}
+
+int backend_start(struct backend **out, qb_loop_t *loop)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	b->loop = loop;
+	qb_list_init(&b->devs);
+	qb_list_init(&b->backlog);
+	b->zeros = calloc(1, ZERO_CHUNK);
+	if (!b->zeros) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	rc = io_uring_queue_init(RING_ENTRIES, &b->ring, 0);
+	if (rc)
+		goto out_zeros;
+	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->efd < 0) {
+		rc = -errno;
+		goto out_ring;
+	}
+	rc = io_uring_register_eventfd(&b->ring, b->efd);
+	if (rc)
+		goto out_efd;
+	rc = qb_loop_poll_add(loop, QB_LOOP_HIGH, b->efd, POLLIN, b, backend_event);
+	if (rc)
+		goto out_efd;
+	*out = b;
+	return 0;
+
+out_efd:
+	close(b->efd);
+out_ring:
+	io_uring_queue_exit(&b->ring);
+out_zeros:
+	free(b->zeros);
+out_free:
+	free(b);
+	return rc;
+}
+
+void backend_destroy(struct backend *b)
+{
+	if (!b)
+		return;
+	qb_loop_poll_del(b->loop, b->efd);
+	close(b->efd);
+	io_uring_queue_exit(&b->ring);
+	while (!qb_list_empty(&b->devs))
+		dev_close(qb_list_first_entry(&b->devs, struct backend_dev, list));
+	free(b->zeros);
+	free(b);
+}

@@ -1,0 +1,51 @@
+/*
+ * The backend: I/O on the storage devices of this node, asynchronous through
+ * one io_uring on the data-plane loop, so one thread keeps many requests in
+ * flight. Devices are opened on first use (device specs resolved with
+ * libblkid), O_DIRECT where the device allows it for aligned requests, and
+ * closed when the mapping no longer uses them. A disk error completes the
+ * I/O with -errno, which the router turns into a negative acknowledgement.
+ *
+ * Threads: data thread only.
+ */
+#ifndef VDISK_BACKEND_H
+#define VDISK_BACKEND_H
+
+#include <stdint.h>
+
+#include <qb/qblist.h>
+#include <qb/qbloop.h>
+
+#include "vdmap.h"
+
+struct backend_io;
+typedef void (*backend_done_fn)(struct backend_io *io, int status);
+
+/* One I/O; the caller owns it and buf until done() runs (never inline). */
+struct backend_io {
+	uint8_t op; /* enum vd_op */
+	uint8_t flags; /* VD_F_* */
+	uint64_t offset;
+	uint32_t length;
+	void *buf;
+	backend_done_fn done;
+	void *ctx;
+	/* private */
+	struct qb_list_head list; /* waiting for room in the ring */
+	struct backend_dev *dev;
+	uint32_t progress; /* bytes done (short transfers, zero fill) */
+	uint8_t stage; /* write-zeroes fallback, FUA flush */
+};
+
+struct backend;
+
+int backend_start(struct backend **out, qb_loop_t *loop);
+void backend_destroy(struct backend *b);
+
+/* Submits io on device spec (the path's device as in the database). */
+int backend_submit(struct backend *b, const char *spec, struct backend_io *io);
+
+/* Closes the devices the new mapping no longer names for this node. */
+void backend_map_update(struct backend *b, const struct vdmap *m);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * The server side of remote I/O.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qblog.h>
+
+#include "remote.h"
+#include "router.h"
+
+/* Completed requests remembered, one per slot by hash of (node, id): a
+ * retransmission arrives within seconds, long before its slot is reused. */
+#define RECENT 8192
+
+struct recent {
+	uint32_t node;
+	uint64_t reqid;
+	int32_t status;
+};
+
+struct remote {
+	struct transport *t;
+	struct backend *b;
+	struct router *r;
+	struct qb_list_head running;
+	struct recent recent[RECENT];
+};
+
+/* One request being served. */
+struct serve_io {
+	struct backend_io io;
+	struct qb_list_head list;
+	struct remote *rs;
+	struct frame_hdr req;
+	uint8_t data[]; /* read result or write payload */
+};
+
+static void answer(struct remote *rs, const struct frame_hdr *req, int status, const void *data,
+		   size_t len)
+{
+	struct frame_hdr h = {
+		.client = TCLIENT_ROUTER,
+		.flags = FRAME_F_REPLY,
+		.reqid = req->reqid,
+		.config = req->config,
+		.disk = req->disk,
+		.status = status,
+		.offset = req->offset,
+		.length = req->length,
+	};
+	int rc = transport_send(rs->t, req->src_node, &h, data, status ? 0 : len);
+
+	/* If the requester is gone it re-issues elsewhere; nothing to do. */
+	if (rc)
+		qb_log(LOG_DEBUG, "answer to node %" PRIu32 ": %s", req->src_node, strerror(-rc));
+}
+
+static struct recent *recent_slot(struct remote *rs, uint32_t node, uint64_t reqid)
+{
+	return &rs->recent[(reqid * 0x9e3779b97f4a7c15ull + node) % RECENT];
+}
+
+static const struct recent *recent_find(struct remote *rs, uint32_t node, uint64_t reqid)
+{
+	const struct recent *r = recent_slot(rs, node, reqid);
+
+	return r->reqid == reqid && r->node == node ? r : NULL;
+}
+
+static bool running(struct remote *rs, uint32_t node, uint64_t reqid)
+{
+	struct serve_io *s;
+
+	qb_list_for_each_entry(s, &rs->running, list)
+		if (s->req.reqid == reqid && s->req.src_node == node)
+			return true;
+	return false;
+}
+
+static void serve_done(struct backend_io *io, int status)
+{
+	struct serve_io *s = (struct serve_io *)io;
+	struct remote *rs = s->rs;
+
+	qb_list_del(&s->list);
+	/* Reads are harmless to repeat; everything else must not be. */
+	if ((s->req.op & 0xff) != VD_READ)
+		*recent_slot(rs, s->req.src_node, s->req.reqid) =
+			(struct recent){ s->req.src_node, s->req.reqid, status };
+	answer(rs, &s->req, status, s->data, s->io.length);
+	free(s);
+}
+
+/* Which of this node's paths the request means, or NULL if the mapping it
+ * was routed with is not ours. */
+static const struct db_path *path_check(const struct vdmap *m, const struct frame_hdr *h)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_id(m, h->disk);
+
+	if (!m || h->config != m->config || !m->quorate || !d || h->status < 0 || h->status > 1)
+		return NULL;
+	if (d->paths[h->status].nodeid != m->local_nodeid)
+		return NULL;
+	if (h->offset > d->size || h->length > d->size - h->offset)
+		return NULL;
+	return &d->paths[h->status];
+}
+
+static void request_receive(void *ctx, const struct frame_hdr *h, const void *payload,
+			    size_t len)
+{
+	struct remote *rs = ctx;
+	const struct vdmap *m = router_map(rs->r);
+	const struct db_path *path = path_check(m, h);
+	uint8_t op = h->op & 0xff;
+	const struct recent *done;
+	struct serve_io *s;
+	size_t size;
+	int rc;
+
+	if (h->flags & FRAME_F_REPLY)
+		return;
+	if (!path) {
+		answer(rs, h, -ESTALE, NULL, 0);
+		return;
+	}
+	if (running(rs, h->src_node, h->reqid))
+		return;
+	done = recent_find(rs, h->src_node, h->reqid);
+	if (done) {
+		answer(rs, h, done->status, NULL, 0);
+		return;
+	}
+	if (op < VD_READ || op > VD_WRITE_ZEROES || (op == VD_READ && h->length > VD_IO_MAX) ||
+	    (op == VD_WRITE && len != h->length)) {
+		answer(rs, h, -EINVAL, NULL, 0);
+		return;
+	}
+	size = (op == VD_READ || op == VD_WRITE) ? h->length : 0;
+	s = malloc(sizeof(*s) + size);
+	if (!s) {
+		answer(rs, h, -ENOMEM, NULL, 0);
+		return;
+	}
+	s->rs = rs;
+	s->req = *h;
+	if (op == VD_WRITE)
+		memcpy(s->data, payload, size);
+	s->io = (struct backend_io){
+		.op = op,
+		.flags = (uint8_t)(h->op >> 8),
+		.offset = h->offset,
+		.length = h->length,
+		.buf = s->data,
+		.done = serve_done,
+	};
+	qb_list_add_tail(&s->list, &rs->running);
+	rc = backend_submit(rs->b, path->device, &s->io);
+	if (rc) {
+		qb_list_del(&s->list);
+		free(s);
+		answer(rs, h, rc, NULL, 0);
+	}
+}
+
+int remote_start(struct remote **out, struct transport *t, struct backend *b, struct router *r)
+{
+	struct remote *rs = calloc(1, sizeof(*rs));
+
+	if (!rs)
+		return -ENOMEM;
+	rs->t = t;
+	rs->b = b;
+	rs->r = r;
+	qb_list_init(&rs->running);
+	transport_client_register(t, TCLIENT_BACKEND, request_receive, NULL, rs);
+	*out = rs;
+	return 0;
+}
+
+void remote_destroy(struct remote *rs)
+{
+	struct serve_io *s, *tmp;
+
+	if (!rs)
+		return;
+	/* The backend goes next and takes the I/O with it. */
+	qb_list_for_each_entry_safe(s, tmp, &rs->running, list) {
+		qb_list_del(&s->list);
+		free(s);
+	}
+	free(rs);
+}

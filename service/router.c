@@ -1,0 +1,406 @@
+/*
+ * Router: the pending-request table, route choice, re-issue on failure.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qblog.h>
+
+#include "backend.h"
+#include "clock.h"
+#include "remote.h"
+#include "router.h"
+
+#define BUCKETS 1024
+#define TICK_MS 20
+/* A path that failed is left alone this long before it is tried again. */
+#define FAIL_HOLD_MS 10000
+#define MAX_FAILS 256
+
+struct path_fail {
+	uint32_t disk_id;
+	uint8_t path;
+	uint64_t until;
+};
+
+struct router {
+	struct transport *t;
+	struct backend *b;
+	struct remote *remote;
+	struct vdmap *map;
+	uint32_t io_timeout_ms;
+	uint64_t next_id;
+	struct qb_list_head buckets[BUCKETS];
+	size_t npending;
+	qb_loop_timer_handle tick;
+	struct path_fail fails[MAX_FAILS];
+	size_t nfails;
+};
+
+/* A local attempt: the backend I/O and who it is for. */
+struct local_io {
+	struct backend_io io;
+	struct router *r;
+	struct vd_request *req;
+};
+
+static void route(struct router *r, struct vd_request *req);
+
+static struct qb_list_head *bucket(struct router *r, uint64_t id)
+{
+	return &r->buckets[id % BUCKETS];
+}
+
+static struct vd_request *pending_find(struct router *r, uint64_t id)
+{
+	struct vd_request *req;
+
+	qb_list_for_each_entry(req, bucket(r, id), list)
+		if (req->id == id)
+			return req;
+	return NULL;
+}
+
+static void complete(struct router *r, struct vd_request *req, int status)
+{
+	qb_list_del(&req->list);
+	r->npending--;
+	if (status)
+		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
+		       req->id, req->disk_id, req->op, strerror(-status));
+	req->done(req, status);
+}
+
+static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfails; i++)
+		if (r->fails[i].disk_id == disk_id && r->fails[i].path == path &&
+		    now < r->fails[i].until)
+			return true;
+	return false;
+}
+
+static void path_fail(struct router *r, uint32_t disk_id, uint8_t path, int status)
+{
+	uint64_t now = now_ns(), until = now + (uint64_t)FAIL_HOLD_MS * 1000000;
+	size_t i;
+
+	for (i = 0; i < r->nfails; i++) {
+		if (r->fails[i].until <= now ||
+		    (r->fails[i].disk_id == disk_id && r->fails[i].path == path)) {
+			r->fails[i] = (struct path_fail){ disk_id, path, until };
+			goto logged;
+		}
+	}
+	if (r->nfails < MAX_FAILS)
+		r->fails[r->nfails++] = (struct path_fail){ disk_id, path, until };
+logged:
+	qb_log(LOG_WARNING, "disk %" PRIu32 ": %s path failed (%s); using the other one",
+	       disk_id, path ? "secondary" : "primary", strerror(-status));
+}
+
+/* Leaves req waiting; the tick routes it again (or fails it at its deadline). */
+static void wait_route(struct router *r, struct vd_request *req, uint32_t delay_ms)
+{
+	req->target = 0;
+	req->retry_ns = now_ns() + (uint64_t)delay_ms * 1000000;
+}
+
+static void local_done(struct backend_io *io, int status)
+{
+	struct local_io *lio = (struct local_io *)io;
+	struct vd_request *req = lio->req;
+	struct router *r = lio->r;
+
+	free(lio);
+	req->local_busy = false;
+	if (status == 0) {
+		complete(r, req, 0);
+		return;
+	}
+	path_fail(r, req->disk_id, req->path, status);
+	req->tries++;
+	route(r, req);
+}
+
+static int dispatch_local(struct router *r, struct vd_request *req, const struct vdmap_disk *d)
+{
+	struct local_io *lio = calloc(1, sizeof(*lio));
+	int rc;
+
+	if (!lio)
+		return -ENOMEM;
+	lio->r = r;
+	lio->req = req;
+	lio->io = (struct backend_io){
+		.op = req->op,
+		.flags = req->flags,
+		.offset = req->offset,
+		.length = req->length,
+		.buf = req->buf,
+		.done = local_done,
+	};
+	req->local_busy = true;
+	rc = backend_submit(r->b, d->paths[req->path].device, &lio->io);
+	if (rc) {
+		req->local_busy = false;
+		free(lio);
+	}
+	return rc;
+}
+
+static int dispatch_remote(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+			   uint32_t node)
+{
+	struct frame_hdr h = {
+		.client = TCLIENT_BACKEND,
+		.op = (uint16_t)(req->op | (req->flags << 8)),
+		.reqid = req->id,
+		.config = r->map->config,
+		.disk = d->id,
+		.status = req->path,
+		.offset = req->offset,
+		.length = req->length,
+	};
+
+	return transport_send(r->t, node, &h, req->buf, req->op == VD_WRITE ? req->length : 0);
+}
+
+/* Sends req down the first path that can take it, or leaves it waiting. */
+static void route(struct router *r, struct vd_request *req)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
+	uint64_t now = now_ns();
+	uint8_t p;
+	int rc;
+
+	if (!d) {
+		complete(r, req, -ENODEV);
+		return;
+	}
+	/* Without quorum this node must not touch shared storage. */
+	if (!r->map->quorate) {
+		wait_route(r, req, TICK_MS);
+		return;
+	}
+	for (p = 0; p < 2; p++) {
+		uint32_t node = d->paths[p].nodeid;
+
+		if (!node || path_failed(r, d->id, p, now) || !vdmap_is_member(r->map, node))
+			continue;
+		req->path = p;
+		req->target = node;
+		if (req->tries)
+			qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
+			       req->id, node, p ? "secondary" : "primary");
+		rc = node == r->map->local_nodeid ? dispatch_local(r, req, d) :
+						     dispatch_remote(r, req, d, node);
+		if (rc == 0)
+			return;
+		if (node == r->map->local_nodeid)
+			path_fail(r, d->id, p, rc);
+	}
+	wait_route(r, req, TICK_MS);
+}
+
+int router_submit(struct router *r, struct vd_request *req)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
+
+	if (!d)
+		return -ENODEV;
+	if (req->offset > d->size || req->length > d->size - req->offset)
+		return -EINVAL;
+	if ((req->op == VD_READ || req->op == VD_WRITE) && req->length > VD_IO_MAX)
+		return -EINVAL;
+	req->id = ++r->next_id;
+	req->start_ns = now_ns();
+	req->deadline_ns = req->start_ns + (uint64_t)r->io_timeout_ms * 1000000;
+	req->tries = 0;
+	req->local_busy = false;
+	req->target = 0;
+	qb_list_add_tail(&req->list, bucket(r, req->id));
+	r->npending++;
+	/* The disk exists, so routing can only dispatch or leave the request
+	 * waiting: done() never runs inside this call. */
+	route(r, req);
+	return 0;
+}
+
+/* Answers from servers (TCLIENT_ROUTER). */
+static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payload, size_t len)
+{
+	struct router *r = ctx;
+	struct vd_request *req = pending_find(r, h->reqid);
+
+	/* Gone, or a local attempt owns the buffer now: the answer is late. */
+	if (!req || req->local_busy || req->target == 0)
+		return;
+	if (h->status == 0) {
+		if (req->op == VD_READ) {
+			if (len != req->length) {
+				qb_log(LOG_WARNING, "request %" PRIu64 ": %zu bytes in the answer, expected %u",
+				       req->id, len, req->length);
+				return;
+			}
+			memcpy(req->buf, payload, len);
+		}
+		complete(r, req, 0);
+		return;
+	}
+	req->tries++;
+	switch (h->status) {
+	case -ESTALE:
+		/* Routed with another mapping than the server's: once both
+		 * agree, it goes again. */
+		wait_route(r, req, TICK_MS);
+		return;
+	case -EINVAL:
+	case -ENOSPC:
+		complete(r, req, h->status);
+		return;
+	default:
+		path_fail(r, req->disk_id, req->path, h->status);
+		route(r, req);
+	}
+}
+
+/* Requests out to a node that went away go elsewhere. */
+static void requests_reroute(struct router *r, uint32_t node, bool only_gone)
+{
+	struct vd_request *req, *tmp;
+	size_t i;
+
+	for (i = 0; i < BUCKETS; i++) {
+		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
+			if (!req->target || req->local_busy || req->target == r->map->local_nodeid)
+				continue;
+			if (only_gone ? vdmap_is_member(r->map, req->target) : req->target != node)
+				continue;
+			req->tries++;
+			route(r, req);
+		}
+	}
+}
+
+static void peer_reset(void *ctx, uint32_t nodeid)
+{
+	requests_reroute(ctx, nodeid, false);
+}
+
+static void tick(void *data)
+{
+	struct router *r = data;
+	struct vd_request *req, *tmp;
+	uint64_t now = now_ns();
+	size_t i;
+
+	for (i = 0; i < BUCKETS && r->map; i++) {
+		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
+			if (req->target || now < req->retry_ns)
+				continue;
+			if (now > req->deadline_ns && req->tries) {
+				complete(r, req, -EIO);
+				continue;
+			}
+			route(r, req);
+		}
+	}
+	qb_loop_timer_add(transport_loop(r->t), QB_LOOP_MED, TICK_MS * 1000000ull, r, tick,
+			  &r->tick);
+}
+
+const struct vdmap *router_map(const struct router *r)
+{
+	return r->map;
+}
+
+struct map_msg {
+	struct router *r;
+	struct vdmap *map;
+};
+
+static void map_apply(void *arg)
+{
+	struct map_msg *m = arg;
+	struct router *r = m->r;
+
+	free(r->map);
+	r->map = m->map;
+	free(m);
+	backend_map_update(r->b, r->map);
+	requests_reroute(r, 0, true);
+}
+
+int router_map_post(struct router *r, struct vdmap *map)
+{
+	struct map_msg *m = malloc(sizeof(*m));
+	int rc;
+
+	if (!m) {
+		free(map);
+		return -ENOMEM;
+	}
+	m->r = r;
+	m->map = map;
+	rc = transport_post(r->t, map_apply, m);
+	if (rc) {
+		free(map);
+		free(m);
+	}
+	return rc;
+}
+
+static void router_attach(void *arg)
+{
+	struct router *r = arg;
+	qb_loop_t *loop = transport_loop(r->t);
+	int rc;
+
+	rc = backend_start(&r->b, loop);
+	if (rc) {
+		qb_log(LOG_CRIT, "cannot start the backend (io_uring): %s", strerror(-rc));
+		return;
+	}
+	rc = remote_start(&r->remote, r->t, r->b, r);
+	if (rc)
+		qb_log(LOG_CRIT, "cannot serve remote requests: %s", strerror(-rc));
+	transport_client_register(r->t, TCLIENT_ROUTER, reply_receive, peer_reset, r);
+	qb_loop_timer_add(loop, QB_LOOP_MED, TICK_MS * 1000000ull, r, tick, &r->tick);
+}
+
+int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms)
+{
+	struct router *r = calloc(1, sizeof(*r));
+	size_t i;
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->t = t;
+	r->io_timeout_ms = io_timeout_ms;
+	for (i = 0; i < BUCKETS; i++)
+		qb_list_init(&r->buckets[i]);
+	rc = transport_post(t, router_attach, r);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void router_destroy(struct router *r)
+{
+	if (!r)
+		return;
+	qb_loop_timer_del(transport_loop(r->t), r->tick);
+	remote_destroy(r->remote);
+	backend_destroy(r->b);
+	free(r->map);
+	free(r);
+}
