@@ -62,6 +62,11 @@ int format_time_full(time_t t, char *buf, size_t len)
 	return time_format(t, "%Y-%m-%d %H:%M:%S %z", buf, len);
 }
 
+int format_clock(time_t t, char *buf, size_t len)
+{
+	return time_format(t, "%H:%M:%S", buf, len);
+}
+
 int format_size_human(uint64_t bytes, char *buf, size_t len)
 {
 	static const char units[] = "BKMGTPE";
@@ -100,17 +105,15 @@ out:
 	return n < 0 || (size_t)n >= len ? -ERANGE : 0;
 }
 
-int parse_size(const char *str, uint64_t *out)
+struct suffix {
+	const char *text;
+	unsigned int shift;
+};
+
+/* A decimal number followed by exactly one of the suffixes. */
+static int number_parse(const char *str, const struct suffix *suffixes, size_t nsuffixes,
+			uint64_t *out)
 {
-	static const struct {
-		const char *suffix;
-		unsigned int shift;
-	} suffixes[] = {
-		{ "", 0 },	  { "B", 0 },	     { "K", 10 },  { "k", 10 },
-		{ "KiB", 10 }, { "M", 20 },	     { "MiB", 20 }, { "G", 30 },
-		{ "GiB", 30 }, { "T", 40 },	     { "TiB", 40 }, { "P", 50 },
-		{ "PiB", 50 },
-	};
 	unsigned long long value;
 	char *end;
 	size_t i;
@@ -120,8 +123,8 @@ int parse_size(const char *str, uint64_t *out)
 		return -EINVAL;
 	errno = 0;
 	value = strtoull(str, &end, 10);
-	for (i = 0; i < ARRAY_SIZE(suffixes); i++) {
-		if (strcmp(end, suffixes[i].suffix))
+	for (i = 0; i < nsuffixes; i++) {
+		if (strcmp(end, suffixes[i].text))
 			continue;
 		if (errno == ERANGE || value > UINT64_MAX >> suffixes[i].shift)
 			return -ERANGE;
@@ -129,6 +132,25 @@ int parse_size(const char *str, uint64_t *out)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int parse_size(const char *str, uint64_t *out)
+{
+	static const struct suffix suffixes[] = {
+		{ "", 0 },	  { "B", 0 },	     { "K", 10 },  { "k", 10 },
+		{ "KiB", 10 }, { "M", 20 },	     { "MiB", 20 }, { "G", 30 },
+		{ "GiB", 30 }, { "T", 40 },	     { "TiB", 40 }, { "P", 50 },
+		{ "PiB", 50 },
+	};
+
+	return number_parse(str, suffixes, ARRAY_SIZE(suffixes), out);
+}
+
+int parse_uint(const char *str, uint64_t *out)
+{
+	static const struct suffix none[] = { { "", 0 } };
+
+	return number_parse(str, none, ARRAY_SIZE(none), out);
 }
 
 int parse_mode(const char *str, uint32_t *out)

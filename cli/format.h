@@ -26,11 +26,17 @@ int format_mtime(time_t mtime, time_t now, char *buf, size_t len);
 /* A full local date for detail views, "2024-05-01 12:34:56 +0200". */
 int format_time_full(time_t t, char *buf, size_t len);
 
+/* The local time of day, "12:34:56", for recent events. */
+int format_clock(time_t t, char *buf, size_t len);
+
 /* "512B", "1.5K", "1.0G", "20G": one decimal below ten units. */
 int format_size_human(uint64_t bytes, char *buf, size_t len);
 
 /* Bytes with an optional binary suffix: 10G, 512M, 4k, 1GiB. */
 int parse_size(const char *str, uint64_t *out);
+
+/* A plain decimal number: no sign, blanks or suffix. */
+int parse_uint(const char *str, uint64_t *out);
 
 /* Octal permission bits as chmod takes them: 660, 0660, 4755. */
 int parse_mode(const char *str, uint32_t *out);
@@ -39,7 +45,7 @@ int parse_mode(const char *str, uint32_t *out);
 int parse_path_arg(const char *arg, char *node, size_t nodelen, char *dev, size_t devlen);
 
 /* Enough for the widest listing; keeps the printer free of allocations. */
-#define TABLE_COLUMNS_MAX 8
+#define TABLE_COLUMNS_MAX 10
 
 struct table_column {
 	const char *header; /* NULL in every column: a listing without header */

@@ -517,7 +517,7 @@ static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, s
 }
 
 static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
-			 const union ctl_request *req)
+			 const union vdisk_ctl_request *req)
 {
 	struct change *ch;
 	char err[512];
@@ -562,7 +562,7 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	struct ctl_client *cl = qb_ipcs_context_get(c);
 	struct ctl *ctl = cl->ctl;
-	union ctl_request req;
+	union vdisk_ctl_request req;
 	struct json_object *o = NULL;
 	const struct db_disk *d;
 	char err[256];

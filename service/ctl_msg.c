@@ -38,7 +38,7 @@ static bool terminated(const char *s, size_t size)
 
 #define TERMINATED(field) terminated((field), sizeof(field))
 
-static bool strings_terminated(const union ctl_request *r)
+static bool strings_terminated(const union vdisk_ctl_request *r)
 {
 	switch (r->hdr.id) {
 	case VDISK_CTL_DISK_SHOW:
@@ -60,7 +60,7 @@ static bool strings_terminated(const union ctl_request *r)
 	}
 }
 
-int ctl_request_decode(const void *buf, size_t len, union ctl_request *req, char *err,
+int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req, char *err,
 		       size_t errlen)
 {
 	const uint32_t known = VDISK_CTL_F_OWNER | VDISK_CTL_F_GROUP | VDISK_CTL_F_MODE |

@@ -10,18 +10,10 @@
 
 #include <vdisk/ctl.h>
 
-union ctl_request {
-	struct qb_ipc_request_header hdr;
-	struct vdisk_ctl_req plain;
-	struct vdisk_ctl_disk_req disk;
-	struct vdisk_ctl_create_req create;
-	struct vdisk_ctl_perm_req perm;
-	struct vdisk_ctl_ping_req ping;
-};
 
 /* Checks type, size, string terminators and flags, and copies the request
  * into req. 0, or -EINVAL/-EOPNOTSUPP with a reason in err. */
-int ctl_request_decode(const void *buf, size_t len, union ctl_request *req, char *err,
+int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req, char *err,
 		       size_t errlen);
 
 #endif

@@ -131,4 +131,14 @@ struct vdisk_ctl_perm_req {
 	uint32_t flags; /* VDISK_CTL_F_OWNER | _GROUP | _MODE */
 };
 
+/* Any request, as the daemon decodes it and the CLI builds it. */
+union vdisk_ctl_request {
+	struct qb_ipc_request_header hdr;
+	struct vdisk_ctl_req plain;
+	struct vdisk_ctl_disk_req disk;
+	struct vdisk_ctl_create_req create;
+	struct vdisk_ctl_perm_req perm;
+	struct vdisk_ctl_ping_req ping;
+};
+
 #endif

@@ -55,13 +55,16 @@ static void test_format_mtime(void **state)
 	assert_int_equal(format_mtime(mtime, now, buf, 5), -ERANGE);
 }
 
-static void test_format_time_full(void **state)
+static void test_format_time(void **state)
 {
 	char buf[64];
 
 	assert_int_equal(format_time_full(1709629620, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "2024-03-05 09:07:00 +0000");
 	assert_int_equal(format_time_full(1709629620, buf, 10), -ERANGE);
+	assert_int_equal(format_clock(1709629620, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "09:07:00");
+	assert_int_equal(format_clock(1709629620, buf, 8), -ERANGE);
 }
 
 static void test_format_size_human(void **state)
@@ -98,7 +101,8 @@ static void test_format_size_human(void **state)
 	assert_int_equal(format_size_human(1023, buf, 6), 0);
 }
 
-static void test_parse_size(void **state)
+/* parse_uint takes what parse_size takes without a suffix, and fails alike. */
+static void test_parse_size_uint(void **state)
 {
 	static const struct {
 		const char *text;
@@ -140,12 +144,17 @@ static void test_parse_size(void **state)
 		{ "1E", -EINVAL, 0 },
 	};
 	uint64_t bytes;
+	bool plain;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		bytes = 42;
 		assert_int_equal(parse_size(cases[i].text, &bytes), cases[i].ret);
 		assert_int_equal(bytes, cases[i].ret ? 42 : cases[i].bytes);
+		plain = !cases[i].text[strspn(cases[i].text, "0123456789")];
+		bytes = 42;
+		assert_int_equal(parse_uint(cases[i].text, &bytes), plain ? cases[i].ret : -EINVAL);
+		assert_int_equal(bytes, plain && !cases[i].ret ? cases[i].bytes : 42);
 	}
 }
 
@@ -277,7 +286,10 @@ static void test_table_errors(void **state)
 	assert_int_equal(table_init(&t, columns, ARRAY_SIZE(columns)), 0);
 	assert_int_equal(table_add(&t, "a", NULL), -EINVAL);
 	assert_int_equal(table_add(&t, "a", "b", "c", NULL), -EINVAL);
-	assert_int_equal(table_add(&t, "1", "2", "3", "4", "5", "6", "7", "8", "9", NULL), -EINVAL);
+	/* more cells than any table has columns */
+	assert_int_equal(table_add(&t, "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11",
+				   NULL),
+			 -EINVAL);
 	assert_int_equal(t.nrows, 0);
 	/* enough rows to grow the cell array several times */
 	for (i = 0; i < 100; i++)
@@ -291,9 +303,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_mode),
 		cmocka_unit_test_setup(test_format_mtime, utc_setup),
-		cmocka_unit_test_setup(test_format_time_full, utc_setup),
+		cmocka_unit_test_setup(test_format_time, utc_setup),
 		cmocka_unit_test(test_format_size_human),
-		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_parse_size_uint),
 		cmocka_unit_test(test_parse_mode),
 		cmocka_unit_test(test_parse_path_arg),
 		cmocka_unit_test(test_table_headed),

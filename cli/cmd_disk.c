@@ -1,0 +1,349 @@
+#include "cmd_disk.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "args.h"
+#include "reply.h"
+
+/* A path object as NODE:DEVICE, a null one as "-". */
+static int path_format(struct json_object *path, char *buf, size_t len)
+{
+	char id[24];
+	const char *node_name, *device;
+	uint64_t node;
+	const struct field fields[] = {
+		{ "node", FIELD_UINT, &node },
+		{ "node_name", FIELD_STRING, &node_name },
+		{ "device", FIELD_STRING, &device },
+	};
+	int ret;
+
+	if (!path) {
+		snprintf(buf, len, "-");
+		return 0;
+	}
+	ret = fields_get(path, fields, ARRAY_SIZE(fields));
+	if (ret)
+		return ret;
+	snprintf(buf, len, "%s:%s", name_or_id(node_name, node, id, sizeof(id)), device);
+	return 0;
+}
+
+struct disk_view {
+	const char *name;
+	const char *owner_name; /* as the daemon sent them, maybe empty */
+	const char *group_name;
+	const char *owner;	/* to show: the name, else the number */
+	const char *group;
+	uint64_t id;
+	uint64_t size;
+	uint64_t uid;
+	uint64_t gid;
+	uint64_t mode;
+	uint64_t mtime;
+	bool has_secondary;
+	char primary[CELL_LEN];
+	char secondary[CELL_LEN]; /* "-" without one */
+	char owner_id[24]; /* owner's storage when it has no name */
+	char group_id[24];
+	char size_human[16];
+	char mode_string[FORMAT_MODE_LEN];
+};
+
+static int disk_decode(struct json_object *obj, struct disk_view *d)
+{
+	struct json_object *primary, *secondary;
+	const struct field fields[] = {
+		{ "name", FIELD_STRING, &d->name },
+		{ "id", FIELD_UINT, &d->id },
+		{ "size", FIELD_UINT, &d->size },
+		{ "primary", FIELD_OBJECT, &primary },
+		{ "secondary", FIELD_OBJECT_OR_NULL, &secondary },
+		{ "uid", FIELD_UINT, &d->uid },
+		{ "gid", FIELD_UINT, &d->gid },
+		{ "owner", FIELD_STRING, &d->owner_name },
+		{ "group", FIELD_STRING, &d->group_name },
+		{ "mode", FIELD_UINT, &d->mode },
+		{ "mtime", FIELD_UINT, &d->mtime },
+	};
+	int ret;
+
+	ret = fields_get(obj, fields, ARRAY_SIZE(fields));
+	if (ret)
+		return ret;
+	if (d->mode > 07777 || d->mtime > INT64_MAX) {
+		complain("malformed reply from vdiskd: mode or mtime of %s out of range", d->name);
+		return -EBADMSG;
+	}
+	ret = path_format(primary, d->primary, sizeof(d->primary));
+	if (ret)
+		return ret;
+	d->has_secondary = secondary != NULL;
+	ret = path_format(secondary, d->secondary, sizeof(d->secondary));
+	if (ret)
+		return ret;
+	d->owner = name_or_id(d->owner_name, d->uid, d->owner_id, sizeof(d->owner_id));
+	d->group = name_or_id(d->group_name, d->gid, d->group_id, sizeof(d->group_id));
+	format_mode((uint32_t)d->mode, d->mode_string);
+	return format_size_human(d->size, d->size_human, sizeof(d->size_human));
+}
+
+/* Replies that carry one disk: show, create, perm set. */
+static int reply_disk(struct json_object *reply, struct disk_view *d)
+{
+	struct json_object *disk;
+	const struct field fields[] = { { "disk", FIELD_OBJECT, &disk } };
+	int ret;
+
+	ret = fields_get(reply, fields, ARRAY_SIZE(fields));
+	return ret ? ret : disk_decode(disk, d);
+}
+
+static int disk_row(struct json_object *item, struct table *table)
+{
+	char id_text[24], mode_text[8];
+	struct disk_view d;
+	int ret;
+
+	ret = disk_decode(item, &d);
+	if (ret)
+		return ret;
+	snprintf(id_text, sizeof(id_text), "%llu", (unsigned long long)d.id);
+	snprintf(mode_text, sizeof(mode_text), "%04llo", (unsigned long long)d.mode);
+	return table_add(table, d.name, id_text, d.size_human, d.primary, d.secondary, d.owner,
+			 d.group, mode_text, NULL);
+}
+
+static int disk_long_row(struct json_object *item, struct table *table)
+{
+	char size_text[24], mtime_text[32];
+	struct disk_view d;
+	int ret;
+
+	ret = disk_decode(item, &d);
+	if (ret)
+		return ret;
+	ret = format_mtime((time_t)d.mtime, time(NULL), mtime_text, sizeof(mtime_text));
+	if (ret) {
+		complain("malformed reply from vdiskd: mtime %llu of %s",
+			 (unsigned long long)d.mtime, d.name);
+		return ret;
+	}
+	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)d.size);
+	return table_add(table, d.mode_string, d.owner, d.group, size_text, mtime_text, d.name,
+			 NULL);
+}
+
+int disks_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
+{
+	static const struct table_column columns[] = {
+		{ "NAME", false },    { "ID", true },	  { "SIZE", true },   { "PRIMARY", false },
+		{ "SECONDARY", false }, { "OWNER", false }, { "GROUP", false }, { "MODE", false },
+	};
+	/* ls -l without the link count */
+	static const struct table_column long_columns[] = {
+		{ NULL, false }, { NULL, false }, { NULL, false },
+		{ NULL, true },	 { NULL, false }, { NULL, false },
+	};
+	struct json_object *disks;
+	const struct field fields[] = { { "disks", FIELD_ARRAY, &disks } };
+	bool long_form = cli->given & CO_BIT(CO_LONG);
+	int ret;
+
+	ret = fields_get(reply, fields, ARRAY_SIZE(fields));
+	if (ret)
+		return ret;
+	if (!json_object_array_length(disks)) {
+		puts("No virtual disks.");
+		return 0;
+	}
+	if (long_form)
+		return list_print(disks, long_columns, ARRAY_SIZE(long_columns), disk_long_row);
+	return list_print(disks, columns, ARRAY_SIZE(columns), disk_row);
+}
+
+int disk_show_print(struct json_object *reply, const struct cli *cli,
+		     const union vdisk_ctl_request *req)
+{
+	char id_text[24], size_text[48], owner_text[CELL_LEN], group_text[CELL_LEN];
+	char mode_text[32], mtime_text[64];
+	struct disk_view d;
+	int ret;
+
+	ret = reply_disk(reply, &d);
+	if (ret)
+		return ret;
+	ret = format_time_full((time_t)d.mtime, mtime_text, sizeof(mtime_text));
+	if (ret) {
+		complain("malformed reply from vdiskd: mtime %llu", (unsigned long long)d.mtime);
+		return ret;
+	}
+	snprintf(id_text, sizeof(id_text), "%llu", (unsigned long long)d.id);
+	snprintf(size_text, sizeof(size_text), "%llu (%s)", (unsigned long long)d.size,
+		 d.size_human);
+	name_id_format(d.owner_name, d.uid, owner_text, sizeof(owner_text));
+	name_id_format(d.group_name, d.gid, group_text, sizeof(group_text));
+	snprintf(mode_text, sizeof(mode_text), "%04llo (%s)", (unsigned long long)d.mode,
+		 d.mode_string);
+	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
+			     d.primary, "Secondary:", d.secondary, "Owner:", owner_text, "Group:",
+			     group_text, "Mode:", mode_text, "Modified:", mtime_text, NULL);
+}
+
+static int generation_get(struct json_object *reply, uint64_t *generation)
+{
+	const struct field fields[] = { { "generation", FIELD_UINT, generation } };
+
+	return fields_get(reply, fields, ARRAY_SIZE(fields));
+}
+
+/* Replies of create and perm set: {"generation", "disk": disk}. */
+static int changed_disk_get(struct json_object *reply, struct disk_view *d, uint64_t *generation)
+{
+	int ret;
+
+	ret = generation_get(reply, generation);
+	return ret ? ret : reply_disk(reply, d);
+}
+
+int created_print(struct json_object *reply, const struct cli *cli,
+		   const union vdisk_ctl_request *req)
+{
+	struct disk_view d;
+	uint64_t generation;
+	int ret;
+
+	ret = changed_disk_get(reply, &d, &generation);
+	if (ret)
+		return ret;
+	printf("Created %s (id %llu, %s) on %s", d.name, (unsigned long long)d.id, d.size_human,
+	       d.primary);
+	if (d.has_secondary)
+		printf(" and %s", d.secondary);
+	printf(", generation %llu\n", (unsigned long long)generation);
+	return 0;
+}
+
+int deleted_print(struct json_object *reply, const struct cli *cli,
+		   const union vdisk_ctl_request *req)
+{
+	uint64_t generation;
+	int ret;
+
+	ret = generation_get(reply, &generation);
+	if (ret)
+		return ret;
+	printf("Deleted %s, generation %llu\n", cli->name, (unsigned long long)generation);
+	return 0;
+}
+
+int perm_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
+{
+	struct disk_view d;
+	uint64_t generation;
+	int ret;
+
+	ret = changed_disk_get(reply, &d, &generation);
+	if (ret)
+		return ret;
+	printf("Set %s to owner %s, group %s, mode %04llo (%s), generation %llu\n", d.name,
+	       d.owner, d.group, (unsigned long long)d.mode, d.mode_string,
+	       (unsigned long long)generation);
+	return 0;
+}
+
+/* Request filling: argument errors found here are usage errors. */
+static int opt_copy(const struct cli *cli, enum cmd_opt opt, char *dst, size_t size,
+		    uint32_t flag, uint32_t *flags)
+{
+	if (!(cli->given & CO_BIT(opt)))
+		return 0;
+	*flags |= flag;
+	return arg_copy(dst, size, cli->opt[opt], cmd_opts[opt].name);
+}
+
+static int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path)
+{
+	const char *arg = cli->opt[opt];
+	int ret;
+
+	ret = parse_path_arg(arg, path->node, sizeof(path->node), path->device,
+			     sizeof(path->device));
+	if (ret == -ENAMETOOLONG)
+		complain("%s '%s': node at most %d, device at most %d characters",
+			 cmd_opts[opt].name, arg, VDISK_NODE_MAX, VDISK_DEVICE_MAX);
+	else if (ret)
+		complain("%s '%s': expected NODE:DEVICE", cmd_opts[opt].name, arg);
+	return ret;
+}
+
+/* Owner, group and mode, as create and perm set share them. */
+static int perm_fill(const struct cli *cli, char *owner, char *group, uint32_t *mode,
+		     uint32_t *flags)
+{
+	int ret;
+
+	ret = opt_copy(cli, CO_OWNER, owner, VDISK_USER_MAX + 1, VDISK_CTL_F_OWNER, flags);
+	if (ret)
+		return ret;
+	ret = opt_copy(cli, CO_GROUP, group, VDISK_USER_MAX + 1, VDISK_CTL_F_GROUP, flags);
+	if (ret || !(cli->given & CO_BIT(CO_MODE)))
+		return ret;
+	if (parse_mode(cli->opt[CO_MODE], mode)) {
+		complain("--mode '%s': expected octal permission bits, 0 to 7777",
+			 cli->opt[CO_MODE]);
+		return -EINVAL;
+	}
+	*flags |= VDISK_CTL_F_MODE;
+	return 0;
+}
+
+int disk_fill(union vdisk_ctl_request *req, const struct cli *cli)
+{
+	return arg_copy(req->disk.name, sizeof(req->disk.name), cli->name, "disk name");
+}
+
+int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
+{
+	struct vdisk_ctl_create_req *c = &req->create;
+	int ret;
+
+	if (!(cli->given & CO_BIT(CO_PRIMARY))) {
+		complain("disk create: --primary NODE:DEVICE is required");
+		return -EINVAL;
+	}
+	ret = arg_copy(c->name, sizeof(c->name), cli->name, "disk name");
+	if (ret)
+		return ret;
+	ret = path_fill(cli, CO_PRIMARY, &c->primary);
+	if (ret)
+		return ret;
+	if (cli->given & CO_BIT(CO_SECONDARY)) {
+		ret = path_fill(cli, CO_SECONDARY, &c->secondary);
+		if (ret)
+			return ret;
+	}
+	ret = opt_size_get(cli, UINT64_MAX, &c->size);
+	if (ret)
+		return ret;
+	if (cli->given & CO_BIT(CO_SIZE))
+		c->flags |= VDISK_CTL_F_SIZE;
+	return perm_fill(cli, c->owner, c->group, &c->mode, &c->flags);
+}
+
+int perm_set_fill(union vdisk_ctl_request *req, const struct cli *cli)
+{
+	struct vdisk_ctl_perm_req *p = &req->perm;
+	int ret;
+
+	if (!(cli->given & CO_PERM)) {
+		complain("perm set: give at least one of --owner, --group, --mode");
+		return -EINVAL;
+	}
+	ret = arg_copy(p->name, sizeof(p->name), cli->name, "disk name");
+	if (ret)
+		return ret;
+	return perm_fill(cli, p->owner, p->group, &p->mode, &p->flags);
+}
