@@ -9,6 +9,8 @@ PACKAGES=(
 	corosync libcpg-dev libcmap-dev libquorum-dev libqb-dev
 	libcorosync-common-dev libblkid-dev libjson-c-dev libcmocka-dev
 	libssl-dev nftables iproute2 util-linux jq procps psmisc
+	liburing-dev python3
+	qemu-utils libnbd-bin fio nbdkit iperf3 sockperf
 )
 
 SUDO=()
