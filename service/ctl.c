@@ -25,6 +25,7 @@ struct ctl {
 	qb_ipcs_service_t *service;
 	struct cdb *cdb;
 	struct transport *transport;
+	struct router *router;
 	const char *policy;
 };
 
@@ -297,6 +298,65 @@ static int link_status_view(struct ctl *ctl, struct json_object **out)
 	}
 	free(st);
 	json_object_object_add(o, "links", arr);
+	*out = o;
+	return 0;
+}
+
+static struct json_object *stat_rows_view(struct ctl *ctl, const struct router_stat *rows,
+					  size_t n, bool disks)
+{
+	struct json_object *arr = json_object_new_array();
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const struct iostat *s = &rows[i].s;
+		struct json_object *o = json_object_new_object(), *lat = json_object_new_object();
+		const struct db_disk *d = disks ? db_disk_find_id(cdb_db(ctl->cdb), rows[i].id) : NULL;
+		const struct {
+			const char *key;
+			uint64_t val;
+		} nums[] = {
+			{ "requests", s->requests }, { "bytes", s->bytes },
+			{ "errors", s->errors },     { "retried", s->retried },
+			{ "reroutes", s->reroutes },
+		};
+		static const struct {
+			const char *key;
+			unsigned int permille;
+		} pcts[] = { { "p50", 500 }, { "p90", 900 }, { "p99", 990 }, { "p999", 999 } };
+
+		json_object_object_add(o, "id", json_object_new_int64(rows[i].id));
+		json_object_object_add(
+			o, "name",
+			json_object_new_string(disks ? (d ? d->name : "(deleted)") :
+						       membership_node_name(cdb_membership(ctl->cdb),
+									    rows[i].id)));
+		for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+			json_object_object_add(o, nums[k].key,
+					       json_object_new_int64((int64_t)nums[k].val));
+		for (k = 0; k < sizeof(pcts) / sizeof(pcts[0]); k++)
+			json_object_object_add(lat, pcts[k].key,
+					       json_object_new_int64((int64_t)iostat_percentile_us(
+						       s, pcts[k].permille)));
+		json_object_object_add(o, "latency_us", lat);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static int stats_view(struct ctl *ctl, struct json_object **out)
+{
+	struct router_stats *st;
+	struct json_object *o;
+	int rc = router_stats_get(ctl->router, &st);
+
+	if (rc)
+		return rc;
+	o = json_object_new_object();
+	json_object_object_add(o, "disks", stat_rows_view(ctl, st->rows, st->ndisks, true));
+	json_object_object_add(o, "nodes",
+			       stat_rows_view(ctl, st->rows + st->ndisks, st->nnodes, false));
+	free(st);
 	*out = o;
 	return 0;
 }
@@ -603,7 +663,9 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		}
 		break;
 	case VDISK_CTL_LINK_STATUS:
-		rc = link_status_view(ctl, &o);
+	case VDISK_CTL_STATS:
+		rc = req.hdr.id == VDISK_CTL_STATS ? stats_view(ctl, &o) :
+						    link_status_view(ctl, &o);
 		if (rc) {
 			reply_error(c, req.hdr.id, rc, strerror(-rc));
 			return 0;
@@ -662,8 +724,8 @@ static int32_t dispatch_del(int32_t fd)
 	return qb_loop_poll_del(the_ctl->loop, fd);
 }
 
-int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb,
-	      struct transport *transport, const char *policy)
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name,
+	      const struct ctl_parts *parts)
 {
 	static struct qb_ipcs_service_handlers handlers = {
 		.connection_accept = ctl_accept,
@@ -685,9 +747,10 @@ int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cd
 	if (!ctl)
 		return -ENOMEM;
 	ctl->loop = loop;
-	ctl->cdb = cdb;
-	ctl->transport = transport;
-	ctl->policy = policy;
+	ctl->cdb = parts->cdb;
+	ctl->transport = parts->transport;
+	ctl->router = parts->router;
+	ctl->policy = parts->policy;
 	ctl->service = qb_ipcs_create(ipc_name, 0, QB_IPC_NATIVE, &handlers);
 	if (!ctl->service) {
 		rc = errno ? -errno : -ENOMEM;

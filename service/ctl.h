@@ -14,15 +14,23 @@
 #include <qb/qbloop.h>
 
 #include "cdb.h"
+#include "router.h"
 #include "transport.h"
 
 #define CTL_ADMIN_GROUP "haclient"
 
 struct ctl;
 
-/* policy: the transport policy's name, for link status. */
-int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name, struct cdb *cdb,
-	      struct transport *transport, const char *policy);
+/* The parts the server reports on; borrowed, they must outlive it. */
+struct ctl_parts {
+	struct cdb *cdb;
+	struct transport *transport;
+	struct router *router;
+	const char *policy; /* the transport policy's name, for link status */
+};
+
+int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name,
+	      const struct ctl_parts *parts);
 void ctl_stop(struct ctl *ctl);
 
 #endif

@@ -16,6 +16,7 @@ static size_t request_size(int32_t type)
 	case VDISK_CTL_DISK_LIST:
 	case VDISK_CTL_SCAN:
 	case VDISK_CTL_LINK_STATUS:
+	case VDISK_CTL_STATS:
 		return sizeof(struct vdisk_ctl_req);
 	case VDISK_CTL_PING:
 		return sizeof(struct vdisk_ctl_ping_req);

@@ -56,6 +56,16 @@ struct db_disk *db_disk_find(const struct db *db, const char *name)
 	return bsearch(name, db->disks, db->ndisks, sizeof(*db->disks), disk_cmp_name);
 }
 
+const struct db_disk *db_disk_find_id(const struct db *db, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < db->ndisks; i++)
+		if (db->disks[i].id == id)
+			return &db->disks[i];
+	return NULL;
+}
+
 const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodeid)
 {
 	size_t i;

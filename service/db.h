@@ -88,6 +88,7 @@ void db_move(struct db *dst, struct db *src);
 void db_update_free(struct db_update *u);
 
 struct db_disk *db_disk_find(const struct db *db, const char *name);
+const struct db_disk *db_disk_find_id(const struct db *db, uint32_t id);
 const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodeid);
 
 /* Validity checks shared by the control server and db_apply. Each returns 0 or

@@ -220,8 +220,13 @@ static int run(const struct vdisk_config *cfg)
 		goto out_transport;
 	}
 	cdb_watch(d.cdb, state_changed, &d);
-	rc = ctl_start(&ctl, loop, cfg->ipc_name, d.cdb, d.transport,
-		       cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive");
+	rc = ctl_start(&ctl, loop, cfg->ipc_name,
+		       &(struct ctl_parts){
+			       .cdb = d.cdb,
+			       .transport = d.transport,
+			       .router = d.router,
+			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
+		       });
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the control server '%s': %s", cfg->ipc_name,
 		       strerror(-rc));

@@ -2,6 +2,7 @@
  * Router: the pending-request table, route choice, re-issue on failure.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 /* A path that failed is left alone this long before it is tried again. */
 #define FAIL_HOLD_MS 10000
 #define MAX_FAILS 256
+/* Statistics are published for the control plane every this many ticks. */
+#define STATS_TICKS 25
 
 struct path_fail {
 	uint32_t disk_id;
@@ -37,6 +40,15 @@ struct router {
 	qb_loop_timer_handle tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
+
+	/* Statistics: kept by the data thread, published under pub_lock. */
+	struct router_stat *dstats; /* per disk id */
+	size_t ndstats;
+	struct router_stat nstats[TRANSPORT_MAX_PEERS + 1]; /* per serving node */
+	size_t nnstats;
+	unsigned int ticks;
+	pthread_mutex_t pub_lock;
+	struct router_stats *pub;
 };
 
 /* A local attempt: the backend I/O and who it is for. */
@@ -63,10 +75,84 @@ static struct vd_request *pending_find(struct router *r, uint64_t id)
 	return NULL;
 }
 
+static struct iostat *stat_row(struct router_stat **rows, size_t *n, size_t cap, uint32_t id)
+{
+	struct router_stat *grown;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*rows)[i].id == id)
+			return &(*rows)[i].s;
+	if (cap && *n >= cap)
+		return NULL;
+	if (!cap) {
+		grown = realloc(*rows, (*n + 1) * sizeof(**rows));
+		if (!grown)
+			return NULL;
+		*rows = grown;
+	}
+	memset(&(*rows)[*n], 0, sizeof(**rows));
+	(*rows)[*n].id = id;
+	return &(*rows)[(*n)++].s;
+}
+
+static void stats_account(struct router *r, const struct vd_request *req, int status)
+{
+	struct router_stat *nrows = r->nstats;
+	uint64_t lat = now_ns() - req->start_ns;
+	uint64_t bytes = (req->op == VD_READ || req->op == VD_WRITE) ? req->length : 0;
+	struct iostat *s;
+
+	s = stat_row(&r->dstats, &r->ndstats, 0, req->disk_id);
+	if (s)
+		iostat_add(s, bytes, lat, status != 0, req->tries + 1u);
+	if (!req->target)
+		return;
+	s = stat_row(&nrows, &r->nnstats, TRANSPORT_MAX_PEERS + 1, req->target);
+	if (s)
+		iostat_add(s, bytes, lat, status != 0, req->tries + 1u);
+}
+
+static void stats_publish(struct router *r)
+{
+	size_t n = r->ndstats + r->nnstats;
+	struct router_stats *st = malloc(sizeof(*st) + n * sizeof(st->rows[0])), *old;
+
+	if (!st)
+		return;
+	st->ndisks = r->ndstats;
+	st->nnodes = r->nnstats;
+	memcpy(st->rows, r->dstats, r->ndstats * sizeof(st->rows[0]));
+	memcpy(st->rows + r->ndstats, r->nstats, r->nnstats * sizeof(st->rows[0]));
+	pthread_mutex_lock(&r->pub_lock);
+	old = r->pub;
+	r->pub = st;
+	pthread_mutex_unlock(&r->pub_lock);
+	free(old);
+}
+
+int router_stats_get(struct router *r, struct router_stats **out)
+{
+	size_t size;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->pub_lock);
+	size = sizeof(**out) + (r->pub ? (r->pub->ndisks + r->pub->nnodes) : 0) *
+				       sizeof(r->pub->rows[0]);
+	*out = calloc(1, size);
+	if (!*out)
+		rc = -ENOMEM;
+	else if (r->pub)
+		memcpy(*out, r->pub, size);
+	pthread_mutex_unlock(&r->pub_lock);
+	return rc;
+}
+
 static void complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
 	r->npending--;
+	stats_account(r, req, status);
 	if (status)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
 		       req->id, req->disk_id, req->op, strerror(-status));
@@ -310,6 +396,8 @@ static void tick(void *data)
 			route(r, req);
 		}
 	}
+	if (++r->ticks % STATS_TICKS == 0)
+		stats_publish(r);
 	qb_loop_timer_add(transport_loop(r->t), QB_LOOP_MED, TICK_MS * 1000000ull, r, tick,
 			  &r->tick);
 }
@@ -383,6 +471,7 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 		return -ENOMEM;
 	r->t = t;
 	r->io_timeout_ms = io_timeout_ms;
+	pthread_mutex_init(&r->pub_lock, NULL);
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_init(&r->buckets[i]);
 	rc = transport_post(t, router_attach, r);
@@ -402,5 +491,8 @@ void router_destroy(struct router *r)
 	remote_destroy(r->remote);
 	backend_destroy(r->b);
 	free(r->map);
+	free(r->dstats);
+	free(r->pub);
+	pthread_mutex_destroy(&r->pub_lock);
 	free(r);
 }

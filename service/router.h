@@ -18,6 +18,7 @@
 
 #include <qb/qblist.h>
 
+#include "iostat.h"
 #include "transport.h"
 #include "vdmap.h"
 
@@ -77,6 +78,22 @@ void router_destroy(struct router *r);
 int router_submit(struct router *r, struct vd_request *req);
 /* The current snapshot (NULL before the first one arrives). */
 const struct vdmap *router_map(const struct router *r);
+
+/* Counters per disk and per serving node, for `vdiskctl stats`. */
+struct router_stat {
+	uint32_t id; /* disk id, or nodeid */
+	struct iostat s;
+};
+
+struct router_stats {
+	size_t ndisks; /* rows[0 .. ndisks) are disks, the rest nodes */
+	size_t nnodes;
+	struct router_stat rows[];
+};
+
+/* Any thread: a copy of the statistics, at most half a second old (caller
+ * frees). */
+int router_stats_get(struct router *r, struct router_stats **out);
 
 /* Any thread: hands a snapshot (ownership included) to the data thread. */
 int router_map_post(struct router *r, struct vdmap *map);

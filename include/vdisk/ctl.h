@@ -73,6 +73,12 @@ enum vdisk_ctl_type {
 	 * "p50", "p90", "p99", "max"}, "max_gap_us", "duration_us",
 	 * "throughput_mib_s"} */
 	VDISK_CTL_PING,
+	/* struct vdisk_ctl_req. Reply: {"disks": [row], "nodes": [row]} where
+	 * row is {"id", "name", "requests", "bytes", "errors", "retried",
+	 * "reroutes", "latency_us": {"p50", "p90", "p99", "p999"}}; disks are
+	 * the requests this node's clients made, nodes the node that served
+	 * them. Latencies are bucket upper bounds (powers of two). */
+	VDISK_CTL_STATS,
 	VDISK_CTL_TYPE_MAX,
 };
 
