@@ -20,6 +20,7 @@
 #include "cmd_cluster.h"
 #include "cmd_disk.h"
 #include "cmd_link.h"
+#include "cmd_stats.h"
 #include "format.h"
 #include "ipc.h"
 
@@ -170,6 +171,13 @@ static const struct cmd cmds[] = {
 		.timeout_ms = ping_timeout_ms,
 		.print = ping_print,
 		.check = ping_check,
+	},
+	{
+		.name = "stats",
+		.summary = "I/O of this node's clients per disk and per serving node",
+		.type = VDISK_CTL_STATS,
+		.size = sizeof(struct vdisk_ctl_req),
+		.print = stats_print,
 	},
 };
 
