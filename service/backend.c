@@ -166,6 +166,14 @@ static void io_finish(struct backend_io *io, int status)
 {
 	struct backend_dev *d = io->dev;
 
+	/* A device that failed is opened afresh next time: a path repaired
+	 * underneath (a reattached disk, a remounted filesystem) then works. */
+	if (status && status != -EINVAL && !d->stale) {
+		qb_log(LOG_WARNING, "backend: %s: %s", d->path, strerror(-status));
+		d->stale = true;
+		qb_list_del(&d->list);
+		qb_list_init(&d->list);
+	}
 	d->inflight--;
 	if (d->stale && !d->inflight)
 		dev_close(d);

@@ -438,10 +438,14 @@ static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct
 		rc = db_apply(&c->db, &u, err, sizeof(err));
 	}
 	if (rc == 0) {
-		qb_log(LOG_INFO, "applied %s of '%s' from node %" PRIu32 ": generation %" PRIu64,
-		       json_object_get_string(json_object_object_get(msg->body, "op")),
-		       u.op == DB_OP_INVENTORY ? "inventory" : u.disk.name, from,
-		       c->db.generation);
+		if (u.op == DB_OP_INVENTORY)
+			qb_log(LOG_INFO, "applied the device inventory of node %" PRIu32
+			       ": generation %" PRIu64, from, c->db.generation);
+		else
+			qb_log(LOG_INFO, "applied %s of '%s' from node %" PRIu32
+			       ": generation %" PRIu64,
+			       json_object_get_string(json_object_object_get(msg->body, "op")),
+			       u.disk.name, from, c->db.generation);
 		state_commit(c, true, &u);
 		watchers_notify(c);
 	} else {

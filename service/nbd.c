@@ -1,0 +1,1075 @@
+/*
+ * The NBD server on the data-plane loop.
+ *
+ * A connection reads into a fixed buffer and decodes what is complete: the
+ * client flags, then options, then requests. A WRITE's data goes straight
+ * into the buffer of its request. Each request is one struct nbd_req with
+ * its data buffer, handed to router_submit() and freed after its reply went
+ * out. Replies wait in a per-connection queue that is written as the socket
+ * takes it (sockets are non-blocking).
+ *
+ * Back-pressure: a connection stops decoding requests while it has
+ * INFLIGHT_MAX requests in the router or HELD_MAX bytes of buffers and
+ * queued replies, and goes on (a loop job) when it falls below.
+ *
+ * Closing: a connection that must end after its answers (NBD_CMD_DISC,
+ * NBD_OPT_ABORT, a WRITE too large to skip) stops reading and closes once
+ * it has nothing in flight and nothing queued. A closed connection whose
+ * requests are still in the router gives up its socket and buffers at once
+ * and is freed by the last done(), so done() never finds freed memory.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <qb/qblist.h>
+#include <qb/qblog.h>
+
+#include "nbd.h"
+#include "nbd_proto.h"
+
+#define RBUF_SIZE (256 * 1024)
+#define READS_PER_EVENT 16
+#define IOV_BATCH 64
+#define INFLIGHT_MAX 128
+#define HELD_MAX (64u * 1024 * 1024)
+/* Data buffers are page aligned, so the backend can use O_DIRECT. */
+#define BUF_ALIGN 4096
+#define LISTEN_BACKLOG 128
+#define BLOCK_MIN 1
+#define BLOCK_PREFERRED 4096
+
+/* Everything is offered; all I/O goes through this daemon's router, so
+ * connections to the same disk see each other's writes and flushes. */
+#define TFLAGS_BASE                                                                        \
+	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | \
+	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
+
+_Static_assert(NBD_OPT_HDR_SIZE + NBD_OPT_DATA_MAX <= RBUF_SIZE, "an option fits the buffer");
+_Static_assert(VD_IO_MAX <= UINT32_MAX - 8, "a read fits one OFFSET_DATA chunk");
+
+enum conn_state {
+	CS_FLAGS, /* greeting sent, waiting for the client flags */
+	CS_OPTIONS,
+	CS_TRANSMISSION,
+};
+
+struct nbd {
+	struct transport *t;
+	struct router *r;
+	qb_loop_t *loop;
+	int unix_fd;
+	int tcp_fd;
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct qb_list_head conns;
+	bool destroyed; /* freed with its last connection */
+};
+
+/* The export a connection negotiated (or an INFO describes). */
+struct nbd_export {
+	char name[VDISK_NAME_MAX + 1];
+	uint32_t disk_id;
+	uint64_t size;
+	uint16_t tflags;
+};
+
+struct nbd_conn {
+	struct qb_list_head list; /* nbd->conns */
+	struct nbd *n;
+	int fd; /* -1 once closed, kept only for requests in the router */
+	char peer[96]; /* for logs */
+	struct nbd_cred cred;
+	enum conn_state state;
+	bool no_zeroes;
+	bool structured;
+	bool disk_gone; /* logged that the export was deleted */
+	bool draining; /* no more input: close when all is answered */
+	const char *drain_why;
+	bool paused; /* stopped decoding at the back-pressure limits */
+	bool resume_queued;
+	int32_t events; /* polled for */
+	struct nbd_export exp;
+	/* input */
+	uint8_t *rbuf;
+	size_t rpos, rlen;
+	struct nbd_req *filling; /* a WRITE whose data is arriving */
+	uint32_t skip; /* data of a refused WRITE still to discard */
+	/* output */
+	struct qb_list_head outq;
+	uint32_t inflight;
+	size_t held; /* bytes of request buffers and queued replies */
+};
+
+struct nbd_req {
+	struct vd_request vr;
+	struct nbd_conn *c;
+	uint64_t cookie;
+	uint16_t type; /* NBD_CMD_* */
+	uint32_t filled; /* WRITE: data bytes received */
+};
+
+/* One reply on its way out: hdr, then data of the owning request. */
+struct out_ent {
+	struct qb_list_head list;
+	struct nbd_req *owner;
+	const uint8_t *data;
+	size_t dlen;
+	size_t off; /* bytes of hdr and data already sent */
+	size_t hlen;
+	uint8_t hdr[];
+};
+
+/* Credentials */
+
+static bool cred_in_group(const struct nbd_cred *cred, gid_t gid)
+{
+	size_t i;
+
+	if (cred->gid == gid)
+		return true;
+	for (i = 0; i < cred->ngroups; i++)
+		if (cred->groups[i] == gid)
+			return true;
+	return false;
+}
+
+unsigned int nbd_access(const struct vdmap_disk *d, const struct nbd_cred *cred)
+{
+	unsigned int bits = d->mode;
+
+	if (cred->local && cred->uid == 0)
+		return NBD_ACCESS_READ | NBD_ACCESS_WRITE;
+	/* As for files: the owner class decides alone, then the group's. */
+	if (cred->local && cred->uid == d->uid)
+		bits = d->mode >> 6;
+	else if (cred->local && cred_in_group(cred, d->gid))
+		bits = d->mode >> 3;
+	return bits & (NBD_ACCESS_READ | NBD_ACCESS_WRITE);
+}
+
+/* The groups as they were when the client connected, from the kernel (no
+ * race with the pid being reused, as /proc/PID/status would have). */
+static int peer_groups(int fd, struct nbd_cred *cred)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL, *grown;
+
+	for (;;) {
+		grown = realloc(groups, len ? len : sizeof(gid_t));
+		if (!grown) {
+			free(groups);
+			return -ENOMEM;
+		}
+		groups = grown;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+			break;
+		if (errno != ERANGE) {
+			free(groups);
+			return -errno;
+		}
+	}
+	cred->groups = groups;
+	cred->ngroups = len / sizeof(gid_t);
+	return 0;
+}
+
+static int peer_identify(struct nbd_conn *c, bool tcp)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	struct ucred uc;
+
+	if (tcp) {
+		c->cred.local = false;
+		if (getpeername(c->fd, (struct sockaddr *)&ss, &len) ||
+		    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+				NI_NUMERICHOST | NI_NUMERICSERV))
+			snprintf(c->peer, sizeof(c->peer), "tcp peer");
+		else
+			snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+				 host, port);
+		return 0;
+	}
+	len = sizeof(uc);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
+		return -errno;
+	c->cred.local = true;
+	c->cred.uid = uc.uid;
+	c->cred.gid = uc.gid;
+	snprintf(c->peer, sizeof(c->peer), "pid %d uid %u", (int)uc.pid, (unsigned int)uc.uid);
+	return peer_groups(c->fd, &c->cred);
+}
+
+/* Requests and their buffers */
+
+static void req_free(struct nbd_req *q)
+{
+	if (q->vr.buf)
+		q->c->held -= q->vr.length;
+	free(q->vr.buf);
+	free(q);
+}
+
+static struct nbd_req *req_new(struct nbd_conn *c, const struct nbd_request *r)
+{
+	struct nbd_req *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->c = c;
+	q->cookie = r->cookie;
+	q->type = r->type;
+	q->vr.offset = r->offset;
+	q->vr.length = r->length;
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length) {
+		if (posix_memalign(&q->vr.buf, BUF_ALIGN, r->length)) {
+			free(q);
+			return NULL;
+		}
+		c->held += r->length;
+	}
+	return q;
+}
+
+/* Output */
+
+static void out_free(struct nbd_conn *c, struct out_ent *e)
+{
+	qb_list_del(&e->list);
+	c->held -= e->hlen;
+	if (e->owner)
+		req_free(e->owner);
+	free(e);
+}
+
+/* Queues hdr and then dlen bytes of data from owner, which the queue owns
+ * from now on, also when it cannot take it (-ENOMEM). */
+static int out_queue(struct nbd_conn *c, const void *hdr, size_t hlen, struct nbd_req *owner,
+		     size_t dlen)
+{
+	struct out_ent *e = malloc(sizeof(*e) + hlen);
+
+	if (!e) {
+		if (owner)
+			req_free(owner);
+		return -ENOMEM;
+	}
+	memcpy(e->hdr, hdr, hlen);
+	e->hlen = hlen;
+	e->owner = owner;
+	e->data = owner ? owner->vr.buf : NULL;
+	e->dlen = dlen;
+	e->off = 0;
+	c->held += hlen;
+	qb_list_add_tail(&e->list, &c->outq);
+	return 0;
+}
+
+/* Writes what the socket takes. -errno when the connection is dead. */
+static int conn_flush(struct nbd_conn *c)
+{
+	struct iovec iov[IOV_BATCH];
+	struct msghdr msg = { .msg_iov = iov };
+	struct out_ent *e, *tmp;
+	ssize_t n;
+
+	while (!qb_list_empty(&c->outq)) {
+		size_t cnt = 0;
+
+		qb_list_for_each_entry(e, &c->outq, list) {
+			if (cnt + 2 > IOV_BATCH)
+				break;
+			if (e->off < e->hlen)
+				iov[cnt++] = (struct iovec){ e->hdr + e->off, e->hlen - e->off };
+			if (e->dlen) {
+				size_t done = e->off > e->hlen ? e->off - e->hlen : 0;
+
+				iov[cnt++] = (struct iovec){ (void *)(e->data + done), e->dlen - done };
+			}
+		}
+		msg.msg_iovlen = cnt;
+		/* A client gone away must not kill the daemon with SIGPIPE. */
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		qb_list_for_each_entry_safe(e, tmp, &c->outq, list) {
+			size_t left = e->hlen + e->dlen - e->off;
+
+			if ((size_t)n < left) {
+				e->off += (size_t)n;
+				break;
+			}
+			n -= (ssize_t)left;
+			out_free(c, e);
+		}
+	}
+	return 0;
+}
+
+static int opt_reply(struct nbd_conn *c, uint32_t option, uint32_t type, const char *msg)
+{
+	uint8_t buf[NBD_OPT_REPLY_MAX];
+
+	return out_queue(c, buf, nbd_rep_encode(buf, option, type, msg, msg ? strlen(msg) : 0),
+			 NULL, 0);
+}
+
+/* An error answer to a request: an ERROR chunk (with a message for humans)
+ * once structured replies are on, a simple reply otherwise. */
+static int reply_error(struct nbd_conn *c, uint64_t cookie, int err)
+{
+	uint8_t buf[NBD_CHUNK_ERROR_MAX];
+	uint32_t nerr = nbd_error_from_errno(err);
+
+	if (c->structured)
+		return out_queue(c, buf,
+				 nbd_chunk_error_encode(buf, NBD_REPLY_FLAG_DONE, cookie, nerr,
+							strerror(-err)),
+				 NULL, 0);
+	return out_queue(c, buf, nbd_simple_reply_encode(buf, nerr, cookie), NULL, 0);
+}
+
+/* A success answer; takes q. A READ carries its data (one OFFSET_DATA
+ * chunk when structured, which must also answer an empty READ). */
+static int reply_ok(struct nbd_conn *c, struct nbd_req *q)
+{
+	uint8_t buf[NBD_CHUNK_DATA_HDR_SIZE];
+	uint64_t cookie = q->cookie;
+	size_t len;
+
+	if (q->type != NBD_CMD_READ || !(c->structured || q->vr.length)) {
+		req_free(q);
+		return out_queue(c, buf, nbd_simple_reply_encode(buf, 0, cookie), NULL, 0);
+	}
+	if (!c->structured)
+		len = nbd_simple_reply_encode(buf, 0, cookie);
+	else if (q->vr.length)
+		len = nbd_chunk_data_encode(buf, NBD_REPLY_FLAG_DONE, cookie, q->vr.offset,
+					    q->vr.length);
+	else
+		len = nbd_chunk_encode(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, cookie, 0);
+	return out_queue(c, buf, len, q, q->vr.length);
+}
+
+/* Connection life */
+
+static void conn_free(struct nbd_conn *c)
+{
+	struct nbd *n = c->n;
+
+	qb_list_del(&c->list);
+	free(c->cred.groups);
+	free(c);
+	if (n->destroyed && qb_list_empty(&n->conns))
+		free(n);
+}
+
+static void conn_resume(void *data);
+
+static void conn_close(struct nbd_conn *c, const char *why)
+{
+	struct out_ent *e, *tmp;
+
+	qb_log(LOG_INFO, "nbd: %s: closed (%s)", c->peer, why);
+	qb_loop_poll_del(c->n->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	if (c->resume_queued)
+		qb_loop_job_del(c->n->loop, QB_LOOP_MED, c, conn_resume);
+	qb_list_for_each_entry_safe(e, tmp, &c->outq, list)
+		out_free(c, e);
+	if (c->filling)
+		req_free(c->filling);
+	c->filling = NULL;
+	free(c->rbuf);
+	c->rbuf = NULL;
+	if (!c->inflight)
+		conn_free(c);
+}
+
+static void conn_drain(struct nbd_conn *c, const char *why)
+{
+	c->draining = true;
+	c->drain_why = why;
+}
+
+static bool conn_may_decode(const struct nbd_conn *c)
+{
+	return c->state != CS_TRANSMISSION || (c->inflight < INFLIGHT_MAX && c->held < HELD_MAX);
+}
+
+static int conn_event(int32_t fd, int32_t revents, void *data);
+
+/* After every event: sends what is queued, closes a drained connection,
+ * resumes decoding below the limits and polls for what is wanted now. */
+static void conn_settle(struct nbd_conn *c, int rc)
+{
+	int32_t events = 0;
+
+	if (rc == 0)
+		rc = conn_flush(c);
+	if (rc) {
+		conn_close(c, rc == -ECONNRESET ? "closed by the client" : strerror(-rc));
+		return;
+	}
+	if (c->draining && !c->inflight && qb_list_empty(&c->outq)) {
+		conn_close(c, c->drain_why);
+		return;
+	}
+	if (c->paused && !c->resume_queued && conn_may_decode(c) &&
+	    qb_loop_job_add(c->n->loop, QB_LOOP_MED, c, conn_resume) == 0)
+		c->resume_queued = true;
+	if (!c->draining && !c->paused)
+		events |= POLLIN;
+	if (!qb_list_empty(&c->outq))
+		events |= POLLOUT;
+	if (events != c->events &&
+	    qb_loop_poll_mod(c->n->loop, QB_LOOP_MED, c->fd, events, c, conn_event) == 0)
+		c->events = events;
+}
+
+/* Requests */
+
+static void req_done(struct vd_request *vr, int status)
+{
+	struct nbd_req *q = vr->ctx;
+	struct nbd_conn *c = q->c;
+	int rc;
+
+	c->inflight--;
+	if (c->fd < 0) {
+		req_free(q);
+		if (!c->inflight)
+			conn_free(c);
+		return;
+	}
+	/* Whatever the path said, a deleted disk is the client's cue to go. */
+	if (status && !vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id))
+		status = -ESHUTDOWN;
+	if (status) {
+		uint64_t cookie = q->cookie;
+
+		req_free(q);
+		rc = reply_error(c, cookie, status);
+	} else {
+		rc = reply_ok(c, q);
+	}
+	conn_settle(c, rc);
+}
+
+static int req_submit(struct nbd_conn *c, struct nbd_req *q, uint16_t flags)
+{
+	static const uint8_t ops[] = {
+		[NBD_CMD_READ] = VD_READ,	  [NBD_CMD_WRITE] = VD_WRITE,
+		[NBD_CMD_FLUSH] = VD_FLUSH,	  [NBD_CMD_TRIM] = VD_TRIM,
+		[NBD_CMD_WRITE_ZEROES] = VD_WRITE_ZEROES,
+	};
+	uint64_t cookie = q->cookie;
+	int rc;
+
+	/* Nothing to move: no need to bother the router. */
+	if (!q->vr.length && q->type != NBD_CMD_FLUSH)
+		return reply_ok(c, q);
+	q->vr.disk_id = c->exp.disk_id;
+	q->vr.op = ops[q->type];
+	q->vr.flags = ((flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0) |
+		      ((flags & NBD_CMD_FLAG_NO_HOLE) ? VD_F_NO_HOLE : 0);
+	q->vr.done = req_done;
+	q->vr.ctx = q;
+	c->inflight++;
+	rc = router_submit(c->n->r, &q->vr);
+	if (rc == 0)
+		return 0;
+	c->inflight--;
+	req_free(q);
+	return reply_error(c, cookie, rc);
+}
+
+/* The WRITE being filled got all its data: off to the router. */
+static int fill_complete(struct nbd_conn *c)
+{
+	struct nbd_req *q = c->filling;
+
+	if (q->filled < q->vr.length)
+		return 0;
+	c->filling = NULL;
+	return req_submit(c, q, (uint16_t)((q->vr.flags & VD_F_FUA) ? NBD_CMD_FLAG_FUA : 0));
+}
+
+/* A request refused before it reaches the router; a WRITE's data is
+ * skipped, unless there is too much of it to trust the stream after. */
+static int request_refuse(struct nbd_conn *c, const struct nbd_request *r, int err)
+{
+	if (r->type == NBD_CMD_WRITE && r->length > VD_IO_MAX) {
+		qb_log(LOG_WARNING, "nbd: %s: write of %" PRIu32 " bytes over the limit of %u, disconnecting",
+		       c->peer, r->length, VD_IO_MAX);
+		conn_drain(c, "write over the size limit");
+	} else if (r->type == NBD_CMD_WRITE) {
+		c->skip = r->length;
+	}
+	return reply_error(c, r->cookie, err);
+}
+
+static int conn_request(struct nbd_conn *c, const uint8_t *p, size_t avail, size_t *used)
+{
+	struct nbd_request r;
+	struct nbd_req *q;
+	int rc = nbd_request_decode(p, avail, &r);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc) {
+		qb_log(LOG_WARNING, "nbd: %s: bad request magic, disconnecting", c->peer);
+		return rc;
+	}
+	*used = NBD_REQUEST_SIZE;
+	if (r.type == NBD_CMD_DISC) {
+		conn_drain(c, "client disconnected");
+		return 0;
+	}
+	if (!vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id)) {
+		if (!c->disk_gone)
+			qb_log(LOG_NOTICE, "nbd: %s: '%s' was deleted; refusing its requests", c->peer,
+			       c->exp.name);
+		c->disk_gone = true;
+		return request_refuse(c, &r, -ESHUTDOWN);
+	}
+	rc = nbd_request_check(&r, c->exp.size, c->exp.tflags, VD_IO_MAX);
+	if (rc)
+		return request_refuse(c, &r, rc);
+	q = req_new(c, &r);
+	if (!q)
+		return request_refuse(c, &r, -ENOMEM);
+	if (r.type != NBD_CMD_WRITE || !r.length)
+		return req_submit(c, q, r.flags);
+	/* The FUA flag rides along in vr.flags until the data is in. */
+	q->vr.flags = (r.flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0;
+	c->filling = q;
+	return 0;
+}
+
+/* Handshake */
+
+static int conn_client_flags(struct nbd_conn *c, const uint8_t *p, size_t avail, size_t *used)
+{
+	uint32_t flags;
+	int rc = nbd_client_flags_decode(p, avail, &flags);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc) {
+		qb_log(LOG_WARNING, "nbd: %s: unknown client flags 0x%" PRIx32 ", disconnecting",
+		       c->peer, flags);
+		return rc;
+	}
+	*used = NBD_CLIENT_FLAGS_SIZE;
+	c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
+	c->state = CS_OPTIONS;
+	return 0;
+}
+
+/* Looks name up for this peer: 0 with e filled in, or the NBD_REP_ERR_* to
+ * refuse with and a message for the client. */
+static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_export *e, char *msg,
+			    size_t msglen)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_name(router_map(c->n->r), name);
+	unsigned int access;
+
+	if (!d) {
+		snprintf(msg, msglen, "no virtual disk named '%s'", name);
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	access = nbd_access(d, &c->cred);
+	if (!(access & NBD_ACCESS_READ)) {
+		snprintf(msg, msglen,
+			 "permission denied: '%s' is owned by uid %" PRIu32 " gid %" PRIu32
+			 " with mode %04" PRIo32 "%s",
+			 name, d->uid, d->gid, d->mode, c->cred.local ? "" : " (TCP clients count as others)");
+		return NBD_REP_ERR_POLICY;
+	}
+	snprintf(e->name, sizeof(e->name), "%s", d->name);
+	e->disk_id = d->id;
+	e->size = d->size;
+	e->tflags = TFLAGS_BASE | ((access & NBD_ACCESS_WRITE) ? 0 : NBD_FLAG_READ_ONLY);
+	return 0;
+}
+
+static void transmission_enter(struct nbd_conn *c, const struct nbd_export *e)
+{
+	c->exp = *e;
+	c->state = CS_TRANSMISSION;
+	qb_log(LOG_INFO, "nbd: %s: serving '%s'%s%s", c->peer, e->name,
+	       (e->tflags & NBD_FLAG_READ_ONLY) ? " read-only" : "",
+	       c->structured ? " with structured replies" : "");
+}
+
+/* NBD_OPT_EXPORT_NAME cannot be answered with an error: a refusal closes. */
+static int opt_export_name(struct nbd_conn *c, const struct nbd_opt *o)
+{
+	uint8_t buf[NBD_EXPORT_REPLY_SIZE];
+	struct nbd_export e;
+	char msg[256];
+
+	if (export_find(c, o->name, &e, msg, sizeof(msg))) {
+		qb_log(LOG_NOTICE, "nbd: %s: %s, disconnecting", c->peer, msg);
+		return -EACCES;
+	}
+	transmission_enter(c, &e);
+	return out_queue(c, buf, nbd_export_reply_encode(buf, e.size, e.tflags, !c->no_zeroes),
+			 NULL, 0);
+}
+
+static void export_describe(const struct vdmap_disk *d, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "vdisk virtual disk, primary node %" PRIu32, d->paths[0].nodeid);
+
+	if (d->paths[1].nodeid && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", secondary node %" PRIu32, d->paths[1].nodeid);
+}
+
+/* NBD_OPT_INFO and NBD_OPT_GO: the export, its block sizes (always: the
+ * maximum is what this server enforces), what else was asked for. */
+static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
+{
+	uint8_t buf[NBD_OPT_REPLY_MAX];
+	struct nbd_export e;
+	char msg[256];
+	uint32_t err = export_find(c, o->name, &e, msg, sizeof(msg));
+	int rc;
+
+	if (err) {
+		qb_log(LOG_NOTICE, "nbd: %s: %s", c->peer, msg);
+		return opt_reply(c, o->option, err, msg);
+	}
+	rc = out_queue(c, buf, nbd_rep_info_export_encode(buf, o->option, e.size, e.tflags), NULL, 0);
+	if (!rc && (o->info & (1u << NBD_INFO_NAME)))
+		rc = out_queue(c, buf, nbd_rep_info_string_encode(buf, o->option, NBD_INFO_NAME, e.name),
+			       NULL, 0);
+	if (!rc && (o->info & (1u << NBD_INFO_DESCRIPTION))) {
+		export_describe(vdmap_disk_by_id(router_map(c->n->r), e.disk_id), msg, sizeof(msg));
+		rc = out_queue(c, buf,
+			       nbd_rep_info_string_encode(buf, o->option, NBD_INFO_DESCRIPTION, msg),
+			       NULL, 0);
+	}
+	if (!rc)
+		rc = out_queue(c, buf,
+			       nbd_rep_info_block_size_encode(buf, o->option, BLOCK_MIN,
+							      BLOCK_PREFERRED, VD_IO_MAX),
+			       NULL, 0);
+	if (!rc)
+		rc = opt_reply(c, o->option, NBD_REP_ACK, NULL);
+	if (!rc && o->option == NBD_OPT_GO)
+		transmission_enter(c, &e);
+	return rc;
+}
+
+static int opt_list(struct nbd_conn *c)
+{
+	const struct vdmap *m = router_map(c->n->r);
+	uint8_t buf[NBD_OPT_REPLY_MAX];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; m && i < m->ndisks && !rc; i++)
+		rc = out_queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, m->disks[i].name),
+			       NULL, 0);
+	return rc ? rc : opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL);
+}
+
+static int conn_option(struct nbd_conn *c, const uint8_t *p, size_t avail, size_t *used)
+{
+	struct nbd_opt_hdr h;
+	struct nbd_opt o;
+	char msg[64];
+	int rc = nbd_opt_hdr_decode(p, avail, &h);
+
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc) {
+		qb_log(LOG_WARNING, "nbd: %s: %s, disconnecting", c->peer,
+		       rc == -EPROTO ? "bad option magic" : "option data too long");
+		return rc;
+	}
+	if (avail - NBD_OPT_HDR_SIZE < h.length)
+		return 0;
+	*used = NBD_OPT_HDR_SIZE + h.length;
+	rc = nbd_opt_decode(h.option, p + NBD_OPT_HDR_SIZE, h.length, &o);
+	if (rc == -EOPNOTSUPP) {
+		snprintf(msg, sizeof(msg), "option %" PRIu32 " is not supported", h.option);
+		return opt_reply(c, h.option, NBD_REP_ERR_UNSUP, msg);
+	}
+	if (rc && h.option == NBD_OPT_EXPORT_NAME) {
+		qb_log(LOG_WARNING, "nbd: %s: malformed export name, disconnecting", c->peer);
+		return rc;
+	}
+	if (rc)
+		return opt_reply(c, h.option, NBD_REP_ERR_INVALID, "malformed option data");
+	switch (h.option) {
+	case NBD_OPT_EXPORT_NAME:
+		return opt_export_name(c, &o);
+	case NBD_OPT_ABORT:
+		conn_drain(c, "client ended the handshake");
+		return opt_reply(c, h.option, NBD_REP_ACK, NULL);
+	case NBD_OPT_LIST:
+		return opt_list(c);
+	case NBD_OPT_STRUCTURED_REPLY:
+		if (c->structured)
+			return opt_reply(c, h.option, NBD_REP_ERR_INVALID,
+					 "structured replies are already on");
+		c->structured = true;
+		return opt_reply(c, h.option, NBD_REP_ACK, NULL);
+	default:
+		return opt_info(c, &o);
+	}
+}
+
+/* Input */
+
+static int conn_input(struct nbd_conn *c)
+{
+	int rc = 0;
+
+	c->paused = false;
+	while (rc == 0 && !c->draining) {
+		const uint8_t *p = c->rbuf + c->rpos;
+		size_t avail = c->rlen - c->rpos, used = 0;
+
+		if (c->skip) {
+			used = avail < c->skip ? avail : c->skip;
+			c->skip -= (uint32_t)used;
+		} else if (c->filling) {
+			struct nbd_req *q = c->filling;
+
+			used = q->vr.length - q->filled;
+			used = avail < used ? avail : used;
+			memcpy((uint8_t *)q->vr.buf + q->filled, p, used);
+			q->filled += (uint32_t)used;
+			rc = fill_complete(c);
+		} else if (c->state == CS_FLAGS) {
+			rc = conn_client_flags(c, p, avail, &used);
+		} else if (c->state == CS_OPTIONS) {
+			rc = conn_option(c, p, avail, &used);
+		} else if (conn_may_decode(c)) {
+			rc = conn_request(c, p, avail, &used);
+		} else {
+			c->paused = true;
+		}
+		if (!used)
+			break;
+		c->rpos += used;
+	}
+	if (c->rpos == c->rlen) {
+		c->rpos = 0;
+		c->rlen = 0;
+	}
+	return rc;
+}
+
+static int conn_read(struct nbd_conn *c)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < READS_PER_EVENT && rc == 0 && !c->draining && !c->paused; i++) {
+		struct nbd_req *q = c->filling;
+		ssize_t n;
+
+		if (c->rpos) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		/* Large WRITE data skips the copy through the input buffer. */
+		if (q && c->rlen == 0)
+			n = read(c->fd, (uint8_t *)q->vr.buf + q->filled, q->vr.length - q->filled);
+		else
+			n = read(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		if (q && c->rlen == 0) {
+			q->filled += (uint32_t)n;
+			rc = fill_complete(c);
+		} else {
+			c->rlen += (size_t)n;
+		}
+		if (rc == 0)
+			rc = conn_input(c);
+	}
+	return rc;
+}
+
+static int conn_event(int32_t fd, int32_t revents, void *data)
+{
+	struct nbd_conn *c = data;
+	int rc = 0;
+
+	if (revents & POLLIN)
+		rc = conn_read(c);
+	if (rc == 0 && (revents & (POLLERR | POLLHUP)) && !(revents & POLLIN))
+		rc = -ECONNRESET;
+	conn_settle(c, rc);
+	return 0;
+}
+
+static void conn_resume(void *data)
+{
+	struct nbd_conn *c = data;
+
+	c->resume_queued = false;
+	conn_settle(c, conn_input(c));
+}
+
+static void conn_open(struct nbd *n, int fd, bool tcp)
+{
+	uint8_t greeting[NBD_GREETING_SIZE];
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	int rc = -ENOMEM;
+
+	if (!c)
+		goto out_close;
+	c->n = n;
+	c->fd = fd;
+	c->events = POLLIN;
+	qb_list_init(&c->outq);
+	rc = peer_identify(c, tcp);
+	if (rc)
+		goto out_free;
+	rc = -ENOMEM;
+	c->rbuf = malloc(RBUF_SIZE);
+	if (!c->rbuf)
+		goto out_free;
+	rc = out_queue(c, greeting, nbd_greeting_encode(greeting), NULL, 0);
+	if (rc)
+		goto out_rbuf;
+	rc = qb_loop_poll_add(n->loop, QB_LOOP_MED, fd, c->events, c, conn_event);
+	if (rc)
+		goto out_greeting;
+	qb_list_add_tail(&c->list, &n->conns);
+	qb_log(LOG_INFO, "nbd: %s: connected", c->peer);
+	conn_settle(c, 0);
+	return;
+
+out_greeting:
+	out_free(c, qb_list_first_entry(&c->outq, struct out_ent, list));
+out_rbuf:
+	free(c->rbuf);
+out_free:
+	free(c->cred.groups);
+	free(c);
+out_close:
+	qb_log(LOG_WARNING, "nbd: cannot take a connection: %s", strerror(-rc));
+	close(fd);
+}
+
+/* Listeners */
+
+static int listen_event(int32_t fd, int32_t revents, void *data)
+{
+	struct nbd *n = data;
+	int cfd;
+
+	while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		conn_open(n, cfd, fd == n->tcp_fd);
+	if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		qb_log(LOG_WARNING, "nbd: accept: %s", strerror(errno));
+	return 0;
+}
+
+static int listen_open(int family, const struct sockaddr *sa, socklen_t len, int *out)
+{
+	int fd, one = 1, zero = 0, rc;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (family != AF_UNIX)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "::" takes IPv4 clients too. */
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, sa, len) || listen(fd, LISTEN_BACKLOG)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one somebody still
+ * answers on, or anything that is not a socket, is not ours to take. */
+static int stale_socket_remove(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	if (lstat(sa->sun_path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		rc = -EADDRINUSE;
+	else if (unlink(sa->sun_path) && errno != ENOENT)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int unix_listen(struct nbd *n, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	rc = stale_socket_remove(&sa);
+	if (rc)
+		return rc;
+	rc = listen_open(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), &n->unix_fd);
+	if (rc)
+		return rc;
+	memcpy(n->socket_path, sa.sun_path, sizeof(n->socket_path));
+	/* Everybody may connect; each export checks who it is. */
+	if (chmod(path, 0666)) {
+		rc = -errno;
+		close(n->unix_fd);
+		n->unix_fd = -1;
+		unlink(path);
+	}
+	return rc;
+}
+
+static int tcp_listen(struct nbd *n, const char *listen)
+{
+	struct addrinfo hints = {
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res, *ai;
+	char host[VDISK_LISTEN_MAX + 1], service[8];
+	uint16_t port;
+	int rc;
+
+	rc = config_listen_split(listen, host, sizeof(host), &port);
+	if (rc)
+		return rc;
+	snprintf(service, sizeof(service), "%u", port);
+	rc = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
+	if (rc) {
+		qb_log(LOG_ERR, "nbd: listen address '%s': %s", listen, gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	rc = -EADDRNOTAVAIL;
+	for (ai = res; ai && rc; ai = ai->ai_next)
+		rc = listen_open(ai->ai_family, ai->ai_addr, ai->ai_addrlen, &n->tcp_fd);
+	freeaddrinfo(res);
+	return rc;
+}
+
+/* Data thread: the listeners join the loop. */
+static void listeners_attach(void *arg)
+{
+	struct nbd **box = arg;
+	struct nbd *n = *box;
+
+	free(box);
+	if (qb_loop_poll_add(n->loop, QB_LOOP_MED, n->unix_fd, POLLIN, n, listen_event))
+		qb_log(LOG_ERR, "nbd: cannot poll %s", n->socket_path);
+	if (n->tcp_fd >= 0 &&
+	    qb_loop_poll_add(n->loop, QB_LOOP_MED, n->tcp_fd, POLLIN, n, listen_event))
+		qb_log(LOG_ERR, "nbd: cannot poll the TCP listener");
+}
+
+int nbd_start(struct nbd **out, struct transport *t, struct router *r,
+	      const struct vdisk_config *cfg)
+{
+	struct nbd *n = calloc(1, sizeof(*n));
+	struct nbd **box;
+	int rc;
+
+	if (!n)
+		return -ENOMEM;
+	n->t = t;
+	n->r = r;
+	n->loop = transport_loop(t);
+	n->unix_fd = -1;
+	n->tcp_fd = -1;
+	qb_list_init(&n->conns);
+	rc = unix_listen(n, cfg->nbd_socket);
+	if (rc) {
+		qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_socket, strerror(-rc));
+		goto out_free;
+	}
+	if (cfg->nbd_listen[0]) {
+		rc = tcp_listen(n, cfg->nbd_listen);
+		if (rc) {
+			qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_listen,
+			       strerror(-rc));
+			goto out_unix;
+		}
+	}
+	/* The mailbox frees an argument it never delivers (a halt racing
+	 * this), so it gets a box of its own rather than the server. */
+	rc = -ENOMEM;
+	box = malloc(sizeof(*box));
+	if (!box)
+		goto out_tcp;
+	*box = n;
+	rc = transport_post(t, listeners_attach, box);
+	if (rc)
+		goto out_box;
+	qb_log(LOG_NOTICE, "nbd: serving on %s%s%s", n->socket_path, n->tcp_fd >= 0 ? " and " : "",
+	       n->tcp_fd >= 0 ? cfg->nbd_listen : "");
+	*out = n;
+	return 0;
+
+out_box:
+	free(box);
+out_tcp:
+	if (n->tcp_fd >= 0)
+		close(n->tcp_fd);
+out_unix:
+	close(n->unix_fd);
+	unlink(n->socket_path);
+out_free:
+	free(n);
+	return rc;
+}
+
+void nbd_destroy(struct nbd *n)
+{
+	struct nbd_conn *c, *tmp;
+
+	if (!n)
+		return;
+	qb_loop_poll_del(n->loop, n->unix_fd);
+	close(n->unix_fd);
+	unlink(n->socket_path);
+	if (n->tcp_fd >= 0) {
+		qb_loop_poll_del(n->loop, n->tcp_fd);
+		close(n->tcp_fd);
+	}
+	qb_list_for_each_entry_safe(c, tmp, &n->conns, list)
+		if (c->fd >= 0)
+			conn_close(c, "server stopping");
+	if (qb_list_empty(&n->conns))
+		free(n);
+	else
+		n->destroyed = true;
+}

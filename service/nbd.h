@@ -1,0 +1,63 @@
+/*
+ * The NBD server: every virtual disk of the current mapping is an export of
+ * the same name, on a unix socket and optionally on TCP. Fixed newstyle
+ * negotiation (nbd_proto.h); in transmission, each request goes to the
+ * router, many at a time per connection, answered in completion order.
+ *
+ * Access: a client may use an export it may read, judged like a file's
+ * permission bits: the disk's owner, group and mode from the mapping against
+ * the peer's credentials as the kernel gives them on the unix socket
+ * (SO_PEERCRED, SO_PEERGROUPS); root may do anything; TCP peers are "other".
+ * Without write permission the export is read-only.
+ *
+ * Threads: nbd_start() and nbd_destroy() run on the control thread; the
+ * server itself lives on the data-plane thread (transport_loop()).
+ */
+#ifndef VDISK_NBD_H
+#define VDISK_NBD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "router.h"
+#include "transport.h"
+#include "vdmap.h"
+
+struct nbd;
+
+/*
+ * Control thread: creates the server, listens on cfg->nbd_socket (mode 0666,
+ * a stale socket from an earlier run removed first) and, if set, on
+ * cfg->nbd_listen, and hands the listeners to the data thread through
+ * transport_post(). 0, or -errno with the reason logged.
+ */
+int nbd_start(struct nbd **out, struct transport *t, struct router *r,
+	      const struct vdisk_config *cfg);
+
+/*
+ * Control thread, after transport_halt(): closes the listeners and every
+ * connection and frees the server. A connection with requests still in the
+ * router stays until their done() ran (router_stop() may run before or
+ * after this).
+ */
+void nbd_destroy(struct nbd *n);
+
+/* Who is on the other end of a connection. */
+struct nbd_cred {
+	bool local; /* unix socket: uid, gid and groups are the peer's */
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t *groups; /* supplementary groups */
+};
+
+/* Access bits, the values of the "r" and "w" permission bits. */
+#define NBD_ACCESS_READ 04u
+#define NBD_ACCESS_WRITE 02u
+
+/* What cred may do with disk d: NBD_ACCESS_* bits. */
+unsigned int nbd_access(const struct vdmap_disk *d, const struct nbd_cred *cred);
+
+#endif
