@@ -80,6 +80,7 @@ struct nbd_export {
 	uint32_t disk_id;
 	uint64_t size;
 	uint16_t tflags;
+	char description[96];
 };
 
 struct nbd_conn {
@@ -114,6 +115,7 @@ struct nbd_req {
 	struct nbd_conn *c;
 	uint64_t cookie;
 	uint16_t type; /* NBD_CMD_* */
+	uint16_t flags; /* NBD_CMD_FLAG_* */
 	uint32_t filled; /* WRITE: data bytes received */
 };
 
@@ -129,32 +131,6 @@ struct out_ent {
 };
 
 /* Credentials */
-
-static bool cred_in_group(const struct nbd_cred *cred, gid_t gid)
-{
-	size_t i;
-
-	if (cred->gid == gid)
-		return true;
-	for (i = 0; i < cred->ngroups; i++)
-		if (cred->groups[i] == gid)
-			return true;
-	return false;
-}
-
-unsigned int nbd_access(const struct vdmap_disk *d, const struct nbd_cred *cred)
-{
-	unsigned int bits = d->mode;
-
-	if (cred->local && cred->uid == 0)
-		return NBD_ACCESS_READ | NBD_ACCESS_WRITE;
-	/* As for files: the owner class decides alone, then the group's. */
-	if (cred->local && cred->uid == d->uid)
-		bits = d->mode >> 6;
-	else if (cred->local && cred_in_group(cred, d->gid))
-		bits = d->mode >> 3;
-	return bits & (NBD_ACCESS_READ | NBD_ACCESS_WRITE);
-}
 
 /* The groups as they were when the client connected, from the kernel (no
  * race with the pid being reused, as /proc/PID/status would have). */
@@ -229,6 +205,7 @@ static struct nbd_req *req_new(struct nbd_conn *c, const struct nbd_request *r)
 	q->c = c;
 	q->cookie = r->cookie;
 	q->type = r->type;
+	q->flags = r->flags;
 	q->vr.offset = r->offset;
 	q->vr.length = r->length;
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length) {
@@ -339,26 +316,23 @@ static int reply_error(struct nbd_conn *c, uint64_t cookie, int err)
 	return out_queue(c, buf, nbd_simple_reply_encode(buf, nerr, cookie), NULL, 0);
 }
 
-/* A success answer; takes q. A READ carries its data (one OFFSET_DATA
- * chunk when structured, which must also answer an empty READ). */
+/* A success answer; takes q. A READ carries its data, in one OFFSET_DATA
+ * chunk when structured (a NONE chunk for an empty one: a READ may not have
+ * a simple reply then). */
 static int reply_ok(struct nbd_conn *c, struct nbd_req *q)
 {
 	uint8_t buf[NBD_CHUNK_DATA_HDR_SIZE];
-	uint64_t cookie = q->cookie;
+	bool read = q->type == NBD_CMD_READ;
 	size_t len;
 
-	if (q->type != NBD_CMD_READ || !(c->structured || q->vr.length)) {
-		req_free(q);
-		return out_queue(c, buf, nbd_simple_reply_encode(buf, 0, cookie), NULL, 0);
-	}
-	if (!c->structured)
-		len = nbd_simple_reply_encode(buf, 0, cookie);
-	else if (q->vr.length)
-		len = nbd_chunk_data_encode(buf, NBD_REPLY_FLAG_DONE, cookie, q->vr.offset,
+	if (read && c->structured && q->vr.length)
+		len = nbd_chunk_data_encode(buf, NBD_REPLY_FLAG_DONE, q->cookie, q->vr.offset,
 					    q->vr.length);
+	else if (read && c->structured)
+		len = nbd_chunk_encode(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, q->cookie, 0);
 	else
-		len = nbd_chunk_encode(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, cookie, 0);
-	return out_queue(c, buf, len, q, q->vr.length);
+		len = nbd_simple_reply_encode(buf, 0, q->cookie);
+	return out_queue(c, buf, len, q, read ? q->vr.length : 0);
 }
 
 /* Connection life */
@@ -467,7 +441,7 @@ static void req_done(struct vd_request *vr, int status)
 	conn_settle(c, rc);
 }
 
-static int req_submit(struct nbd_conn *c, struct nbd_req *q, uint16_t flags)
+static int req_submit(struct nbd_conn *c, struct nbd_req *q)
 {
 	static const uint8_t ops[] = {
 		[NBD_CMD_READ] = VD_READ,	  [NBD_CMD_WRITE] = VD_WRITE,
@@ -482,8 +456,8 @@ static int req_submit(struct nbd_conn *c, struct nbd_req *q, uint16_t flags)
 		return reply_ok(c, q);
 	q->vr.disk_id = c->exp.disk_id;
 	q->vr.op = ops[q->type];
-	q->vr.flags = ((flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0) |
-		      ((flags & NBD_CMD_FLAG_NO_HOLE) ? VD_F_NO_HOLE : 0);
+	q->vr.flags = ((q->flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0) |
+		      ((q->flags & NBD_CMD_FLAG_NO_HOLE) ? VD_F_NO_HOLE : 0);
 	q->vr.done = req_done;
 	q->vr.ctx = q;
 	c->inflight++;
@@ -503,7 +477,7 @@ static int fill_complete(struct nbd_conn *c)
 	if (q->filled < q->vr.length)
 		return 0;
 	c->filling = NULL;
-	return req_submit(c, q, (uint16_t)((q->vr.flags & VD_F_FUA) ? NBD_CMD_FLAG_FUA : 0));
+	return req_submit(c, q);
 }
 
 /* A request refused before it reaches the router; a WRITE's data is
@@ -551,9 +525,7 @@ static int conn_request(struct nbd_conn *c, const uint8_t *p, size_t avail, size
 	if (!q)
 		return request_refuse(c, &r, -ENOMEM);
 	if (r.type != NBD_CMD_WRITE || !r.length)
-		return req_submit(c, q, r.flags);
-	/* The FUA flag rides along in vr.flags until the data is in. */
-	q->vr.flags = (r.flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0;
+		return req_submit(c, q);
 	c->filling = q;
 	return 0;
 }
@@ -585,12 +557,13 @@ static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_exp
 {
 	const struct vdmap_disk *d = vdmap_disk_by_name(router_map(c->n->r), name);
 	unsigned int access;
+	int n;
 
 	if (!d) {
 		snprintf(msg, msglen, "no virtual disk named '%s'", name);
 		return NBD_REP_ERR_UNKNOWN;
 	}
-	access = nbd_access(d, &c->cred);
+	access = nbd_access(&c->cred, d->uid, d->gid, d->mode);
 	if (!(access & NBD_ACCESS_READ)) {
 		snprintf(msg, msglen,
 			 "permission denied: '%s' is owned by uid %" PRIu32 " gid %" PRIu32
@@ -602,6 +575,11 @@ static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_exp
 	e->disk_id = d->id;
 	e->size = d->size;
 	e->tflags = TFLAGS_BASE | ((access & NBD_ACCESS_WRITE) ? 0 : NBD_FLAG_READ_ONLY);
+	n = snprintf(e->description, sizeof(e->description), "vdisk virtual disk, primary node %" PRIu32,
+		     d->paths[0].nodeid);
+	if (d->paths[1].nodeid && n > 0 && (size_t)n < sizeof(e->description))
+		snprintf(e->description + n, sizeof(e->description) - (size_t)n,
+			 ", secondary node %" PRIu32, d->paths[1].nodeid);
 	return 0;
 }
 
@@ -630,14 +608,6 @@ static int opt_export_name(struct nbd_conn *c, const struct nbd_opt *o)
 			 NULL, 0);
 }
 
-static void export_describe(const struct vdmap_disk *d, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "vdisk virtual disk, primary node %" PRIu32, d->paths[0].nodeid);
-
-	if (d->paths[1].nodeid && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, ", secondary node %" PRIu32, d->paths[1].nodeid);
-}
-
 /* NBD_OPT_INFO and NBD_OPT_GO: the export, its block sizes (always: the
  * maximum is what this server enforces), what else was asked for. */
 static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
@@ -656,12 +626,11 @@ static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
 	if (!rc && (o->info & (1u << NBD_INFO_NAME)))
 		rc = out_queue(c, buf, nbd_rep_info_string_encode(buf, o->option, NBD_INFO_NAME, e.name),
 			       NULL, 0);
-	if (!rc && (o->info & (1u << NBD_INFO_DESCRIPTION))) {
-		export_describe(vdmap_disk_by_id(router_map(c->n->r), e.disk_id), msg, sizeof(msg));
+	if (!rc && (o->info & (1u << NBD_INFO_DESCRIPTION)))
 		rc = out_queue(c, buf,
-			       nbd_rep_info_string_encode(buf, o->option, NBD_INFO_DESCRIPTION, msg),
+			       nbd_rep_info_string_encode(buf, o->option, NBD_INFO_DESCRIPTION,
+							  e.description),
 			       NULL, 0);
-	}
 	if (!rc)
 		rc = out_queue(c, buf,
 			       nbd_rep_info_block_size_encode(buf, o->option, BLOCK_MIN,
@@ -944,14 +913,17 @@ static int unix_listen(struct nbd *n, const char *path)
 	rc = listen_open(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), &n->unix_fd);
 	if (rc)
 		return rc;
-	memcpy(n->socket_path, sa.sun_path, sizeof(n->socket_path));
 	/* Everybody may connect; each export checks who it is. */
 	if (chmod(path, 0666)) {
 		rc = -errno;
-		close(n->unix_fd);
-		n->unix_fd = -1;
-		unlink(path);
+		goto out_close;
 	}
+	memcpy(n->socket_path, sa.sun_path, sizeof(n->socket_path));
+	return 0;
+
+out_close:
+	close(n->unix_fd);
+	unlink(path);
 	return rc;
 }
 

@@ -4,11 +4,10 @@
  * negotiation (nbd_proto.h); in transmission, each request goes to the
  * router, many at a time per connection, answered in completion order.
  *
- * Access: a client may use an export it may read, judged like a file's
- * permission bits: the disk's owner, group and mode from the mapping against
- * the peer's credentials as the kernel gives them on the unix socket
- * (SO_PEERCRED, SO_PEERGROUPS); root may do anything; TCP peers are "other".
- * Without write permission the export is read-only.
+ * Access: a client may use an export it may read (nbd_access()), with the
+ * peer's credentials as the kernel gives them on the unix socket
+ * (SO_PEERCRED, SO_PEERGROUPS); TCP peers are "other". Without write
+ * permission the export is read-only.
  *
  * Threads: nbd_start() and nbd_destroy() run on the control thread; the
  * server itself lives on the data-plane thread (transport_loop()).
@@ -16,14 +15,9 @@
 #ifndef VDISK_NBD_H
 #define VDISK_NBD_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <sys/types.h>
-
 #include "config.h"
 #include "router.h"
 #include "transport.h"
-#include "vdmap.h"
 
 struct nbd;
 
@@ -43,21 +37,5 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
  * after this).
  */
 void nbd_destroy(struct nbd *n);
-
-/* Who is on the other end of a connection. */
-struct nbd_cred {
-	bool local; /* unix socket: uid, gid and groups are the peer's */
-	uid_t uid;
-	gid_t gid;
-	size_t ngroups;
-	gid_t *groups; /* supplementary groups */
-};
-
-/* Access bits, the values of the "r" and "w" permission bits. */
-#define NBD_ACCESS_READ 04u
-#define NBD_ACCESS_WRITE 02u
-
-/* What cred may do with disk d: NBD_ACCESS_* bits. */
-unsigned int nbd_access(const struct vdmap_disk *d, const struct nbd_cred *cred);
 
 #endif

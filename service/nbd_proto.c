@@ -344,3 +344,29 @@ uint32_t nbd_error_from_errno(int err)
 		return NBD_EIO;
 	}
 }
+
+static bool cred_in_group(const struct nbd_cred *cred, gid_t gid)
+{
+	size_t i;
+
+	if (cred->gid == gid)
+		return true;
+	for (i = 0; i < cred->ngroups; i++)
+		if (cred->groups[i] == gid)
+			return true;
+	return false;
+}
+
+unsigned int nbd_access(const struct nbd_cred *cred, uint32_t uid, uint32_t gid, uint32_t mode)
+{
+	unsigned int bits = mode;
+
+	if (cred->local && cred->uid == 0)
+		return NBD_ACCESS_READ | NBD_ACCESS_WRITE;
+	/* The owner's class decides alone, even when it grants less. */
+	if (cred->local && cred->uid == uid)
+		bits = mode >> 6;
+	else if (cred->local && cred_in_group(cred, gid))
+		bits = mode >> 3;
+	return bits & (NBD_ACCESS_READ | NBD_ACCESS_WRITE);
+}

@@ -51,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define NBD_MAGIC 0x4e42444d41474943ull /* "NBDMAGIC" */
 #define NBD_OPTS_MAGIC 0x49484156454f5054ull /* "IHAVEOPT" */
@@ -251,5 +252,28 @@ size_t nbd_chunk_error_encode(uint8_t out[NBD_CHUNK_ERROR_MAX], uint16_t flags, 
 
 /* The NBD_E* value for an errno (either sign); NBD_EIO if it has none. */
 uint32_t nbd_error_from_errno(int err);
+
+/* Access policy: who may use an export. */
+
+/* Who is on the other end of a connection. */
+struct nbd_cred {
+	bool local; /* unix socket: uid, gid and groups are the peer's */
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t *groups; /* supplementary groups */
+};
+
+/* Access bits, the values of the "r" and "w" permission bits. */
+#define NBD_ACCESS_READ 04u
+#define NBD_ACCESS_WRITE 02u
+
+/*
+ * What cred may do with a disk of owner uid, group gid and permission bits
+ * mode, as NBD_ACCESS_* bits: judged like a file's permissions (the owner's
+ * bits for the owner, else the group's for a member, else the others'); root
+ * on the unix socket may do anything, a TCP peer is always "other".
+ */
+unsigned int nbd_access(const struct nbd_cred *cred, uint32_t uid, uint32_t gid, uint32_t mode);
 
 #endif

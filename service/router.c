@@ -389,7 +389,7 @@ static void tick(void *data)
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
 			if (req->target || now < req->retry_ns)
 				continue;
-			if (now > req->deadline_ns && req->tries) {
+			if (now > req->deadline_ns) {
 				complete(r, req, -EIO);
 				continue;
 			}

@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	union ctl_request req;
+	union vdisk_ctl_request req;
 	char err[256];
 
 	ctl_request_decode(data, size, &req, err, sizeof(err));
