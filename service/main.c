@@ -22,6 +22,7 @@
 #include "cdb.h"
 #include "config.h"
 #include "ctl.h"
+#include "nbd.h"
 #include "router.h"
 #include "transport.h"
 #include "vdmap.h"
@@ -92,6 +93,7 @@ struct daemon {
 	struct cdb *cdb;
 	struct transport *transport;
 	struct router *router;
+	struct nbd *nbd;
 };
 
 static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
@@ -214,6 +216,11 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the router: %s", strerror(-rc));
 		goto out_transport;
 	}
+	rc = nbd_start(&d.nbd, d.transport, d.router, cfg);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the NBD server: %s", strerror(-rc));
+		goto out_transport;
+	}
 	rc = cdb_start(&d.cdb, loop, cfg->state_dir, err, sizeof(err));
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
@@ -246,6 +253,7 @@ out_transport:
 	/* Data-plane parts are freed once their thread is gone. */
 	transport_halt(d.transport);
 	router_destroy(d.router);
+	nbd_destroy(d.nbd);
 	transport_stop(d.transport);
 	ctl_stop(ctl);
 out_loop:
