@@ -116,14 +116,19 @@ static void head_keys(struct mirror *mr, const struct db *db)
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, db->next_id, CMAP_MIRROR_PREFIX "next_id");
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mirror_key *)a)->name, ((const struct mirror_key *)b)->name);
+}
+
+/* mr->keys is sorted (keys_write): a lookup is a binary search, so a full
+ * rewrite costs n log n, not n squared. */
 static bool key_wanted(const struct mirror *mr, const char *name)
 {
-	size_t i;
+	struct mirror_key probe;
 
-	for (i = 0; i < mr->n; i++)
-		if (strcmp(mr->keys[i].name, name) == 0)
-			return true;
-	return false;
+	snprintf(probe.name, sizeof(probe.name), "%s", name);
+	return bsearch(&probe, mr->keys, mr->n, sizeof(*mr->keys), key_cmp) != NULL;
 }
 
 /* Deletes the keys under prefix that the new state no longer has. */
@@ -168,6 +173,8 @@ static int keys_write(cmap_handle_t cmap, const char *prefix, struct mirror *mr)
 	size_t i;
 	int rc = mr->rc;
 
+	if (mr->n)
+		qsort(mr->keys, mr->n, sizeof(*mr->keys), key_cmp);
 	if (rc == 0)
 		rc = stale_keys_delete(cmap, prefix, mr);
 	for (i = 0; i < mr->n && rc == 0; i++) {

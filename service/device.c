@@ -201,73 +201,55 @@ static void tag_copy(char *dst, size_t len, const char *value)
 	snprintf(dst, len, "%s", value);
 }
 
-/* Adds the devices libblkid identifies, with their tags. */
-static int scan_blkid(struct scan *s)
+/*
+ * Devices never probed: a loop device may be backed by a file of a FUSE
+ * filesystem served by this very daemon (an ndfs file made a block device),
+ * and reading it while the daemon is busy scanning would never return; RAM
+ * and zram disks hold nothing worth sharing. Name such devices by path.
+ */
+static bool scan_skipped(const char *name)
 {
-	blkid_dev_iterate iter;
-	blkid_tag_iterate tags;
-	struct device_info *info;
-	const char *type;
-	const char *value;
-	blkid_cache cache;
-	blkid_dev dev;
-	struct stat st;
-	uint64_t size;
-	char pttype[32] = "";
-	int ret = 0;
+	static const char *const prefixes[] = { "loop", "ram", "zram", "nbd" };
+	size_t i;
 
-	/* A private cache backed by /dev/null: scanning must not rewrite the
-	 * system's blkid.tab. */
-	if (blkid_get_cache(&cache, "/dev/null") < 0)
-		return -ENOMEM;
-	if (blkid_probe_all(cache) < 0) {
-		ret = -EIO;
-		goto out_put_cache;
-	}
-	iter = blkid_dev_iterate_begin(cache);
-	if (!iter) {
-		ret = -ENOMEM;
-		goto out_put_cache;
-	}
-	while (blkid_dev_next(iter, &dev) == 0) {
-		if (stat(blkid_dev_devname(dev), &st) < 0 || !S_ISBLK(st.st_mode) ||
-		    devno_size(st.st_rdev, &size) < 0 || scan_has(s, st.st_rdev))
-			continue;
-		info = scan_add(s, st.st_rdev);
-		if (!info) {
-			ret = -ENOMEM;
-			break;
-		}
-		tag_copy(info->path, sizeof(info->path), blkid_dev_devname(dev));
-		info->size = size;
-		pttype[0] = '\0';
-		tags = blkid_tag_iterate_begin(dev);
-		while (tags && blkid_tag_next(tags, &type, &value) == 0) {
-			if (!strcmp(type, "UUID"))
-				tag_copy(info->uuid, sizeof(info->uuid), value);
-			else if (!strcmp(type, "LABEL"))
-				tag_copy(info->label, sizeof(info->label), value);
-			else if (!strcmp(type, "PARTUUID"))
-				tag_copy(info->partuuid, sizeof(info->partuuid), value);
-			else if (!strcmp(type, "TYPE"))
-				tag_copy(info->type, sizeof(info->type), value);
-			else if (!strcmp(type, "PTTYPE"))
-				tag_copy(pttype, sizeof(pttype), value);
-		}
-		blkid_tag_iterate_end(tags);
-		/* A partitioned disk has no content type; its table type
-		 * (gpt, dos) says more than nothing. */
-		if (!info->type[0])
-			strcpy(info->type, pttype);
-	}
-	blkid_dev_iterate_end(iter);
-out_put_cache:
-	blkid_put_cache(cache);
-	return ret;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
 }
 
-/* Adds the block devices libblkid skipped because it recognised nothing on
- * them: blank disks are the usual thing to make a virtual disk of. */
+/* Copies what libblkid identified on the device into info. */
+static void scan_tags(blkid_cache cache, struct device_info *info)
+{
+	blkid_tag_iterate tags;
+	const char *type, *value;
+	char pttype[32] = "";
+	blkid_dev dev = blkid_get_dev(cache, info->path, BLKID_DEV_NORMAL);
+
+	if (!dev)
+		return;
+	tags = blkid_tag_iterate_begin(dev);
+	while (tags && blkid_tag_next(tags, &type, &value) == 0) {
+		if (!strcmp(type, "UUID"))
+			tag_copy(info->uuid, sizeof(info->uuid), value);
+		else if (!strcmp(type, "LABEL"))
+			tag_copy(info->label, sizeof(info->label), value);
+		else if (!strcmp(type, "PARTUUID"))
+			tag_copy(info->partuuid, sizeof(info->partuuid), value);
+		else if (!strcmp(type, "TYPE"))
+			tag_copy(info->type, sizeof(info->type), value);
+		else if (!strcmp(type, "PTTYPE"))
+			tag_copy(pttype, sizeof(pttype), value);
+	}
+	blkid_tag_iterate_end(tags);
+	/* A partitioned disk has no content type; its table type (gpt, dos)
+	 * says more than nothing. */
+	if (!info->type[0])
+		tag_copy(info->type, sizeof(info->type), pttype);
+}
+
+/* Every block device sysfs lists (blank disks included: they are the usual
+ * thing to make a virtual disk of), with the tags libblkid finds on it. */
 static int scan_sysfs(struct scan *s)
 {
 	struct device_info *info;
@@ -278,15 +260,22 @@ static int scan_sysfs(struct scan *s)
 	char buf[32];
 	struct stat st;
 	uint64_t size;
+	blkid_cache cache;
 	dev_t devno;
 	DIR *dir;
 	int ret = 0;
 
+	/* A private cache backed by /dev/null: scanning must not rewrite the
+	 * system's blkid.tab. */
+	if (blkid_get_cache(&cache, "/dev/null") < 0)
+		return -ENOMEM;
 	dir = opendir("/sys/class/block");
-	if (!dir)
-		return errno == ENOENT ? 0 : -errno;
+	if (!dir) {
+		ret = errno == ENOENT ? 0 : -errno;
+		goto out_put_cache;
+	}
 	while ((d = readdir(dir))) {
-		if (d->d_name[0] == '.')
+		if (d->d_name[0] == '.' || scan_skipped(d->d_name))
 			continue;
 		snprintf(attr, sizeof(attr), "/sys/class/block/%s/dev", d->d_name);
 		if (sysfs_read(attr, buf, sizeof(buf)) < 0 || sscanf(buf, "%u:%u", &maj, &min) != 2)
@@ -304,8 +293,11 @@ static int scan_sysfs(struct scan *s)
 		}
 		strcpy(info->path, attr);
 		info->size = size;
+		scan_tags(cache, info);
 	}
 	closedir(dir);
+out_put_cache:
+	blkid_put_cache(cache);
 	return ret;
 }
 
@@ -315,9 +307,7 @@ int device_scan(struct device_info **list, size_t *count)
 	struct scan s = {0};
 	int ret;
 
-	ret = scan_blkid(&s);
-	if (ret == 0)
-		ret = scan_sysfs(&s);
+	ret = scan_sysfs(&s);
 	free(s.devnos);
 	if (ret < 0) {
 		free(s.list);

@@ -54,9 +54,10 @@ int device_resolve(const char *spec, char *path, size_t pathlen);
 int device_probe(const char *spec, char *path, size_t pathlen, uint64_t *size);
 
 /*
- * Lists the block devices of this node with a non-zero size: those libblkid
- * identifies, with their tags, and those it cannot (blank disks), with empty
- * tags. Stores a malloc'd array in *list (NULL when *count is 0) for the
+ * Lists the block devices of this node with a non-zero size, with the tags
+ * libblkid finds on them (empty for blank disks). Loop, RAM, zram and nbd
+ * devices are left out: a loop device may be backed by this daemon's own
+ * device filesystem. Stores a malloc'd array in *list (NULL when *count is 0) for the
  * caller to free. Returns 0 or -errno.
  */
 int device_scan(struct device_info **list, size_t *count);

@@ -419,7 +419,24 @@ uint32_t membership_local_nodeid(const struct membership *m)
 
 bool membership_quorate(const struct membership *m)
 {
-	return m->connected && m->quorate;
+	uint32_t lowest = UINT32_MAX;
+	size_t i;
+
+	if (!m->connected || !m->quorate)
+		return false;
+	/* Corosync's quorum counts corosyncs; the database lives in the
+	 * vdiskds. A lone vdiskd on a quorate node must not take changes that
+	 * the majority, rejoining, would overwrite: so a majority of the
+	 * nodelist must run vdiskd here too; an even split is won by the half
+	 * with the lowest nodeid, as corosync's auto_tie_breaker would. */
+	if (m->nmembers * 2 > m->nnodes)
+		return true;
+	if (m->nmembers * 2 < m->nnodes)
+		return false;
+	for (i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].nodeid < lowest)
+			lowest = m->nodes[i].nodeid;
+	return membership_is_member(m, lowest);
 }
 
 bool membership_is_member(const struct membership *m, uint32_t nodeid)

@@ -51,6 +51,7 @@ void membership_stop(struct membership *m);
 int membership_send(struct membership *m, void *buf, size_t len);
 
 uint32_t membership_local_nodeid(const struct membership *m);
+/* Corosync quorum, and vdiskd running on a majority of the nodelist. */
 bool membership_quorate(const struct membership *m);
 bool membership_is_member(const struct membership *m, uint32_t nodeid);
 size_t membership_members(const struct membership *m, const uint32_t **members);

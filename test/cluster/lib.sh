@@ -12,7 +12,8 @@
 # in any vdiskd log fails the test too (vdcluster down exits 1).
 #
 # Environment: VDISK_SRC, VDISK_BUILD (as ctest passes them), VDC_KEEP=1 to
-# keep $VDC_DIR after the test for a post-mortem.
+# keep $VDC_DIR after the test for a post-mortem. A failed test copies every
+# node's logs and configs to $VDT_LOGS/<prefix> (default /tmp/vdt-logs).
 
 set -euo pipefail
 
@@ -88,6 +89,13 @@ _vdt_cleanup() {
 			fi
 		done
 		echo "-----" >&2
+		# Keep the logs and configs for a post-mortem (the cluster dir goes).
+		local keep=${VDT_LOGS:-/tmp/vdt-logs}/$VDC_PREFIX
+		if mkdir -p "$keep" 2>/dev/null; then
+			(cd "$VDC_DIR" 2>/dev/null && find . -maxdepth 2 \( -name '*.log' -o -name '*.conf' -o -name '*.out' \) \
+				-exec cp --parents {} "$keep/" \;) || true
+			echo "full logs kept in $keep" >&2
+		fi
 	fi
 	if ! vdc down; then
 		echo "FAIL: $VDT_NAME: vdcluster down found sanitizer reports (above)" >&2

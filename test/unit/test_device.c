@@ -224,15 +224,11 @@ static void test_loop(void **state)
 	assert_string_equal(path, l->dev);
 	assert_int_equal(size, LOOP_SIZE);
 
+	/* Loop devices are resolved by tag but never scanned: one may be
+	 * backed by an ndfs file of this daemon, and probing it would hang. */
 	assert_int_equal(device_scan(&list, &count), 0);
 	for (i = 0; i < count; i++)
-		if (!strcmp(list[i].path, l->dev))
-			break;
-	assert_true(i < count);
-	assert_string_equal(list[i].uuid, l->uuid);
-	assert_string_equal(list[i].label, l->label);
-	assert_string_equal(list[i].type, "ext4");
-	assert_int_equal(list[i].size, LOOP_SIZE);
+		assert_string_not_equal(list[i].path, l->dev);
 	free(list);
 }
 
