@@ -217,10 +217,8 @@ static int run(const struct vdisk_config *cfg)
 		goto out_transport;
 	}
 	rc = nbd_start(&d.nbd, d.transport, d.router, cfg);
-	if (rc) {
-		qb_log(LOG_ERR, "cannot start the NBD server: %s", strerror(-rc));
-		goto out_transport;
-	}
+	if (rc)
+		goto out_transport; /* nbd_start() said why */
 	rc = cdb_start(&d.cdb, loop, cfg->state_dir, err, sizeof(err));
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);

@@ -16,7 +16,8 @@
  * NBD_OPT_ABORT, a WRITE too large to skip) stops reading and closes once
  * it has nothing in flight and nothing queued. A closed connection whose
  * requests are still in the router gives up its socket and buffers at once
- * and is freed by the last done(), so done() never finds freed memory.
+ * and is freed by the last done() (so done() never finds freed memory), or
+ * by nbd_destroy() once the router is gone.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,8 +46,6 @@
 /* Data buffers are page aligned, so the backend can use O_DIRECT. */
 #define BUF_ALIGN 4096
 #define LISTEN_BACKLOG 128
-#define BLOCK_MIN 1
-#define BLOCK_PREFERRED 4096
 
 /* Everything is offered; all I/O goes through this daemon's router, so
  * connections to the same disk see each other's writes and flushes. */
@@ -64,14 +63,12 @@ enum conn_state {
 };
 
 struct nbd {
-	struct transport *t;
 	struct router *r;
 	qb_loop_t *loop;
 	int unix_fd;
 	int tcp_fd;
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct qb_list_head conns;
-	bool destroyed; /* freed with its last connection */
 };
 
 /* The export a connection negotiated (or an INFO describes). */
@@ -93,8 +90,8 @@ struct nbd_conn {
 	bool no_zeroes;
 	bool structured;
 	bool disk_gone; /* logged that the export was deleted */
-	bool draining; /* no more input: close when all is answered */
-	const char *drain_why;
+	/* Set: no more input, close with this reason when all is answered. */
+	const char *draining;
 	bool paused; /* stopped decoding at the back-pressure limits */
 	bool resume_queued;
 	int32_t events; /* polled for */
@@ -106,16 +103,16 @@ struct nbd_conn {
 	uint32_t skip; /* data of a refused WRITE still to discard */
 	/* output */
 	struct qb_list_head outq;
+	struct qb_list_head reqs; /* in the router */
 	uint32_t inflight;
 	size_t held; /* bytes of request buffers and queued replies */
 };
 
 struct nbd_req {
 	struct vd_request vr;
+	struct qb_list_head link; /* conn->reqs while in the router */
 	struct nbd_conn *c;
-	uint64_t cookie;
-	uint16_t type; /* NBD_CMD_* */
-	uint16_t flags; /* NBD_CMD_FLAG_* */
+	struct nbd_request r; /* as the client sent it */
 	uint32_t filled; /* WRITE: data bytes received */
 };
 
@@ -133,50 +130,38 @@ struct out_ent {
 /* Credentials */
 
 /* The groups as they were when the client connected, from the kernel (no
- * race with the pid being reused, as /proc/PID/status would have). */
+ * race with the pid being reused, as /proc/PID/status would have). They do
+ * not change, so a first call can learn how many there are. */
 static int peer_groups(int fd, struct nbd_cred *cred)
 {
-	socklen_t len = 64 * sizeof(gid_t);
-	gid_t *groups = NULL, *grown;
+	socklen_t len = 0;
 
-	for (;;) {
-		grown = realloc(groups, len ? len : sizeof(gid_t));
-		if (!grown) {
-			free(groups);
-			return -ENOMEM;
-		}
-		groups = grown;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-			break;
-		if (errno != ERANGE) {
-			free(groups);
-			return -errno;
-		}
-	}
-	cred->groups = groups;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) && errno != ERANGE)
+		return -errno;
+	cred->groups = malloc(len ? len : 1);
+	if (!cred->groups)
+		return -ENOMEM;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cred->groups, &len))
+		return -errno;
 	cred->ngroups = len / sizeof(gid_t);
 	return 0;
 }
 
-static int peer_identify(struct nbd_conn *c, bool tcp)
+/* tcp: the peer's address for a TCP client, NULL on the unix socket. */
+static int peer_identify(struct nbd_conn *c, const struct sockaddr_storage *tcp)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char host[NI_MAXHOST], port[NI_MAXSERV];
+	char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+	socklen_t len = sizeof(struct ucred);
 	struct ucred uc;
 
 	if (tcp) {
-		c->cred.local = false;
-		if (getpeername(c->fd, (struct sockaddr *)&ss, &len) ||
-		    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
-				NI_NUMERICHOST | NI_NUMERICSERV))
-			snprintf(c->peer, sizeof(c->peer), "tcp peer");
-		else
-			snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-				 host, port);
+		/* Numeric, so it does not fail for what accept() gave. */
+		getnameinfo((const struct sockaddr *)tcp, sizeof(*tcp), host, sizeof(host), port,
+			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(c->peer, sizeof(c->peer), tcp->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+			 host, port);
 		return 0;
 	}
-	len = sizeof(uc);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
 		return -errno;
 	c->cred.local = true;
@@ -203,9 +188,7 @@ static struct nbd_req *req_new(struct nbd_conn *c, const struct nbd_request *r)
 	if (!q)
 		return NULL;
 	q->c = c;
-	q->cookie = r->cookie;
-	q->type = r->type;
-	q->flags = r->flags;
+	q->r = *r;
 	q->vr.offset = r->offset;
 	q->vr.length = r->length;
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length) {
@@ -252,6 +235,12 @@ static int out_queue(struct nbd_conn *c, const void *hdr, size_t hlen, struct nb
 	return 0;
 }
 
+/* Queues bytes that are all in buf. */
+static int queue(struct nbd_conn *c, const uint8_t *buf, size_t len)
+{
+	return out_queue(c, buf, len, NULL, 0);
+}
+
 /* Writes what the socket takes. -errno when the connection is dead. */
 static int conn_flush(struct nbd_conn *c)
 {
@@ -271,7 +260,8 @@ static int conn_flush(struct nbd_conn *c)
 			if (e->dlen) {
 				size_t done = e->off > e->hlen ? e->off - e->hlen : 0;
 
-				iov[cnt++] = (struct iovec){ (void *)(e->data + done), e->dlen - done };
+				iov[cnt++] =
+					(struct iovec){ (void *)(e->data + done), e->dlen - done };
 			}
 		}
 		msg.msg_iovlen = cnt;
@@ -297,55 +287,27 @@ static int opt_reply(struct nbd_conn *c, uint32_t option, uint32_t type, const c
 {
 	uint8_t buf[NBD_OPT_REPLY_MAX];
 
-	return out_queue(c, buf, nbd_rep_encode(buf, option, type, msg, msg ? strlen(msg) : 0),
-			 NULL, 0);
+	return queue(c, buf, nbd_rep_encode(buf, option, type, msg, msg ? strlen(msg) : 0));
 }
 
-/* An error answer to a request: an ERROR chunk (with a message for humans)
- * once structured replies are on, a simple reply otherwise. */
-static int reply_error(struct nbd_conn *c, uint64_t cookie, int err)
+/* Answers r with err (0 or -errno); the queue takes q (may be NULL),
+ * whose buffer holds a good READ's data. */
+static int reply(struct nbd_conn *c, const struct nbd_request *r, int err, struct nbd_req *q)
 {
-	uint8_t buf[NBD_CHUNK_ERROR_MAX];
-	uint32_t nerr = nbd_error_from_errno(err);
+	const char *msg = err == -ESHUTDOWN ? "the virtual disk was deleted" : strerror(-err);
+	uint8_t buf[NBD_REPLY_HDR_MAX];
 
-	if (c->structured)
-		return out_queue(c, buf,
-				 nbd_chunk_error_encode(buf, NBD_REPLY_FLAG_DONE, cookie, nerr,
-							strerror(-err)),
-				 NULL, 0);
-	return out_queue(c, buf, nbd_simple_reply_encode(buf, nerr, cookie), NULL, 0);
-}
-
-/* A success answer; takes q. A READ carries its data, in one OFFSET_DATA
- * chunk when structured (a NONE chunk for an empty one: a READ may not have
- * a simple reply then). */
-static int reply_ok(struct nbd_conn *c, struct nbd_req *q)
-{
-	uint8_t buf[NBD_CHUNK_DATA_HDR_SIZE];
-	bool read = q->type == NBD_CMD_READ;
-	size_t len;
-
-	if (read && c->structured && q->vr.length)
-		len = nbd_chunk_data_encode(buf, NBD_REPLY_FLAG_DONE, q->cookie, q->vr.offset,
-					    q->vr.length);
-	else if (read && c->structured)
-		len = nbd_chunk_encode(buf, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, q->cookie, 0);
-	else
-		len = nbd_simple_reply_encode(buf, 0, q->cookie);
-	return out_queue(c, buf, len, q, read ? q->vr.length : 0);
+	return out_queue(c, buf, nbd_reply_encode(buf, r, c->structured, err, msg), q,
+			 !err && r->type == NBD_CMD_READ ? r->length : 0);
 }
 
 /* Connection life */
 
 static void conn_free(struct nbd_conn *c)
 {
-	struct nbd *n = c->n;
-
 	qb_list_del(&c->list);
 	free(c->cred.groups);
 	free(c);
-	if (n->destroyed && qb_list_empty(&n->conns))
-		free(n);
 }
 
 static void conn_resume(void *data);
@@ -371,12 +333,6 @@ static void conn_close(struct nbd_conn *c, const char *why)
 		conn_free(c);
 }
 
-static void conn_drain(struct nbd_conn *c, const char *why)
-{
-	c->draining = true;
-	c->drain_why = why;
-}
-
 static bool conn_may_decode(const struct nbd_conn *c)
 {
 	return c->state != CS_TRANSMISSION || (c->inflight < INFLIGHT_MAX && c->held < HELD_MAX);
@@ -392,12 +348,15 @@ static void conn_settle(struct nbd_conn *c, int rc)
 
 	if (rc == 0)
 		rc = conn_flush(c);
+	/* A client that said goodbye may hang up before reading the last
+	 * answer; that is not worth a different reason. */
 	if (rc) {
-		conn_close(c, rc == -ECONNRESET ? "closed by the client" : strerror(-rc));
+		conn_close(c, c->draining ? c->draining :
+			      rc == -ECONNRESET ? "closed by the client" : strerror(-rc));
 		return;
 	}
 	if (c->draining && !c->inflight && qb_list_empty(&c->outq)) {
-		conn_close(c, c->drain_why);
+		conn_close(c, c->draining);
 		return;
 	}
 	if (c->paused && !c->resume_queued && conn_may_decode(c) &&
@@ -418,9 +377,9 @@ static void req_done(struct vd_request *vr, int status)
 {
 	struct nbd_req *q = vr->ctx;
 	struct nbd_conn *c = q->c;
-	int rc;
 
 	c->inflight--;
+	qb_list_del(&q->link);
 	if (c->fd < 0) {
 		req_free(q);
 		if (!c->inflight)
@@ -430,15 +389,7 @@ static void req_done(struct vd_request *vr, int status)
 	/* Whatever the path said, a deleted disk is the client's cue to go. */
 	if (status && !vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id))
 		status = -ESHUTDOWN;
-	if (status) {
-		uint64_t cookie = q->cookie;
-
-		req_free(q);
-		rc = reply_error(c, cookie, status);
-	} else {
-		rc = reply_ok(c, q);
-	}
-	conn_settle(c, rc);
+	conn_settle(c, reply(c, &q->r, status, q));
 }
 
 static int req_submit(struct nbd_conn *c, struct nbd_req *q)
@@ -448,25 +399,25 @@ static int req_submit(struct nbd_conn *c, struct nbd_req *q)
 		[NBD_CMD_FLUSH] = VD_FLUSH,	  [NBD_CMD_TRIM] = VD_TRIM,
 		[NBD_CMD_WRITE_ZEROES] = VD_WRITE_ZEROES,
 	};
-	uint64_t cookie = q->cookie;
 	int rc;
 
 	/* Nothing to move: no need to bother the router. */
-	if (!q->vr.length && q->type != NBD_CMD_FLUSH)
-		return reply_ok(c, q);
+	if (!q->vr.length && q->r.type != NBD_CMD_FLUSH)
+		return reply(c, &q->r, 0, q);
 	q->vr.disk_id = c->exp.disk_id;
-	q->vr.op = ops[q->type];
-	q->vr.flags = ((q->flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0) |
-		      ((q->flags & NBD_CMD_FLAG_NO_HOLE) ? VD_F_NO_HOLE : 0);
+	q->vr.op = ops[q->r.type];
+	q->vr.flags = ((q->r.flags & NBD_CMD_FLAG_FUA) ? VD_F_FUA : 0) |
+		      ((q->r.flags & NBD_CMD_FLAG_NO_HOLE) ? VD_F_NO_HOLE : 0);
 	q->vr.done = req_done;
 	q->vr.ctx = q;
 	c->inflight++;
+	qb_list_add_tail(&q->link, &c->reqs);
 	rc = router_submit(c->n->r, &q->vr);
 	if (rc == 0)
 		return 0;
 	c->inflight--;
-	req_free(q);
-	return reply_error(c, cookie, rc);
+	qb_list_del(&q->link);
+	return reply(c, &q->r, rc, q);
 }
 
 /* The WRITE being filled got all its data: off to the router. */
@@ -485,13 +436,14 @@ static int fill_complete(struct nbd_conn *c)
 static int request_refuse(struct nbd_conn *c, const struct nbd_request *r, int err)
 {
 	if (r->type == NBD_CMD_WRITE && r->length > VD_IO_MAX) {
-		qb_log(LOG_WARNING, "nbd: %s: write of %" PRIu32 " bytes over the limit of %u, disconnecting",
+		qb_log(LOG_WARNING,
+		       "nbd: %s: write of %" PRIu32 " bytes over the limit of %u, disconnecting",
 		       c->peer, r->length, VD_IO_MAX);
-		conn_drain(c, "write over the size limit");
+		c->draining = "write over the size limit";
 	} else if (r->type == NBD_CMD_WRITE) {
 		c->skip = r->length;
 	}
-	return reply_error(c, r->cookie, err);
+	return reply(c, r, err, NULL);
 }
 
 static int conn_request(struct nbd_conn *c, const uint8_t *p, size_t avail, size_t *used)
@@ -508,13 +460,13 @@ static int conn_request(struct nbd_conn *c, const uint8_t *p, size_t avail, size
 	}
 	*used = NBD_REQUEST_SIZE;
 	if (r.type == NBD_CMD_DISC) {
-		conn_drain(c, "client disconnected");
+		c->draining = "client disconnected";
 		return 0;
 	}
 	if (!vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id)) {
 		if (!c->disk_gone)
-			qb_log(LOG_NOTICE, "nbd: %s: '%s' was deleted; refusing its requests", c->peer,
-			       c->exp.name);
+			qb_log(LOG_NOTICE, "nbd: %s: '%s' was deleted; refusing its requests",
+			       c->peer, c->exp.name);
 		c->disk_gone = true;
 		return request_refuse(c, &r, -ESHUTDOWN);
 	}
@@ -568,15 +520,16 @@ static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_exp
 		snprintf(msg, msglen,
 			 "permission denied: '%s' is owned by uid %" PRIu32 " gid %" PRIu32
 			 " with mode %04" PRIo32 "%s",
-			 name, d->uid, d->gid, d->mode, c->cred.local ? "" : " (TCP clients count as others)");
+			 name, d->uid, d->gid, d->mode,
+			 c->cred.local ? "" : " (TCP clients count as others)");
 		return NBD_REP_ERR_POLICY;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", d->name);
 	e->disk_id = d->id;
 	e->size = d->size;
 	e->tflags = TFLAGS_BASE | ((access & NBD_ACCESS_WRITE) ? 0 : NBD_FLAG_READ_ONLY);
-	n = snprintf(e->description, sizeof(e->description), "vdisk virtual disk, primary node %" PRIu32,
-		     d->paths[0].nodeid);
+	n = snprintf(e->description, sizeof(e->description),
+		     "vdisk virtual disk, primary node %" PRIu32, d->paths[0].nodeid);
 	if (d->paths[1].nodeid && n > 0 && (size_t)n < sizeof(e->description))
 		snprintf(e->description + n, sizeof(e->description) - (size_t)n,
 			 ", secondary node %" PRIu32, d->paths[1].nodeid);
@@ -604,15 +557,16 @@ static int opt_export_name(struct nbd_conn *c, const struct nbd_opt *o)
 		return -EACCES;
 	}
 	transmission_enter(c, &e);
-	return out_queue(c, buf, nbd_export_reply_encode(buf, e.size, e.tflags, !c->no_zeroes),
-			 NULL, 0);
+	return queue(c, buf, nbd_export_reply_encode(buf, e.size, e.tflags, !c->no_zeroes));
 }
 
 /* NBD_OPT_INFO and NBD_OPT_GO: the export, its block sizes (always: the
- * maximum is what this server enforces), what else was asked for. */
+ * maximum is what this server enforces), what else was asked for, and the
+ * ACK, all at once. The replies before the last are short, so buf has
+ * room for a full NBD_OPT_REPLY_MAX after each. */
 static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
 {
-	uint8_t buf[NBD_OPT_REPLY_MAX];
+	uint8_t buf[2 * NBD_OPT_REPLY_MAX], *p = buf;
 	struct nbd_export e;
 	char msg[256];
 	uint32_t err = export_find(c, o->name, &e, msg, sizeof(msg));
@@ -622,22 +576,15 @@ static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
 		qb_log(LOG_NOTICE, "nbd: %s: %s", c->peer, msg);
 		return opt_reply(c, o->option, err, msg);
 	}
-	rc = out_queue(c, buf, nbd_rep_info_export_encode(buf, o->option, e.size, e.tflags), NULL, 0);
-	if (!rc && (o->info & (1u << NBD_INFO_NAME)))
-		rc = out_queue(c, buf, nbd_rep_info_string_encode(buf, o->option, NBD_INFO_NAME, e.name),
-			       NULL, 0);
-	if (!rc && (o->info & (1u << NBD_INFO_DESCRIPTION)))
-		rc = out_queue(c, buf,
-			       nbd_rep_info_string_encode(buf, o->option, NBD_INFO_DESCRIPTION,
-							  e.description),
-			       NULL, 0);
-	if (!rc)
-		rc = out_queue(c, buf,
-			       nbd_rep_info_block_size_encode(buf, o->option, BLOCK_MIN,
-							      BLOCK_PREFERRED, VD_IO_MAX),
-			       NULL, 0);
-	if (!rc)
-		rc = opt_reply(c, o->option, NBD_REP_ACK, NULL);
+	p += nbd_rep_info_export_encode(p, o->option, e.size, e.tflags);
+	if (o->info & (1u << NBD_INFO_NAME))
+		p += nbd_rep_info_string_encode(p, o->option, NBD_INFO_NAME, e.name);
+	if (o->info & (1u << NBD_INFO_DESCRIPTION))
+		p += nbd_rep_info_string_encode(p, o->option, NBD_INFO_DESCRIPTION, e.description);
+	p += nbd_rep_info_block_size_encode(p, o->option, NBD_BLOCK_MIN, NBD_BLOCK_PREFERRED,
+					    VD_IO_MAX);
+	p += nbd_rep_encode(p, o->option, NBD_REP_ACK, NULL, 0);
+	rc = queue(c, buf, (size_t)(p - buf));
 	if (!rc && o->option == NBD_OPT_GO)
 		transmission_enter(c, &e);
 	return rc;
@@ -651,8 +598,7 @@ static int opt_list(struct nbd_conn *c)
 	int rc = 0;
 
 	for (i = 0; m && i < m->ndisks && !rc; i++)
-		rc = out_queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, m->disks[i].name),
-			       NULL, 0);
+		rc = queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, m->disks[i].name));
 	return rc ? rc : opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL);
 }
 
@@ -688,7 +634,7 @@ static int conn_option(struct nbd_conn *c, const uint8_t *p, size_t avail, size_
 	case NBD_OPT_EXPORT_NAME:
 		return opt_export_name(c, &o);
 	case NBD_OPT_ABORT:
-		conn_drain(c, "client ended the handshake");
+		c->draining = "client ended the handshake";
 		return opt_reply(c, h.option, NBD_REP_ACK, NULL);
 	case NBD_OPT_LIST:
 		return opt_list(c);
@@ -737,10 +683,6 @@ static int conn_input(struct nbd_conn *c)
 		if (!used)
 			break;
 		c->rpos += used;
-	}
-	if (c->rpos == c->rlen) {
-		c->rpos = 0;
-		c->rlen = 0;
 	}
 	return rc;
 }
@@ -800,7 +742,7 @@ static void conn_resume(void *data)
 	conn_settle(c, conn_input(c));
 }
 
-static void conn_open(struct nbd *n, int fd, bool tcp)
+static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 {
 	uint8_t greeting[NBD_GREETING_SIZE];
 	struct nbd_conn *c = calloc(1, sizeof(*c));
@@ -812,29 +754,21 @@ static void conn_open(struct nbd *n, int fd, bool tcp)
 	c->fd = fd;
 	c->events = POLLIN;
 	qb_list_init(&c->outq);
-	rc = peer_identify(c, tcp);
-	if (rc)
-		goto out_free;
-	rc = -ENOMEM;
+	qb_list_init(&c->reqs);
 	c->rbuf = malloc(RBUF_SIZE);
-	if (!c->rbuf)
-		goto out_free;
-	rc = out_queue(c, greeting, nbd_greeting_encode(greeting), NULL, 0);
+	rc = c->rbuf ? peer_identify(c, tcp) : -ENOMEM;
 	if (rc)
-		goto out_rbuf;
+		goto out_free;
 	rc = qb_loop_poll_add(n->loop, QB_LOOP_MED, fd, c->events, c, conn_event);
 	if (rc)
-		goto out_greeting;
+		goto out_free;
 	qb_list_add_tail(&c->list, &n->conns);
 	qb_log(LOG_INFO, "nbd: %s: connected", c->peer);
-	conn_settle(c, 0);
+	conn_settle(c, queue(c, greeting, nbd_greeting_encode(greeting)));
 	return;
 
-out_greeting:
-	out_free(c, qb_list_first_entry(&c->outq, struct out_ent, list));
-out_rbuf:
-	free(c->rbuf);
 out_free:
+	free(c->rbuf);
 	free(c->cred.groups);
 	free(c);
 out_close:
@@ -847,10 +781,17 @@ out_close:
 static int listen_event(int32_t fd, int32_t revents, void *data)
 {
 	struct nbd *n = data;
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int cfd;
 
-	while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
-		conn_open(n, cfd, fd == n->tcp_fd);
+	for (;;) {
+		len = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			break;
+		conn_open(n, cfd, fd == n->tcp_fd ? &ss : NULL);
+	}
 	if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 		qb_log(LOG_WARNING, "nbd: accept: %s", strerror(errno));
 	return 0;
@@ -865,7 +806,6 @@ static int listen_open(int family, const struct sockaddr *sa, socklen_t len, int
 		return -errno;
 	if (family != AF_UNIX)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* "::" takes IPv4 clients too. */
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(fd, sa, len) || listen(fd, LISTEN_BACKLOG)) {
@@ -936,7 +876,7 @@ static int tcp_listen(struct nbd *n, const char *listen)
 	struct addrinfo *res, *ai;
 	char host[VDISK_LISTEN_MAX + 1], service[8];
 	uint16_t port;
-	int rc;
+	int pass, rc;
 
 	rc = config_listen_split(listen, host, sizeof(host), &port);
 	if (rc)
@@ -947,9 +887,13 @@ static int tcp_listen(struct nbd *n, const char *listen)
 		qb_log(LOG_ERR, "nbd: listen address '%s': %s", listen, gai_strerror(rc));
 		return -EADDRNOTAVAIL;
 	}
+	/* IPv6 first: "::" takes IPv4 clients too, "0.0.0.0" only those. */
 	rc = -EADDRNOTAVAIL;
-	for (ai = res; ai && rc; ai = ai->ai_next)
-		rc = listen_open(ai->ai_family, ai->ai_addr, ai->ai_addrlen, &n->tcp_fd);
+	for (pass = 0; pass < 2 && rc; pass++)
+		for (ai = res; ai && rc; ai = ai->ai_next)
+			if ((ai->ai_family == AF_INET6) == (pass == 0))
+				rc = listen_open(ai->ai_family, ai->ai_addr, ai->ai_addrlen,
+						 &n->tcp_fd);
 	freeaddrinfo(res);
 	return rc;
 }
@@ -977,8 +921,8 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 
 	if (!n)
 		return -ENOMEM;
-	n->t = t;
 	n->r = r;
+	/* A getter: the loop exists from transport_start() to _stop(). */
 	n->loop = transport_loop(t);
 	n->unix_fd = -1;
 	n->tcp_fd = -1;
@@ -988,13 +932,10 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 		qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_socket, strerror(-rc));
 		goto out_free;
 	}
-	if (cfg->nbd_listen[0]) {
-		rc = tcp_listen(n, cfg->nbd_listen);
-		if (rc) {
-			qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_listen,
-			       strerror(-rc));
-			goto out_unix;
-		}
+	rc = cfg->nbd_listen[0] ? tcp_listen(n, cfg->nbd_listen) : 0;
+	if (rc) {
+		qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_listen, strerror(-rc));
+		goto out_unix;
 	}
 	/* The mailbox frees an argument it never delivers (a halt racing
 	 * this), so it gets a box of its own rather than the server. */
@@ -1027,6 +968,7 @@ out_free:
 void nbd_destroy(struct nbd *n)
 {
 	struct nbd_conn *c, *tmp;
+	struct nbd_req *q, *qtmp;
 
 	if (!n)
 		return;
@@ -1037,11 +979,15 @@ void nbd_destroy(struct nbd *n)
 		qb_loop_poll_del(n->loop, n->tcp_fd);
 		close(n->tcp_fd);
 	}
-	qb_list_for_each_entry_safe(c, tmp, &n->conns, list)
+	/* The router is gone: what it held will never be done. */
+	qb_list_for_each_entry_safe(c, tmp, &n->conns, list) {
+		qb_list_for_each_entry_safe(q, qtmp, &c->reqs, link)
+			req_free(q);
+		c->inflight = 0;
 		if (c->fd >= 0)
 			conn_close(c, "server stopping");
-	if (qb_list_empty(&n->conns))
-		free(n);
-	else
-		n->destroyed = true;
+		else
+			conn_free(c);
+	}
+	free(n);
 }

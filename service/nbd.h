@@ -31,10 +31,10 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 	      const struct vdisk_config *cfg);
 
 /*
- * Control thread, after transport_halt(): closes the listeners and every
- * connection and frees the server. A connection with requests still in the
- * router stays until their done() ran (router_stop() may run before or
- * after this).
+ * Control thread, after transport_halt() and router_destroy() (which drops
+ * requests without their done() once its io_uring is torn down, so their
+ * buffers are ours again): closes the listeners and every connection and
+ * frees the server with the requests that were still in flight.
  */
 void nbd_destroy(struct nbd *n);
 

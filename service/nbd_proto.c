@@ -319,6 +319,24 @@ size_t nbd_chunk_error_encode(uint8_t out[NBD_CHUNK_ERROR_MAX], uint16_t flags, 
 	return NBD_CHUNK_HDR_SIZE + 6 + len;
 }
 
+size_t nbd_reply_encode(uint8_t out[NBD_REPLY_HDR_MAX], const struct nbd_request *r,
+			bool structured, int err, const char *msg)
+{
+	bool read = r->type == NBD_CMD_READ;
+
+	if (structured && err)
+		return nbd_chunk_error_encode(out, NBD_REPLY_FLAG_DONE, r->cookie,
+					      nbd_error_from_errno(err), msg);
+	/* A READ may not be answered with a simple reply then. */
+	if (structured && read && r->length)
+		return nbd_chunk_data_encode(out, NBD_REPLY_FLAG_DONE, r->cookie, r->offset,
+					     r->length);
+	if (structured && read)
+		return nbd_chunk_encode(out, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->cookie,
+					0);
+	return nbd_simple_reply_encode(out, err ? nbd_error_from_errno(err) : 0, r->cookie);
+}
+
 uint32_t nbd_error_from_errno(int err)
 {
 	switch (err < 0 ? -err : err) {
@@ -344,6 +362,8 @@ uint32_t nbd_error_from_errno(int err)
 		return NBD_EIO;
 	}
 }
+
+/* Access policy */
 
 static bool cred_in_group(const struct nbd_cred *cred, gid_t gid)
 {

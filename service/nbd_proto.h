@@ -1,10 +1,11 @@
 /*
  * The NBD protocol as vdiskd speaks it (reference/nbd-protocol.md): fixed
  * newstyle negotiation only, no TLS. Wire constants, encoders for what the
- * server sends and decoders for what a client sends. Everything here is a
- * pure function of its arguments (fuzzed by test/fuzz/fuzz_nbd.c): no I/O, no
- * allocation; a decoder checks the length of its input before it reads and
- * returns 0 or -errno. All integers are big-endian on the wire.
+ * server sends, decoders for what a client sends, and who may use an export.
+ * Everything here is a pure function of its arguments (fuzzed by
+ * test/fuzz/fuzz_nbd.c): no I/O, no allocation; a decoder checks the length
+ * of its input before it reads and returns 0 or -errno. All integers are
+ * big-endian on the wire.
  *
  * Handshake:
  *   S: greeting, NBD_GREETING_SIZE bytes
@@ -70,6 +71,10 @@
 #define NBD_CHUNK_HDR_SIZE 20
 #define NBD_CHUNK_DATA_HDR_SIZE (NBD_CHUNK_HDR_SIZE + 8)
 
+/* The block sizes the protocol suggests as defaults: any alignment works,
+ * 4 KiB is efficient. */
+#define NBD_BLOCK_MIN 1
+#define NBD_BLOCK_PREFERRED 4096
 /* Strings (export names, messages) may not be longer, says the protocol. */
 #define NBD_STRING_MAX 4096
 /* Longest option data read: a GO names at most NBD_STRING_MAX bytes and
@@ -80,6 +85,8 @@
 /* Longest message in an error chunk (longer ones are cut). */
 #define NBD_ERROR_MSG_MAX 256
 #define NBD_CHUNK_ERROR_MAX (NBD_CHUNK_HDR_SIZE + 6 + NBD_ERROR_MSG_MAX)
+/* Longest answer to a request before its data (nbd_reply_encode()). */
+#define NBD_REPLY_HDR_MAX NBD_CHUNK_ERROR_MAX
 
 /* Handshake flags (server). */
 #define NBD_FLAG_FIXED_NEWSTYLE (1u << 0)
@@ -249,6 +256,15 @@ size_t nbd_chunk_data_encode(uint8_t out[NBD_CHUNK_DATA_HDR_SIZE], uint16_t flag
 /* An ERROR chunk, msg cut to NBD_ERROR_MSG_MAX bytes. */
 size_t nbd_chunk_error_encode(uint8_t out[NBD_CHUNK_ERROR_MAX], uint16_t flags, uint64_t cookie,
 			      uint32_t error, const char *msg);
+
+/*
+ * The answer to request r up to its data, err 0 or -errno: with structured
+ * replies an ERROR chunk (with msg) for a failure, an OFFSET_DATA chunk for
+ * a good READ (NONE for an empty one); a simple reply otherwise. A good
+ * READ's r->length bytes of data follow it.
+ */
+size_t nbd_reply_encode(uint8_t out[NBD_REPLY_HDR_MAX], const struct nbd_request *r,
+			bool structured, int err, const char *msg);
 
 /* The NBD_E* value for an errno (either sign); NBD_EIO if it has none. */
 uint32_t nbd_error_from_errno(int err);

@@ -122,7 +122,8 @@ static void stats_publish(struct router *r)
 		return;
 	st->ndisks = r->ndstats;
 	st->nnodes = r->nnstats;
-	memcpy(st->rows, r->dstats, r->ndstats * sizeof(st->rows[0]));
+	if (r->ndstats)
+		memcpy(st->rows, r->dstats, r->ndstats * sizeof(st->rows[0]));
 	memcpy(st->rows + r->ndstats, r->nstats, r->nnstats * sizeof(st->rows[0]));
 	pthread_mutex_lock(&r->pub_lock);
 	old = r->pub;
