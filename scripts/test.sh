@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test.sh — the whole test suite: install dependencies, build twice (gcc, and
-# clang with AddressSanitizer, UndefinedBehaviorSanitizer and the libFuzzer
-# targets), run ctest on both. Exits non-zero if either run failed; the last
-# thing printed is ctest's summary of the sanitizer run.
+# test.sh — the whole test suite: install dependencies, build twice (gcc with
+# warnings as errors, and clang with AddressSanitizer, UndefinedBehaviorSanitizer
+# and the libFuzzer targets); unit tests in the gcc build, everything (unit,
+# fuzz, cluster scenarios) in the sanitizer build. Exits non-zero if either run
+# failed; the last thing printed is ctest's summary of the sanitizer run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
