@@ -127,6 +127,8 @@ static bool key_wanted(const struct mirror *mr, const char *name)
 {
 	struct mirror_key probe;
 
+	if (!mr->n)
+		return false;
 	snprintf(probe.name, sizeof(probe.name), "%s", name);
 	return bsearch(&probe, mr->keys, mr->n, sizeof(*mr->keys), key_cmp) != NULL;
 }
