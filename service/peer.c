@@ -102,6 +102,17 @@ bool peer_link_usable(const struct tlink *l)
 	return l->hb_up && l->conn && l->conn->state == CONN_UP;
 }
 
+bool transport_peer_up(struct transport *t, uint32_t nodeid)
+{
+	struct tpeer *p = transport_peer(t, nodeid);
+	int i;
+
+	for (i = 0; p && i < TRANSPORT_MAX_LINKS; i++)
+		if (peer_link_usable(&p->links[i]))
+			return true;
+	return false;
+}
+
 static int usable_links(const struct tpeer *p)
 {
 	int i, n = 0;

@@ -274,22 +274,28 @@ static void route(struct router *r, struct vd_request *req)
 		wait_route(r, req, TICK_MS);
 		return;
 	}
-	for (p = 0; p < 2; p++) {
-		uint32_t node = d->paths[p].nodeid;
+	/* Two passes: first only paths whose node is local or has a live link
+	 * (a node that just rejoined has none yet: its turn comes when it
+	 * does), then any member, whose frames wait for a link. */
+	for (p = 0; p < 4; p++) {
+		uint32_t node = d->paths[p % 2].nodeid;
+		bool first_pass = p < 2;
 
-		if (!node || path_failed(r, d->id, p, now) || !vdmap_is_member(r->map, node))
+		if (!node || path_failed(r, d->id, p % 2, now) || !vdmap_is_member(r->map, node))
 			continue;
-		req->path = p;
+		if (first_pass && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
+			continue;
+		req->path = p % 2;
 		req->target = node;
 		if (req->tries)
 			qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
-			       req->id, node, p ? "secondary" : "primary");
+			       req->id, node, req->path ? "secondary" : "primary");
 		rc = node == r->map->local_nodeid ? dispatch_local(r, req, d) :
 						     dispatch_remote(r, req, d, node);
 		if (rc == 0)
 			return;
 		if (node == r->map->local_nodeid)
-			path_fail(r, d->id, p, rc);
+			path_fail(r, d->id, req->path, rc);
 	}
 	wait_route(r, req, TICK_MS);
 }

@@ -133,6 +133,9 @@ int transport_client_register(struct transport *t, enum tclient client, transpor
 int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
 		   const void *payload, size_t len);
 
+/* Data thread: whether some link to nodeid carries data now. */
+bool transport_peer_up(struct transport *t, uint32_t nodeid);
+
 const char *link_state_name(enum link_state s);
 
 #endif

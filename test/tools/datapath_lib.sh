@@ -162,8 +162,9 @@ stats_delta() {
 		{disks: d("disks"), nodes: d("nodes")}'
 }
 
-# stats_settle: the daemon publishes statistics every half second.
-stats_settle() { sleep 0.6; }
+# stats_settle: the daemon publishes statistics every half second (more when
+# the host is busy).
+stats_settle() { sleep 1.1; }
 
 # log_mark NODE: the current length of NODE's vdiskd.log, for log_since.
 log_mark() { wc -l <"$VDC_DIR/$1/vdiskd.log"; }
