@@ -90,7 +90,8 @@ static void serve_done(struct backend_io *io, int status)
 	if ((s->req.op & 0xff) != VD_READ)
 		*recent_slot(rs, s->req.src_node, s->req.reqid) =
 			(struct recent){ s->req.src_node, s->req.reqid, status };
-	answer(rs, &s->req, status, s->data, s->io.length);
+	/* Only a read carries data back. */
+	answer(rs, &s->req, status, s->data, (s->req.op & 0xff) == VD_READ ? s->io.length : 0);
 	free(s);
 }
 

@@ -394,6 +394,15 @@ static void tick(void *data)
 
 	for (i = 0; i < BUCKETS && r->map; i++) {
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
+			/* An answer that never comes counts as a failed path:
+			 * the other one gets a full timeout of its own. */
+			if (req->target && !req->local_busy && now > req->deadline_ns) {
+				path_fail(r, req->disk_id, req->path, -ETIMEDOUT);
+				req->tries++;
+				req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
+				route(r, req);
+				continue;
+			}
 			if (req->target || now < req->retry_ns)
 				continue;
 			if (now > req->deadline_ns) {
