@@ -40,7 +40,7 @@ struct backend_dev {
 };
 
 struct backend {
-	qb_loop_t *loop;
+	struct dloop *loop;
 	struct io_uring ring;
 	int efd;
 	struct qb_list_head devs;
@@ -287,7 +287,7 @@ void backend_map_update(struct backend *b, const struct vdmap *m)
 	}
 }
 
-int backend_start(struct backend **out, qb_loop_t *loop)
+int backend_start(struct backend **out, struct dloop *loop)
 {
 	struct backend *b = calloc(1, sizeof(*b));
 	int rc;
@@ -313,7 +313,7 @@ int backend_start(struct backend **out, qb_loop_t *loop)
 	rc = io_uring_register_eventfd(&b->ring, b->efd);
 	if (rc)
 		goto out_efd;
-	rc = qb_loop_poll_add(loop, QB_LOOP_HIGH, b->efd, POLLIN, b, backend_event);
+	rc = dloop_poll_add(loop, b->efd, POLLIN, b, backend_event);
 	if (rc)
 		goto out_efd;
 	*out = b;
@@ -334,7 +334,7 @@ void backend_destroy(struct backend *b)
 {
 	if (!b)
 		return;
-	qb_loop_poll_del(b->loop, b->efd);
+	dloop_poll_del(b->loop, b->efd);
 	close(b->efd);
 	io_uring_queue_exit(&b->ring);
 	while (!qb_list_empty(&b->devs))

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include <qb/qblist.h>
-#include <qb/qbloop.h>
+#include "dloop.h"
 
 #include "vdmap.h"
 
@@ -39,7 +39,7 @@ struct backend_io {
 
 struct backend;
 
-int backend_start(struct backend **out, qb_loop_t *loop);
+int backend_start(struct backend **out, struct dloop *loop);
 void backend_destroy(struct backend *b);
 
 /* Submits io on device spec (the path's device as in the database). */

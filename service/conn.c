@@ -45,7 +45,7 @@ static void poll_out(struct tconn *c, bool on)
 	if (c->polling_out == on)
 		return;
 	c->polling_out = on;
-	qb_loop_poll_mod(c->t->loop, QB_LOOP_MED, c->fd, POLLIN | (on ? POLLOUT : 0), c,
+	dloop_poll_mod(c->t->loop, c->fd, POLLIN | (on ? POLLOUT : 0), c,
 			 conn_event);
 }
 
@@ -58,7 +58,7 @@ void conn_close(struct tconn *c, const char *why)
 
 	qb_log(was_up ? LOG_NOTICE : LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) closed: %s",
 	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr, why);
-	qb_loop_poll_del(t->loop, c->fd);
+	dloop_poll_del(t->loop, c->fd);
 	close(c->fd);
 	qb_list_del(&c->list);
 	qb_list_for_each_entry_safe(e, tmp, &c->txq, list) {
@@ -170,7 +170,7 @@ static struct tconn *conn_new(struct transport *t, int fd, bool outbound, int li
 	/* Requests are small and latency-bound; the kernel's buffer autotuning
 	 * is left alone (a fixed SO_SNDBUF would switch it off). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (qb_loop_poll_add(t->loop, QB_LOOP_MED, fd, outbound ? POLLOUT : POLLIN, c, conn_event)) {
+	if (dloop_poll_add(t->loop, fd, outbound ? POLLOUT : POLLIN, c, conn_event)) {
 		free(c->rbuf);
 		free(c);
 		return NULL;
@@ -486,7 +486,7 @@ int conn_listen(struct transport *t, int link)
 		goto out_close;
 	}
 	t->fdctx[link] = (struct fd_ctx){ .t = t, .link = link };
-	rc = qb_loop_poll_add(t->loop, QB_LOOP_MED, fd, POLLIN, &t->fdctx[link], listen_event);
+	rc = dloop_poll_add(t->loop, fd, POLLIN, &t->fdctx[link], listen_event);
 	if (rc)
 		goto out_close;
 	t->listen_fd[link] = fd;

@@ -117,7 +117,7 @@ int hb_open(struct transport *t, int link)
 		goto out_close;
 	}
 	t->fdctx[link] = (struct fd_ctx){ .t = t, .link = link };
-	rc = qb_loop_poll_add(t->loop, QB_LOOP_HIGH, fd, POLLIN, &t->fdctx[link], hb_event);
+	rc = dloop_poll_add(t->loop, fd, POLLIN, &t->fdctx[link], hb_event);
 	if (rc)
 		goto out_close;
 	t->udp_fd[link] = fd;

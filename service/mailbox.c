@@ -19,7 +19,8 @@ struct mail {
 };
 
 struct mailbox {
-	qb_loop_t *loop;
+	qb_loop_t *loop; /* one of the two is set */
+	struct dloop *dloop;
 	int fd;
 	pthread_mutex_t lock; /* protects queue */
 	struct qb_list_head queue;
@@ -47,33 +48,62 @@ static int mailbox_dispatch(int32_t fd, int32_t revents, void *data)
 	return 0;
 }
 
-int mailbox_create(struct mailbox **out, qb_loop_t *loop)
+static struct mailbox *mailbox_new(void)
 {
 	struct mailbox *mb = calloc(1, sizeof(*mb));
+
+	if (!mb)
+		return NULL;
+	qb_list_init(&mb->queue);
+	pthread_mutex_init(&mb->lock, NULL);
+	mb->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (mb->fd < 0) {
+		pthread_mutex_destroy(&mb->lock);
+		free(mb);
+		return NULL;
+	}
+	return mb;
+}
+
+static void mailbox_free(struct mailbox *mb)
+{
+	close(mb->fd);
+	pthread_mutex_destroy(&mb->lock);
+	free(mb);
+}
+
+int mailbox_create(struct mailbox **out, qb_loop_t *loop)
+{
+	struct mailbox *mb = mailbox_new();
 	int rc;
 
 	if (!mb)
 		return -ENOMEM;
 	mb->loop = loop;
-	qb_list_init(&mb->queue);
-	pthread_mutex_init(&mb->lock, NULL);
-	mb->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (mb->fd < 0) {
-		rc = -errno;
-		goto out_free;
-	}
 	rc = qb_loop_poll_add(loop, QB_LOOP_HIGH, mb->fd, POLLIN, mb, mailbox_dispatch);
-	if (rc)
-		goto out_close;
+	if (rc) {
+		mailbox_free(mb);
+		return rc;
+	}
 	*out = mb;
 	return 0;
+}
 
-out_close:
-	close(mb->fd);
-out_free:
-	pthread_mutex_destroy(&mb->lock);
-	free(mb);
-	return rc;
+int mailbox_create_dloop(struct mailbox **out, struct dloop *loop)
+{
+	struct mailbox *mb = mailbox_new();
+	int rc;
+
+	if (!mb)
+		return -ENOMEM;
+	mb->dloop = loop;
+	rc = dloop_poll_add(loop, mb->fd, POLLIN, mb, mailbox_dispatch);
+	if (rc) {
+		mailbox_free(mb);
+		return rc;
+	}
+	*out = mb;
+	return 0;
 }
 
 void mailbox_destroy(struct mailbox *mb, mailbox_fn drop)
@@ -82,16 +112,17 @@ void mailbox_destroy(struct mailbox *mb, mailbox_fn drop)
 
 	if (!mb)
 		return;
-	qb_loop_poll_del(mb->loop, mb->fd);
-	close(mb->fd);
+	if (mb->loop)
+		qb_loop_poll_del(mb->loop, mb->fd);
+	else
+		dloop_poll_del(mb->dloop, mb->fd);
 	qb_list_for_each_entry_safe(m, tmp, &mb->queue, list) {
 		qb_list_del(&m->list);
 		if (drop)
 			drop(m->arg);
 		free(m);
 	}
-	pthread_mutex_destroy(&mb->lock);
-	free(mb);
+	mailbox_free(mb);
 }
 
 int mailbox_post(struct mailbox *mb, mailbox_fn fn, void *arg)

@@ -9,12 +9,16 @@
 
 #include <qb/qbloop.h>
 
+#include "dloop.h"
+
 typedef void (*mailbox_fn)(void *arg);
 
 struct mailbox;
 
-/* Creates a mailbox delivered on loop (polls an eventfd there). */
+/* Creates a mailbox delivered on the control plane's qb_loop, or on the
+ * data plane's loop (polls an eventfd there). */
 int mailbox_create(struct mailbox **out, qb_loop_t *loop);
+int mailbox_create_dloop(struct mailbox **out, struct dloop *loop);
 /* Must be called on the receiving loop's thread, or after it stopped. Runs
  * nothing that is still queued: the functions' arguments are passed to drop. */
 void mailbox_destroy(struct mailbox *mb, mailbox_fn drop);

@@ -64,7 +64,7 @@ enum conn_state {
 
 struct nbd {
 	struct router *r;
-	qb_loop_t *loop;
+	struct dloop *loop;
 	int unix_fd;
 	int tcp_fd;
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -317,11 +317,11 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	struct out_ent *e, *tmp;
 
 	qb_log(LOG_INFO, "nbd: %s: closed (%s)", c->peer, why);
-	qb_loop_poll_del(c->n->loop, c->fd);
+	dloop_poll_del(c->n->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
 	if (c->resume_queued)
-		qb_loop_job_del(c->n->loop, QB_LOOP_MED, c, conn_resume);
+		dloop_job_del(c->n->loop, c, conn_resume);
 	qb_list_for_each_entry_safe(e, tmp, &c->outq, list)
 		out_free(c, e);
 	if (c->filling)
@@ -360,14 +360,14 @@ static void conn_settle(struct nbd_conn *c, int rc)
 		return;
 	}
 	if (c->paused && !c->resume_queued && conn_may_decode(c) &&
-	    qb_loop_job_add(c->n->loop, QB_LOOP_MED, c, conn_resume) == 0)
+	    dloop_job_add(c->n->loop, c, conn_resume) == 0)
 		c->resume_queued = true;
 	if (!c->draining && !c->paused)
 		events |= POLLIN;
 	if (!qb_list_empty(&c->outq))
 		events |= POLLOUT;
 	if (events != c->events &&
-	    qb_loop_poll_mod(c->n->loop, QB_LOOP_MED, c->fd, events, c, conn_event) == 0)
+	    dloop_poll_mod(c->n->loop, c->fd, events, c, conn_event) == 0)
 		c->events = events;
 }
 
@@ -759,7 +759,7 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	rc = c->rbuf ? peer_identify(c, tcp) : -ENOMEM;
 	if (rc)
 		goto out_free;
-	rc = qb_loop_poll_add(n->loop, QB_LOOP_MED, fd, c->events, c, conn_event);
+	rc = dloop_poll_add(n->loop, fd, c->events, c, conn_event);
 	if (rc)
 		goto out_free;
 	qb_list_add_tail(&c->list, &n->conns);
@@ -905,10 +905,10 @@ static void listeners_attach(void *arg)
 	struct nbd *n = *box;
 
 	free(box);
-	if (qb_loop_poll_add(n->loop, QB_LOOP_MED, n->unix_fd, POLLIN, n, listen_event))
+	if (dloop_poll_add(n->loop, n->unix_fd, POLLIN, n, listen_event))
 		qb_log(LOG_ERR, "nbd: cannot poll %s", n->socket_path);
 	if (n->tcp_fd >= 0 &&
-	    qb_loop_poll_add(n->loop, QB_LOOP_MED, n->tcp_fd, POLLIN, n, listen_event))
+	    dloop_poll_add(n->loop, n->tcp_fd, POLLIN, n, listen_event))
 		qb_log(LOG_ERR, "nbd: cannot poll the TCP listener");
 }
 
@@ -972,11 +972,11 @@ void nbd_destroy(struct nbd *n)
 
 	if (!n)
 		return;
-	qb_loop_poll_del(n->loop, n->unix_fd);
+	dloop_poll_del(n->loop, n->unix_fd);
 	close(n->unix_fd);
 	unlink(n->socket_path);
 	if (n->tcp_fd >= 0) {
-		qb_loop_poll_del(n->loop, n->tcp_fd);
+		dloop_poll_del(n->loop, n->tcp_fd);
 		close(n->tcp_fd);
 	}
 	/* The router is gone: what it held will never be done. */

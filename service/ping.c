@@ -27,7 +27,7 @@ struct ping_session {
 	uint64_t *rtt; /* per ping, ns; 0 no answer */
 	uint32_t next, outstanding, received, corrupt;
 	uint64_t start, last_event, max_gap, last_send;
-	qb_loop_timer_handle timer;
+	dloop_timer_t timer;
 	uint8_t *payload;
 };
 
@@ -68,7 +68,7 @@ static void session_finish(struct ping_session *s, int error)
 	uint64_t now = now_ns(), sum = 0, *sorted = NULL;
 	size_t i, n = 0;
 
-	qb_loop_timer_del(s->t->loop, s->timer);
+	dloop_timer_del(s->t->loop, s->timer);
 	qb_list_del(&s->list);
 	if (rep) {
 		struct ping_result *r = &rep->r;
@@ -170,7 +170,7 @@ static void session_tick(void *data)
 		session_finish(s, 0);
 		return;
 	}
-	qb_loop_timer_add(s->t->loop, QB_LOOP_MED, period * 1000000, s, session_tick, &s->timer);
+	dloop_timer_add(s->t->loop, period * 1000000, s, session_tick, &s->timer);
 }
 
 static void ping_reply(void *ctx, const struct frame_hdr *h, const void *payload, size_t len)
@@ -247,7 +247,7 @@ void ping_start_on_data(struct transport *t, const struct ping_args *args, ping_
 	s->start = s->last_event = now_ns();
 	qb_list_add_tail(&s->list, &t->pings);
 	/* The timer handle must exist before anything can finish the session. */
-	qb_loop_timer_add(t->loop, QB_LOOP_MED, 0, s, session_tick, &s->timer);
+	dloop_timer_add(t->loop, 0, s, session_tick, &s->timer);
 	return;
 
 out_free:

@@ -37,7 +37,7 @@ struct router {
 	uint64_t next_id;
 	struct qb_list_head buckets[BUCKETS];
 	size_t npending;
-	qb_loop_timer_handle tick;
+	dloop_timer_t tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
 
@@ -414,7 +414,7 @@ static void tick(void *data)
 	}
 	if (++r->ticks % STATS_TICKS == 0)
 		stats_publish(r);
-	qb_loop_timer_add(transport_loop(r->t), QB_LOOP_MED, TICK_MS * 1000000ull, r, tick,
+	dloop_timer_add(transport_loop(r->t), TICK_MS * 1000000ull, r, tick,
 			  &r->tick);
 }
 
@@ -462,7 +462,7 @@ int router_map_post(struct router *r, struct vdmap *map)
 static void router_attach(void *arg)
 {
 	struct router *r = arg;
-	qb_loop_t *loop = transport_loop(r->t);
+	struct dloop *loop = transport_loop(r->t);
 	int rc;
 
 	rc = backend_start(&r->b, loop);
@@ -474,7 +474,7 @@ static void router_attach(void *arg)
 	if (rc)
 		qb_log(LOG_CRIT, "cannot serve remote requests: %s", strerror(-rc));
 	transport_client_register(r->t, TCLIENT_ROUTER, reply_receive, peer_reset, r);
-	qb_loop_timer_add(loop, QB_LOOP_MED, TICK_MS * 1000000ull, r, tick, &r->tick);
+	dloop_timer_add(loop, TICK_MS * 1000000ull, r, tick, &r->tick);
 }
 
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms)
@@ -503,7 +503,7 @@ void router_destroy(struct router *r)
 {
 	if (!r)
 		return;
-	qb_loop_timer_del(transport_loop(r->t), r->tick);
+	dloop_timer_del(transport_loop(r->t), r->tick);
 	remote_destroy(r->remote);
 	backend_destroy(r->b);
 	free(r->map);

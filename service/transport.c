@@ -89,7 +89,7 @@ int transport_client_register(struct transport *t, enum tclient client, transpor
 	return 0;
 }
 
-qb_loop_t *transport_loop(struct transport *t)
+struct dloop *transport_loop(struct transport *t)
 {
 	return t->loop;
 }
@@ -198,7 +198,7 @@ static void tick(void *data)
 	for (i = 0; i < t->npeers; i++)
 		peer_ack_flush(t, t->peers[i]);
 	stats_publish(t);
-	qb_loop_timer_add(t->loop, QB_LOOP_HIGH, (uint64_t)t->cfg.hb_interval_ms * 1000000, t, tick,
+	dloop_timer_add(t->loop, (uint64_t)t->cfg.hb_interval_ms * 1000000, t, tick,
 			  &t->tick);
 }
 
@@ -355,7 +355,7 @@ static void *transport_thread(void *arg)
 {
 	struct transport *t = arg;
 
-	qb_loop_run(t->loop);
+	dloop_run(t->loop);
 	return NULL;
 }
 
@@ -363,7 +363,7 @@ static void loop_stop(void *arg)
 {
 	struct transport *t = arg;
 
-	qb_loop_stop(t->loop);
+	dloop_stop(t->loop);
 }
 
 int transport_start(struct transport **out, const struct transport_config *cfg,
@@ -388,17 +388,17 @@ int transport_start(struct transport **out, const struct transport_config *cfg,
 	if (rc)
 		goto out_free;
 	rc = -ENOMEM;
-	t->loop = qb_loop_create();
+	t->loop = dloop_create();
 	if (!t->loop)
 		goto out_free;
-	rc = mailbox_create(&t->to_data, t->loop);
+	rc = mailbox_create_dloop(&t->to_data, t->loop);
 	if (rc)
 		goto out_loop;
 	rc = mailbox_create(&t->to_ctl, ctl_loop);
 	if (rc)
 		goto out_to_data;
 	ping_init(t);
-	qb_loop_timer_add(t->loop, QB_LOOP_HIGH, (uint64_t)cfg->hb_interval_ms * 1000000, t, tick,
+	dloop_timer_add(t->loop, (uint64_t)cfg->hb_interval_ms * 1000000, t, tick,
 			  &t->tick);
 	rc = -pthread_create(&t->thread, NULL, transport_thread, t);
 	if (rc)
@@ -413,7 +413,7 @@ out_to_ctl:
 out_to_data:
 	mailbox_destroy(t->to_data, free);
 out_loop:
-	qb_loop_destroy(t->loop);
+	dloop_destroy(t->loop);
 out_free:
 	pthread_mutex_destroy(&t->stats_lock);
 	free(t);
@@ -451,18 +451,18 @@ void transport_stop(struct transport *t)
 		peer_free(t->peers[i]);
 	for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
 		if (t->listen_fd[li] >= 0) {
-			qb_loop_poll_del(t->loop, t->listen_fd[li]);
+			dloop_poll_del(t->loop, t->listen_fd[li]);
 			close(t->listen_fd[li]);
 		}
 		if (t->udp_fd[li] >= 0) {
-			qb_loop_poll_del(t->loop, t->udp_fd[li]);
+			dloop_poll_del(t->loop, t->udp_fd[li]);
 			close(t->udp_fd[li]);
 		}
 	}
-	qb_loop_timer_del(t->loop, t->tick);
+	dloop_timer_del(t->loop, t->tick);
 	mailbox_destroy(t->to_data, free);
 	mailbox_destroy(t->to_ctl, free);
-	qb_loop_destroy(t->loop);
+	dloop_destroy(t->loop);
 	free(t->stats);
 	pthread_mutex_destroy(&t->stats_lock);
 	auth_key_clear(&t->cfg.key);

@@ -4,8 +4,8 @@
  * on each for liveness and round-trip time), with failover and striping.
  *
  * Threads and ownership: the transport owns the data-plane thread and its
- * qb_loop. Everything inside (peers, links, connections, frames, ping
- * sessions) belongs to that thread alone. The control plane talks to it only
+ * data-plane loop (dloop.h). Everything inside (peers, links, connections,
+ * frames, ping sessions) belongs to that thread alone. The control plane talks to it only
  * through the functions marked "control thread" below, which post work to
  * the data thread or read the statistics snapshot (the one structure behind a
  * mutex). Functions marked "data thread" are for the data-plane parts that
@@ -29,6 +29,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dloop.h"
 #include "frame.h"
 #include "mailbox.h"
 
@@ -104,7 +105,7 @@ int transport_start(struct transport **out, const struct transport_config *cfg,
 		    qb_loop_t *ctl_loop);
 /* Control thread: stops and joins the data thread. Afterwards the control
  * thread owns everything the data thread did (to free it), and the data
- * loop still exists for qb_loop_poll_del() and the like. */
+ * loop still exists for dloop_poll_del() and the like. */
 void transport_halt(struct transport *t);
 /* Control thread: halts if needed, then frees the transport. */
 void transport_stop(struct transport *t);
@@ -125,7 +126,7 @@ int transport_ping(struct transport *t, const struct ping_args *args, ping_done_
 int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n);
 
 /* Data thread. */
-qb_loop_t *transport_loop(struct transport *t);
+struct dloop *transport_loop(struct transport *t);
 int transport_client_register(struct transport *t, enum tclient client, transport_recv_fn recv,
 			      transport_reset_fn reset, void *ctx);
 /* Sends len bytes to nodeid's client h->client. Fields used from h: client,

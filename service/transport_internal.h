@@ -140,13 +140,13 @@ struct transport {
 	struct transport_config cfg;
 	uint64_t incarnation;
 	uint32_t local_nodeid;
-	qb_loop_t *loop;
+	struct dloop *loop;
 	qb_loop_t *ctl_loop;
 	pthread_t thread;
 	bool halted;
 	struct mailbox *to_data;
 	struct mailbox *to_ctl;
-	qb_loop_timer_handle tick;
+	dloop_timer_t tick;
 
 	struct tpeer *peers[TRANSPORT_MAX_PEERS];
 	size_t npeers;
