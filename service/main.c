@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "nbd.h"
+#include "ndfs.h"
 #include "router.h"
 #include "transport.h"
 #include "vdmap.h"
@@ -94,6 +95,7 @@ struct daemon {
 	struct transport *transport;
 	struct router *router;
 	struct nbd *nbd;
+	struct ndfs *ndfs;
 };
 
 static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
@@ -225,6 +227,9 @@ static int run(const struct vdisk_config *cfg)
 		goto out_transport;
 	}
 	cdb_watch(d.cdb, state_changed, &d);
+	rc = ndfs_start(&d.ndfs, d.transport, d.router, d.cdb, loop, cfg->ndfs_mount);
+	if (rc)
+		goto out_cdb; /* ndfs_start() said why */
 	rc = ctl_start(&ctl, loop, cfg->ipc_name,
 		       &(struct ctl_parts){
 			       .cdb = d.cdb,
@@ -252,6 +257,7 @@ out_transport:
 	transport_halt(d.transport);
 	router_destroy(d.router);
 	nbd_destroy(d.nbd);
+	ndfs_destroy(d.ndfs);
 	transport_stop(d.transport);
 	ctl_stop(ctl);
 out_loop:
