@@ -66,7 +66,8 @@ void auth_mac(const struct auth_key *k, const void *a, size_t alen, const void *
 	if (k->none || alen + blen > sizeof(msg))
 		return;
 	memcpy(msg, a, alen);
-	memcpy(msg + alen, b, blen);
+	if (blen)
+		memcpy(msg + alen, b, blen);
 	if (!HMAC(EVP_sha256(), k->key, (int)k->len, msg, alen + blen, out, &n))
 		memset(out, 0, AUTH_MAC_LEN);
 }

@@ -30,6 +30,10 @@
 #define IOV_BATCH 64
 /* Reads per poll event, so one busy peer cannot starve the others. */
 #define READS_PER_EVENT 16
+/* Most connections in their handshake at once, and how long accepting
+ * waits when descriptors run out. */
+#define HANDSHAKES_MAX 64
+#define ACCEPT_PAUSE_MS 100
 
 static int conn_event(int32_t fd, int32_t revents, void *data);
 
@@ -452,6 +456,27 @@ int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l)
 	return 0;
 }
 
+static int listen_event(int32_t fd, int32_t revents, void *data);
+
+static void listen_resume(void *data)
+{
+	struct fd_ctx *ctx = data;
+
+	dloop_poll_add(ctx->t->loop, ctx->t->listen_fd[ctx->link], POLLIN, ctx, listen_event);
+}
+
+/* Connections that have not authenticated yet: an unauthenticated crowd must
+ * not take every descriptor the members need. */
+static size_t handshakes_count(struct transport *t)
+{
+	struct tconn *c;
+	size_t n = 0;
+
+	qb_list_for_each_entry(c, &t->conns, list)
+		n += c->state != CONN_UP;
+	return n;
+}
+
 static int listen_event(int32_t fd, int32_t revents, void *data)
 {
 	struct fd_ctx *ctx = data;
@@ -461,13 +486,25 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 	int nfd;
 
 	while ((nfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		len = sizeof(ss);
+		if (handshakes_count(ctx->t) >= HANDSHAKES_MAX) {
+			close(nfd);
+			continue;
+		}
 		c = conn_new(ctx->t, nfd, false, ctx->link, 0);
 		if (!c) {
 			close(nfd);
 			continue;
 		}
 		sockaddr_format(&ss, c->addr, sizeof(c->addr));
-		len = sizeof(ss);
+	}
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		/* The pending connection stays queued and the listener
+		 * readable: polling it now would spin. Look again later. */
+		qb_log(LOG_WARNING, "link %d: cannot accept (%s); pausing for %d ms", ctx->link,
+		       strerror(errno), ACCEPT_PAUSE_MS);
+		dloop_poll_del(ctx->t->loop, fd);
+		dloop_timer_add(ctx->t->loop, ACCEPT_PAUSE_MS * 1000000ull, ctx, listen_resume, NULL);
 	}
 	return 0;
 }

@@ -66,6 +66,25 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 	peer_kick(t, p);
 }
 
+/* Forged datagrams cost nothing to send: say so once per interval per link,
+ * with a count, not once per datagram. */
+static void hb_bad_log(struct transport *t, int link, const struct sockaddr_storage *from,
+		       uint32_t nodeid)
+{
+	uint64_t now = now_ns();
+	char addr[64];
+
+	t->hb_bad[link]++;
+	if (now - t->hb_bad_logged[link] < (uint64_t)HB_BAD_LOG_MS * 1000000)
+		return;
+	sockaddr_format(from, addr, sizeof(addr));
+	qb_log(LOG_WARNING, "link %d: heartbeat from %s (claims node %" PRIu32
+	       ") fails authentication (%" PRIu64 " since the last report)", link, addr, nodeid,
+	       t->hb_bad[link]);
+	t->hb_bad[link] = 0;
+	t->hb_bad_logged[link] = now;
+}
+
 static int hb_event(int32_t fd, int32_t revents, void *data)
 {
 	struct fd_ctx *ctx = data;
@@ -87,11 +106,7 @@ static int hb_event(int32_t fd, int32_t revents, void *data)
 		    m.nodeid == t->local_nodeid)
 			continue;
 		if (!auth_verify(&t->cfg.key, buf, HB_MAC_OFFSET, NULL, 0, m.mac, HB_MAC)) {
-			char addr[64];
-
-			sockaddr_format(&from, addr, sizeof(addr));
-			qb_log(LOG_WARNING, "heartbeat from %s (claims node %" PRIu32
-			       ") fails authentication", addr, m.nodeid);
+			hb_bad_log(t, ctx->link, &from, m.nodeid);
 			continue;
 		}
 		p = transport_peer(t, m.nodeid);

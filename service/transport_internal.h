@@ -29,6 +29,8 @@
 #define STRIPE_MIN_BYTES (64 * 1024)
 /* Most partly reassembled messages per peer. */
 #define REASM_MAX 256
+/* Unauthentic heartbeats are reported at most this often per link. */
+#define HB_BAD_LOG_MS 10000
 
 /* One frame kept until the peer acknowledges it. refs: one for the channel
  * (until acked or reset), one per connection send queue holding it. */
@@ -155,6 +157,8 @@ struct transport {
 	int listen_fd[TRANSPORT_MAX_LINKS];
 	int udp_fd[TRANSPORT_MAX_LINKS];
 	struct fd_ctx fdctx[TRANSPORT_MAX_LINKS];
+	uint64_t hb_bad[TRANSPORT_MAX_LINKS]; /* unauthentic heartbeats not yet logged */
+	uint64_t hb_bad_logged[TRANSPORT_MAX_LINKS]; /* when last logged, ns */
 	struct qb_list_head conns;
 	struct tclient_slot clients[TCLIENT_MAX];
 	struct qb_list_head pings;

@@ -296,13 +296,22 @@ def cmd_flood(args):
     """Opens --count connections that never say a word, holds them --hold
     seconds, and counts how many the daemon closed meanwhile."""
     socks, refused = [], 0
+    t0 = time.monotonic()
+    # One at a time: each connect returns once the kernel has completed the
+    # handshake, which it does while the listen backlog has room, so the
+    # pace follows the daemon's accepts and no SYN is dropped and retried.
+    deadline = time.monotonic() + args.timeout
     for _ in range(args.count):
+        if time.monotonic() >= deadline:
+            break
         try:
-            s = socket.create_connection((args.host, args.port), timeout=args.timeout)
+            s = socket.create_connection((args.host, args.port), timeout=1.0)
             s.setblocking(False)
             socks.append(s)
         except OSError:
             refused += 1
+    out(case="flood", phase="open", opened=len(socks), refused=refused,
+        open_ms=round((time.monotonic() - t0) * 1000))
     time.sleep(args.hold)
     closed = 0
     for s in socks:
@@ -314,7 +323,7 @@ def cmd_flood(args):
         except OSError:
             closed += 1
         s.close()
-    out(case="flood", opened=len(socks), refused=refused, closed_by_daemon=closed)
+    out(case="flood", phase="done", opened=len(socks), refused=refused, closed_by_daemon=closed)
     return 0
 
 
