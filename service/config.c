@@ -110,6 +110,9 @@ static const char *const policy_names[] = {
 	[VDISK_POLICY_STRIPE] = "stripe",
 };
 
+/* The section of per-node link addresses, outside config_keys. */
+static const char LINKS_SECTION[] = "links";
+
 /* A piece of the input text: not NUL-terminated. */
 struct slice {
 	const char *s;
@@ -350,6 +353,10 @@ static int section_parse(struct parser *p, struct slice line)
 	if (close != line.s + line.len - 1)
 		return parser_error(p, "unexpected text after ']'");
 	name = slice_trim((struct slice){line.s + 1, (size_t)(close - line.s - 1)});
+	if (slice_eq(name, LINKS_SECTION)) {
+		p->section = LINKS_SECTION;
+		return 0;
+	}
 	for (i = 0; i < ARRAY_SIZE(config_keys); i++) {
 		if (slice_eq(name, config_keys[i].section)) {
 			p->section = config_keys[i].section;
@@ -357,6 +364,58 @@ static int section_parse(struct parser *p, struct slice line)
 		}
 	}
 	return parser_error(p, "unknown section [%.*s]", quote_len(name), name.s);
+}
+
+/* [links] NODE = ADDR[, ADDR ...]: names chosen by the administrator, so
+ * a table of fixed keys cannot hold them. */
+static int links_parse(struct parser *p, struct slice key, struct slice value)
+{
+	struct vdisk_config *cfg = p->cfg;
+	struct config_links *l;
+	size_t i;
+
+	if (key.len > CONFIG_NODE_MAX)
+		return parser_error(p, "node name '%.*s' too long", quote_len(key), key.s);
+	for (i = 0; i < cfg->nlinks; i++)
+		if (slice_eq(key, cfg->links[i].node))
+			return parser_error(p, "links of '%s' given twice", cfg->links[i].node);
+	if (cfg->nlinks == CONFIG_LINK_NODES_MAX)
+		return parser_error(p, "more than %d nodes in [links]", CONFIG_LINK_NODES_MAX);
+	l = &cfg->links[cfg->nlinks];
+	memset(l, 0, sizeof(*l));
+	memcpy(l->node, key.s, key.len);
+	while (value.len) {
+		const char *comma = memchr(value.s, ',', value.len);
+		size_t n = comma ? (size_t)(comma - value.s) : value.len;
+		struct slice addr = slice_trim((struct slice){ value.s, n });
+
+		if (!addr.len || addr.len > CONFIG_ADDR_MAX || memchr(addr.s, ' ', addr.len))
+			return parser_error(p, "links of '%s': empty or malformed address", l->node);
+		if (l->naddrs == CONFIG_LINKS_MAX)
+			return parser_error(p, "links of '%s': more than %d addresses", l->node,
+					    CONFIG_LINKS_MAX);
+		memcpy(l->addr[l->naddrs++], addr.s, addr.len);
+		if (!comma)
+			break;
+		value = (struct slice){ comma + 1, value.len - n - 1 };
+		if (!slice_trim(value).len)
+			return parser_error(p, "links of '%s': empty address after ','", l->node);
+	}
+	cfg->nlinks++;
+	return 0;
+}
+
+const struct config_links *config_links_find(const struct vdisk_config *cfg, const char *name,
+					     uint32_t nodeid)
+{
+	char id[16];
+	size_t i;
+
+	snprintf(id, sizeof(id), "%u", nodeid);
+	for (i = 0; i < cfg->nlinks; i++)
+		if (!strcmp(cfg->links[i].node, name) || !strcmp(cfg->links[i].node, id))
+			return &cfg->links[i];
+	return NULL;
 }
 
 static int pair_parse(struct parser *p, struct slice line)
@@ -377,6 +436,8 @@ static int pair_parse(struct parser *p, struct slice line)
 		return parser_error(p, "key '%.*s' outside any section", quote_len(key), key.s);
 	if (!value.len)
 		return parser_error(p, "missing value for '%.*s'", quote_len(key), key.s);
+	if (p->section == LINKS_SECTION)
+		return links_parse(p, key, value);
 	for (i = 0; i < ARRAY_SIZE(config_keys); i++) {
 		k = &config_keys[i];
 		if (!strcmp(k->section, p->section) && slice_eq(key, k->name))

@@ -24,6 +24,12 @@ enum vdisk_policy {
 	VDISK_POLICY_STRIPE,
 };
 
+/* [links]: nodes named, links per node, and their sizes. */
+#define CONFIG_LINK_NODES_MAX 64
+#define CONFIG_LINKS_MAX 4
+#define CONFIG_NODE_MAX 63
+#define CONFIG_ADDR_MAX 255
+
 /* Longest [nbd] listen value: a bracketed IPv6 address or a host name, and a port. */
 #define VDISK_LISTEN_MAX 255
 
@@ -73,7 +79,21 @@ struct vdisk_config {
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */
 	uint32_t ack_timeout_ms;
+	/* [links] NODE = ADDR0[, ADDR1 ...]: the transport's address of each
+	 * link of NODE (a name or nodeid of corosync's nodelist), instead of
+	 * its ringX_addr; nodes not named use the nodelist. */
+	size_t nlinks;
+	struct config_links {
+		char node[CONFIG_NODE_MAX + 1];
+		size_t naddrs;
+		char addr[CONFIG_LINKS_MAX][CONFIG_ADDR_MAX + 1];
+	} links[CONFIG_LINK_NODES_MAX];
 };
+
+/* The address override of a node (matched by name or decimal nodeid), or
+ * NULL. */
+const struct config_links *config_links_find(const struct vdisk_config *cfg, const char *name,
+					     uint32_t nodeid);
 
 /* Fills cfg with the defaults. */
 void config_init(struct vdisk_config *cfg);

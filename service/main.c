@@ -125,13 +125,14 @@ static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storag
 }
 
 /* Tells the transport who is in the nodelist, who is a member and where
- * each link of each node is. */
+ * each link of each node is: vdisk.conf's [links], else corosync's ringX_addr. */
 static void nodes_publish(void *ctx)
 {
 	struct daemon *d = ctx;
 	struct membership *m = cdb_membership(d->cdb);
 	const struct membership_node *nodes;
 	struct transport_node tn[MEMBERSHIP_MAX_NODES];
+	const struct config_links *over;
 	size_t i, n = membership_nodes(m, &nodes);
 	int li;
 
@@ -140,8 +141,11 @@ static void nodes_publish(void *ctx)
 		tn[i].nodeid = nodes[i].nodeid;
 		tn[i].member = membership_is_member(m, nodes[i].nodeid);
 		snprintf(tn[i].name, sizeof(tn[i].name), "%s", nodes[i].name);
+		over = config_links_find(d->cfg, nodes[i].name, nodes[i].nodeid);
 		for (li = 0; li < MEMBERSHIP_MAX_LINKS && li < TRANSPORT_MAX_LINKS; li++)
-			addr_resolve(nodes[i].addr[li], d->cfg->port, &tn[i].addr[li]);
+			addr_resolve(over ? (li < (int)over->naddrs ? over->addr[li] : "") :
+					    nodes[i].addr[li],
+				     d->cfg->port, &tn[i].addr[li]);
 	}
 	if (membership_local_nodeid(m))
 		transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);

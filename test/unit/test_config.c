@@ -131,6 +131,25 @@ static void test_syntax(void **state)
 	assert_int_equal(cfg.io_timeout_ms, 12);
 }
 
+static void test_links(void **state)
+{
+	struct vdisk_config cfg;
+	const struct config_links *l;
+
+	parse_ok(&cfg, "[links]\nn1 = 10.0.0.1, 10.1.0.1\n2 = fd00::2\n");
+	assert_int_equal(cfg.nlinks, 2);
+	l = config_links_find(&cfg, "n1", 1);
+	assert_non_null(l);
+	assert_int_equal(l->naddrs, 2);
+	assert_string_equal(l->addr[0], "10.0.0.1");
+	assert_string_equal(l->addr[1], "10.1.0.1");
+	/* A node may be named by its nodeid. */
+	l = config_links_find(&cfg, "n2", 2);
+	assert_non_null(l);
+	assert_string_equal(l->addr[0], "fd00::2");
+	assert_null(config_links_find(&cfg, "n3", 3));
+}
+
 static void test_derived_socket(void **state)
 {
 	struct vdisk_config cfg;
@@ -219,6 +238,11 @@ static const struct error_case error_cases[] = {
 	{"[nbd]\nlisten = 0\n",
 	 "test.conf:2: invalid listen address '0', expected PORT, HOST:PORT or "
 	 "[IPV6]:PORT with PORT 1-65535"},
+	{"[links]\nn1 = 10.0.0.1\nn1 = 10.0.0.2\n", "test.conf:3: links of 'n1' given twice"},
+	{"[links]\nn1 = 10.0.0.1,\n", "test.conf:2: links of 'n1': empty address after ','"},
+	{"[links]\nn1 = ,10.0.0.1\n", "test.conf:2: links of 'n1': empty or malformed address"},
+	{"[links]\nn1 = a b\n", "test.conf:2: links of 'n1': empty or malformed address"},
+	{"[links]\nn1 = a,b,c,d,e\n", "test.conf:2: links of 'n1': more than 4 addresses"},
 	{"[nbd]\nlisten = off\n",
 	 "test.conf:2: invalid listen address 'off', expected PORT, HOST:PORT or "
 	 "[IPV6]:PORT with PORT 1-65535"},
@@ -419,6 +443,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_syntax),	     cmocka_unit_test(test_derived_socket),
+		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_too_long),     cmocka_unit_test(test_small_err),
 		cmocka_unit_test(test_load),	     cmocka_unit_test(test_example),
