@@ -369,8 +369,8 @@ static void test_load(void **state)
 }
 
 /* etc/vdisk.conf shows every key with its default, commented out:
- * uncommented, it must parse to exactly the defaults (and the listen
- * example). */
+ * uncommented, it must parse to exactly the defaults (and the listen and
+ * links examples). */
 static void test_example(void **state)
 {
 	struct vdisk_config defaults;
@@ -394,12 +394,16 @@ static void test_example(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 13);
+	assert_int_equal(keys, 15);
 	config_init(&defaults);
 	config_init(&cfg);
 	assert_int_equal(config_parse(&cfg, text, len, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.nbd_listen, "10809");
 	memset(cfg.nbd_listen, 0, sizeof(cfg.nbd_listen));
+	assert_int_equal(cfg.nlinks, 2);
+	assert_string_equal(config_links_find(&cfg, "n2", 2)->addr[1], "192.168.11.2");
+	cfg.nlinks = 0;
+	memset(cfg.links, 0, sizeof(cfg.links));
 	assert_memory_equal(&cfg, &defaults, sizeof(cfg));
 	free(text);
 }
