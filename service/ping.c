@@ -108,6 +108,7 @@ static void session_finish(struct ping_session *s, int error)
 	free(s->sent_at);
 	free(s->rtt);
 	free(s->payload);
+	free(s->pattern);
 	free(s);
 }
 

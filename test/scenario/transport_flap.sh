@@ -20,7 +20,7 @@ RSS_SLACK_KIB=$((8 * 1024))
 # Under AddressSanitizer freed memory sits in a quarantine (256 MiB by
 # default), so RSS grows without a leak: keep the quarantine small and allow
 # more. LeakSanitizer, at vdiskd's exit, is the leak check there.
-if ldd "$VDISK_BUILD/service/vdiskd" 2>/dev/null | grep -q libasan; then
+if grep -q __asan_init "$VDISK_BUILD/service/vdiskd"; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}:quarantine_size_mb=4
 	RSS_SLACK_KIB=$((16 * 1024))
 	echo "note: sanitized vdiskd: ASAN_OPTIONS=$ASAN_OPTIONS, RSS slack $((RSS_SLACK_KIB / 1024)) MiB"
