@@ -26,15 +26,11 @@ struct mailbox {
 	struct qb_list_head queue;
 };
 
-static int mailbox_dispatch(int32_t fd, int32_t revents, void *data)
+void mailbox_drain(struct mailbox *mb)
 {
-	struct mailbox *mb = data;
 	struct qb_list_head batch;
 	struct mail *m, *tmp;
-	uint64_t n;
 
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return 0;
 	qb_list_init(&batch);
 	pthread_mutex_lock(&mb->lock);
 	qb_list_splice_tail(&mb->queue, &batch);
@@ -45,6 +41,16 @@ static int mailbox_dispatch(int32_t fd, int32_t revents, void *data)
 		m->fn(m->arg);
 		free(m);
 	}
+}
+
+static int mailbox_dispatch(int32_t fd, int32_t revents, void *data)
+{
+	struct mailbox *mb = data;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return 0;
+	mailbox_drain(mb);
 	return 0;
 }
 

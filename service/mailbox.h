@@ -23,6 +23,10 @@ int mailbox_create_dloop(struct mailbox **out, struct dloop *loop);
  * nothing that is still queued: the functions' arguments are passed to drop. */
 void mailbox_destroy(struct mailbox *mb, mailbox_fn drop);
 
+/* On the receiving thread: runs what is queued now, without waiting for
+ * its loop (which may not run again). */
+void mailbox_drain(struct mailbox *mb);
+
 /* Any thread. 0 or -ENOMEM. */
 int mailbox_post(struct mailbox *mb, mailbox_fn fn, void *arg);
 

@@ -149,7 +149,7 @@ int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n)
 	pthread_mutex_lock(&t->stats_lock);
 	*n = t->nstats;
 	*out = malloc((t->nstats ? t->nstats : 1) * sizeof(**out));
-	if (*out)
+	if (*out && t->nstats)
 		memcpy(*out, t->stats, t->nstats * sizeof(**out));
 	else
 		rc = -ENOMEM;
@@ -461,6 +461,9 @@ void transport_stop(struct transport *t)
 	}
 	dloop_timer_del(t->loop, t->tick);
 	mailbox_destroy(t->to_data, free);
+	/* Ping sessions just reported "cancelled": their requesters hold
+	 * resources until told, and this is their thread. */
+	mailbox_drain(t->to_ctl);
 	mailbox_destroy(t->to_ctl, free);
 	dloop_destroy(t->loop);
 	free(t->stats);
