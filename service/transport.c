@@ -149,10 +149,10 @@ int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n)
 	pthread_mutex_lock(&t->stats_lock);
 	*n = t->nstats;
 	*out = malloc((t->nstats ? t->nstats : 1) * sizeof(**out));
-	if (*out && t->nstats)
-		memcpy(*out, t->stats, t->nstats * sizeof(**out));
-	else
+	if (!*out)
 		rc = -ENOMEM;
+	else if (t->nstats)
+		memcpy(*out, t->stats, t->nstats * sizeof(**out));
 	pthread_mutex_unlock(&t->stats_lock);
 	return rc;
 }
