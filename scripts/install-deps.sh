@@ -10,7 +10,7 @@ PACKAGES=(
 	libcorosync-common-dev libblkid-dev libjson-c-dev libcmocka-dev
 	libssl-dev nftables iproute2 util-linux jq procps psmisc
 	liburing-dev python3
-	libfuse3-dev fuse3
+	libfuse3-dev fuse3 mount e2fsprogs passwd
 	qemu-utils libnbd-bin fio nbdkit iperf3 sockperf
 )
 
