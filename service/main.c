@@ -96,7 +96,34 @@ struct daemon {
 	struct router *router;
 	struct nbd *nbd;
 	struct ndfs *ndfs;
+	/* What the transport was last told, so a database change (which
+	 * leaves the nodes alone) costs no address lookups. */
+	uint32_t published_local;
+	size_t npublished;
+	struct membership_node published[MEMBERSHIP_MAX_NODES];
+	bool published_member[MEMBERSHIP_MAX_NODES];
 };
+
+/* Whether the nodelist or the membership changed since the last publish;
+ * records the current one if so. */
+static bool nodes_changed(struct daemon *d, struct membership *m)
+{
+	const struct membership_node *nodes;
+	size_t i, n = membership_nodes(m, &nodes);
+	bool changed = n != d->npublished || membership_local_nodeid(m) != d->published_local;
+
+	for (i = 0; i < n && !changed; i++)
+		changed = memcmp(&nodes[i], &d->published[i], sizeof(nodes[i])) ||
+			  membership_is_member(m, nodes[i].nodeid) != d->published_member[i];
+	if (!changed)
+		return false;
+	d->published_local = membership_local_nodeid(m);
+	d->npublished = n;
+	memcpy(d->published, nodes, n * sizeof(*nodes));
+	for (i = 0; i < n; i++)
+		d->published_member[i] = membership_is_member(m, nodes[i].nodeid);
+	return true;
+}
 
 static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
 {
@@ -136,6 +163,8 @@ static void nodes_publish(void *ctx)
 	size_t i, n = membership_nodes(m, &nodes);
 	int li;
 
+	if (!membership_local_nodeid(m) || !nodes_changed(d, m))
+		return;
 	for (i = 0; i < n; i++) {
 		memset(&tn[i], 0, sizeof(tn[i]));
 		tn[i].nodeid = nodes[i].nodeid;
@@ -147,8 +176,7 @@ static void nodes_publish(void *ctx)
 					    nodes[i].addr[li],
 				     d->cfg->port, &tn[i].addr[li]);
 	}
-	if (membership_local_nodeid(m))
-		transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
+	transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
 }
 
 /* Hands the data plane a new mapping snapshot. */
