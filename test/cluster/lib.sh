@@ -128,6 +128,18 @@ pass() { echo "PASS: $*"; }
 # step MSG: a progress line with the time since the test started.
 step() { echo "--- [$((SECONDS - VDT_START))s] $*"; }
 
+# ---------------------------------------------------------------- logs
+
+# log_mark NODE: the current length of NODE's vdiskd.log, for log_since.
+log_mark() { wc -l <"$VDC_DIR/n${1#n}/vdiskd.log"; }
+
+# log_since NODE MARK: NODE's vdiskd.log lines after MARK.
+log_since() { tail -n "+$(($2 + 1))" "$VDC_DIR/n${1#n}/vdiskd.log"; }
+
+# log_has NODE MARK REGEX: a line after MARK matches REGEX (grep -Ei). Not a
+# pipe into grep -q: under pipefail the writer's SIGPIPE would fail the test.
+log_has() { grep -qEi -- "$3" <(log_since "$1" "$2"); }
+
 # ---------------------------------------------------------------- assertions
 
 # expect_ok DESC CMD...: CMD must exit 0. Its stdout is left in $OUT.

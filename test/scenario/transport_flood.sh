@@ -59,7 +59,7 @@ wait "$flood_pid" || fail "vdpeer flood failed: $(cat "$VDT_TMP/flood.err")"
 echo "vdpeer: $(tail -n1 "$VDT_TMP/flood.json")"
 wait "$ping_pid" || true
 ping_check "ping stream n1 -> n2 through the flood" "$(cat "$VDT_TMP/ping.json")"
-log_since n1 "$mark" | grep -vE "handshake timed out|from node 0 link 0" | grep -iE "warning|error" | head -n 5 || true
+log_since n1 "$mark" | grep -vE "handshake timed out|from node 0 link 0" | grep -m 5 -iE "warning|error" || true
 ((cpu <= CPU_MAX_PCT)) ||
 	fail "n1's vdiskd used ${cpu}% of a CPU while its descriptors were exhausted (an accept loop spinning on EMFILE?), want <= ${CPU_MAX_PCT}%"
 echo "ok: no busy loop while out of descriptors"

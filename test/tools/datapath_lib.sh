@@ -166,10 +166,6 @@ stats_delta() {
 # the host is busy).
 stats_settle() { sleep 1.1; }
 
-# log_mark NODE: the current length of NODE's vdiskd.log, for log_since.
-log_mark() { wc -l <"$VDC_DIR/$1/vdiskd.log"; }
-# log_since NODE MARK: NODE's vdiskd.log lines after MARK.
-log_since() { tail -n +"$(($2 + 1))" "$VDC_DIR/$1/vdiskd.log"; }
 
 # no_sanitizer NODE...: fail at once on a sanitizer report (lib.sh would only
 # notice at teardown).

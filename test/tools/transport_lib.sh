@@ -129,17 +129,11 @@ assert_alive() {
 	echo "ok: vdiskd alive on ${#} nodes (pids $*)"
 }
 
-# log_mark NODE: current length of NODE's vdiskd log (for log_since).
-log_mark() { wc -l <"$VDC_DIR/n${1#n}/vdiskd.log"; }
-
-# log_since NODE MARK: the vdiskd log lines of NODE after MARK.
-log_since() { tail -n "+$(($2 + 1))" "$VDC_DIR/n${1#n}/vdiskd.log"; }
-
 # expect_log NODE MARK PATTERN TIMEOUT_S: a line matching PATTERN (grep -E)
 # appears after MARK.
 expect_log() {
 	local deadline=$(($(now_ms) + $4 * 1000))
-	while ! log_since "$1" "$2" | grep -qE -- "$3"; do
+	while ! log_has "$1" "$2" "$3"; do
 		if (($(now_ms) >= deadline)); then
 			echo "----- $1: vdiskd log since the mark:" >&2
 			log_since "$1" "$2" | tail -n 30 >&2
