@@ -12,6 +12,7 @@ PACKAGES=(
 	liburing-dev python3
 	libfuse3-dev fuse3 mount e2fsprogs passwd
 	qemu-utils libnbd-bin fio nbdkit iperf3 sockperf
+	pacemaker pacemaker-cli-utils pcs resource-agents libxml2-utils shellcheck
 )
 
 SUDO=()
