@@ -7,8 +7,7 @@
 #include "args.h"
 #include "reply.h"
 
-/* A path object as NODE:DEVICE, a null one as "-". */
-static int path_format(struct json_object *path, char *buf, size_t len)
+int disk_path_format(struct json_object *path, char *buf, size_t len)
 {
 	char id[24];
 	const char *node_name, *device;
@@ -77,11 +76,11 @@ static int disk_decode(struct json_object *obj, struct disk_view *d)
 		complain("malformed reply from vdiskd: mode or mtime of %s out of range", d->name);
 		return -EBADMSG;
 	}
-	ret = path_format(primary, d->primary, sizeof(d->primary));
+	ret = disk_path_format(primary, d->primary, sizeof(d->primary));
 	if (ret)
 		return ret;
 	d->has_secondary = secondary != NULL;
-	ret = path_format(secondary, d->secondary, sizeof(d->secondary));
+	ret = disk_path_format(secondary, d->secondary, sizeof(d->secondary));
 	if (ret)
 		return ret;
 	d->owner = name_or_id(d->owner_name, d->uid, d->owner_id, sizeof(d->owner_id));
@@ -264,7 +263,7 @@ static int opt_copy(const struct cli *cli, enum cmd_opt opt, char *dst, size_t s
 	return arg_copy(dst, size, cli->opt[opt], cmd_opts[opt].name);
 }
 
-static int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path)
+int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path)
 {
 	const char *arg = cli->opt[opt];
 	int ret;

@@ -9,6 +9,11 @@
 /* The options create and perm set share. */
 #define CO_PERM (CO_BIT(CO_OWNER) | CO_BIT(CO_GROUP) | CO_BIT(CO_MODE))
 
+/* A path object of a reply as NODE:DEVICE, a null one as "-". */
+int disk_path_format(struct json_object *path, char *buf, size_t len);
+/* NODE:DEVICE of option opt into path (a usage error if malformed). */
+int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path);
+
 int disk_fill(union vdisk_ctl_request *req, const struct cli *cli);
 int create_fill(union vdisk_ctl_request *req, const struct cli *cli);
 int perm_set_fill(union vdisk_ctl_request *req, const struct cli *cli);

@@ -20,6 +20,7 @@
 #include "cmd_cluster.h"
 #include "cmd_disk.h"
 #include "cmd_link.h"
+#include "cmd_map.h"
 #include "cmd_stats.h"
 #include "format.h"
 #include "ipc.h"
@@ -55,6 +56,7 @@ struct cmd {
 	size_t size;	   /* of the request struct */
 	unsigned int opts; /* CO_BIT()s it takes */
 	const char *operand; /* "NAME" or "NODE" if it takes one */
+	const char *operand2; /* and a second one */
 	int (*fill)(union vdisk_ctl_request *req, const struct cli *cli);
 	/* how long the reply may take, if not IPC_REPLY_TIMEOUT_MS */
 	int (*timeout_ms)(const union vdisk_ctl_request *req);
@@ -133,6 +135,63 @@ static const struct cmd cmds[] = {
 		.operand = "NAME",
 		.fill = disk_fill,
 		.print = deleted_print,
+	},
+	{
+		.name = "disk check",
+		.synopsis = "NAME",
+		.summary = "check this node's path to a disk now (exit 1 if it fails)",
+		.type = VDISK_CTL_DISK_CHECK,
+		.size = sizeof(struct vdisk_ctl_disk_req),
+		.operand = "NAME",
+		.fill = disk_fill,
+		.print = disk_check_print,
+		.check = disk_check_verdict,
+	},
+	{
+		.name = "map set",
+		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE]",
+		.summary = "change a disk's paths (a reconfiguration cycle)",
+		.type = VDISK_CTL_MAP_SET,
+		.size = sizeof(struct vdisk_ctl_map_req),
+		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY),
+		.operand = "NAME",
+		.fill = map_set_fill,
+		.timeout_ms = cycle_timeout_ms,
+		.print = cycle_print,
+	},
+	{
+		.name = "map promote",
+		.synopsis = "NAME NODE",
+		.summary = "make NODE's path the primary (a reconfiguration cycle)",
+		.type = VDISK_CTL_MAP_PROMOTE,
+		.size = sizeof(struct vdisk_ctl_map_req),
+		.operand = "NAME",
+		.operand2 = "NODE",
+		.fill = map_promote_fill,
+		.timeout_ms = cycle_timeout_ms,
+		.print = cycle_print,
+	},
+	{
+		.name = "suspend",
+		.synopsis = "NAME",
+		.summary = "hold a disk's I/O cluster-wide for maintenance",
+		.type = VDISK_CTL_SUSPEND,
+		.size = sizeof(struct vdisk_ctl_disk_req),
+		.operand = "NAME",
+		.fill = disk_fill,
+		.timeout_ms = cycle_timeout_ms,
+		.print = cycle_print,
+	},
+	{
+		.name = "resume",
+		.synopsis = "NAME",
+		.summary = "let a suspended disk's I/O go again",
+		.type = VDISK_CTL_RESUME,
+		.size = sizeof(struct vdisk_ctl_disk_req),
+		.operand = "NAME",
+		.fill = disk_fill,
+		.timeout_ms = cycle_timeout_ms,
+		.print = cycle_print,
 	},
 	{
 		.name = "perm set",
@@ -322,9 +381,10 @@ static int cmd_find(struct cli *cli, const struct cmd **cmdp)
 		return -EINVAL;
 	}
 
-	takes = cmd->operand != NULL;
-	if (takes && cli->nwords == n) {
-		complain("%s: missing %s", cmd->name, cmd->operand);
+	takes = (cmd->operand != NULL) + (cmd->operand2 != NULL);
+	if (cli->nwords < n + takes) {
+		complain("%s: missing %s", cmd->name,
+			 cli->nwords == n ? cmd->operand : cmd->operand2);
 		return -EINVAL;
 	}
 	if (cli->nwords > n + takes) {
@@ -338,6 +398,7 @@ static int cmd_find(struct cli *cli, const struct cmd **cmdp)
 		return -EINVAL;
 	}
 	cli->name = takes ? cli->words[n] : NULL;
+	cli->name2 = takes > 1 ? cli->words[n + 1] : NULL;
 	*cmdp = cmd;
 	return 0;
 }

@@ -44,6 +44,7 @@ struct cli {
 	char **words;		/* operands: command words, then the operand */
 	int nwords;
 	const char *name; /* the operand: NAME or NODE */
+	const char *name2; /* the second operand, for commands that take two */
 };
 
 /* One line on stderr, prefixed with the program name. */

@@ -86,6 +86,8 @@ struct cdb {
 
 	cdb_watch_fn watch_fn;
 	void *watch_ctx;
+	const struct cdb_cycle_ops *cycle_ops;
+	void *cycle_ctx;
 };
 
 static void op_start(struct cdb_op *op);
@@ -413,6 +415,42 @@ static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 		probes_finish(op);
 }
 
+/* Applies an update in delivery order: refused everywhere alike while the
+ * database syncs (-EAGAIN) or without quorum (-EROFS). */
+static int update_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,
+			size_t errlen)
+{
+	static const char *const what[] = {
+		[DB_OP_CREATE] = "create", [DB_OP_DELETE] = "delete", [DB_OP_PERM] = "perm",
+		[DB_OP_MAP] = "map",	   [DB_OP_SUSPEND] = "suspend",
+	};
+	int rc;
+
+	if (!c->synced) {
+		snprintf(err, errlen, "the database is synchronizing");
+		rc = -EAGAIN;
+	} else if (!membership_quorate(c->m)) {
+		snprintf(err, errlen,
+			 "no quorum: this node refuses changes until it is part of a quorate partition");
+		rc = -EROFS;
+	} else {
+		rc = db_apply(&c->db, u, err, errlen);
+	}
+	if (rc) {
+		qb_log(LOG_NOTICE, "refused update from node %" PRIu32 ": %s", from, err);
+		return rc;
+	}
+	if (u->op == DB_OP_INVENTORY)
+		qb_log(LOG_INFO, "applied the device inventory of node %" PRIu32
+		       ": generation %" PRIu64, from, c->db.generation);
+	else
+		qb_log(LOG_INFO, "applied %s of '%s' from node %" PRIu32 ": generation %" PRIu64,
+		       what[u->op], u->disk.name, from, c->db.generation);
+	state_commit(c, true, u);
+	watchers_notify(c);
+	return 0;
+}
+
 static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct cpg_msg *msg)
 {
 	struct db_update u;
@@ -421,36 +459,18 @@ static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct
 	int rc;
 
 	rc = db_update_from_json(msg->body, &u, err, sizeof(err));
+	if (rc == 0 && (u.op == DB_OP_MAP || u.op == DB_OP_SUSPEND)) {
+		snprintf(err, sizeof(err), "a mapping change outside a reconfiguration cycle");
+		rc = -EINVAL;
+	}
 	if (rc) {
 		qb_log(LOG_WARNING, "malformed update from node %" PRIu32 ": %s", from, err);
 		if (op)
 			op_complete(op, rc, err);
+		db_update_free(&u);
 		return;
 	}
-	if (!c->synced) {
-		rc = -EAGAIN;
-		snprintf(err, sizeof(err), "the database is synchronizing");
-	} else if (!membership_quorate(c->m)) {
-		rc = -EROFS;
-		snprintf(err, sizeof(err),
-			 "no quorum: this node refuses changes until it is part of a quorate partition");
-	} else {
-		rc = db_apply(&c->db, &u, err, sizeof(err));
-	}
-	if (rc == 0) {
-		if (u.op == DB_OP_INVENTORY)
-			qb_log(LOG_INFO, "applied the device inventory of node %" PRIu32
-			       ": generation %" PRIu64, from, c->db.generation);
-		else
-			qb_log(LOG_INFO, "applied %s of '%s' from node %" PRIu32
-			       ": generation %" PRIu64,
-			       json_object_get_string(json_object_object_get(msg->body, "op")),
-			       u.disk.name, from, c->db.generation);
-		state_commit(c, true, &u);
-		watchers_notify(c);
-	} else {
-		qb_log(LOG_NOTICE, "refused update from node %" PRIu32 ": %s", from, err);
-	}
+	rc = update_apply(c, from, &u, err, sizeof(err));
 	db_update_free(&u);
 	if (!op)
 		return;
@@ -594,6 +614,8 @@ static void cdb_confchg(void *ctx, const uint32_t *members, size_t n)
 		}
 	}
 	watchers_notify(c);
+	if (c->cycle_ops)
+		c->cycle_ops->confchg(c->cycle_ctx);
 	if (!membership_is_member(c->m, local_nodeid(c)))
 		return;
 	body = json_object_new_object();
@@ -631,6 +653,13 @@ static void cdb_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *bu
 		if (msg.target == local_nodeid(c))
 			probe_reply(c, nodeid, &msg);
 		break;
+	case CPG_MSG_PREPARE:
+	case CPG_MSG_ACK:
+	case CPG_MSG_COMMIT:
+	case CPG_MSG_CANCEL:
+		if (c->cycle_ops)
+			c->cycle_ops->deliver(c->cycle_ctx, nodeid, &msg);
+		break;
 	default:
 		break;
 	}
@@ -656,6 +685,8 @@ static void cdb_lost(void *ctx)
 	c->inv_publishing = false;
 	ops_fail_all(c, "lost the connection to corosync");
 	watchers_notify(c);
+	if (c->cycle_ops)
+		c->cycle_ops->confchg(c->cycle_ctx);
 }
 
 static const struct membership_ops cdb_membership_ops = {
@@ -855,6 +886,23 @@ int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count
 	*count = c->local_inv.count;
 	inventory_publish(c);
 	return 0;
+}
+
+void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx)
+{
+	c->cycle_ops = ops;
+	c->cycle_ctx = ctx;
+}
+
+int cdb_send(struct cdb *c, enum cpg_msg_type type, uint64_t reqid, struct json_object *body)
+{
+	return msg_send(c, type, 0, reqid, body);
+}
+
+int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,
+		     size_t errlen)
+{
+	return update_apply(c, from, u, err, errlen);
 }
 
 void cdb_watch(struct cdb *c, cdb_watch_fn fn, void *ctx)

@@ -21,6 +21,7 @@
 
 #include <qb/qbloop.h>
 
+#include "cpg_msg.h"
 #include "db.h"
 #include "membership.h"
 
@@ -62,6 +63,24 @@ int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count
  * quorum, an applied update, a completed sync, losing corosync. */
 typedef void (*cdb_watch_fn)(void *ctx);
 void cdb_watch(struct cdb *c, cdb_watch_fn fn, void *ctx);
+
+/*
+ * The reconfiguration cycle (reconfig.h) shares the database's CPG group, so
+ * its messages are ordered with the updates. deliver gets PREPARE, ACK,
+ * COMMIT and CANCEL messages as they are delivered; confchg runs after every
+ * membership change and after losing corosync.
+ */
+struct cdb_cycle_ops {
+	void (*deliver)(void *ctx, uint32_t from, const struct cpg_msg *msg);
+	void (*confchg)(void *ctx);
+};
+void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx);
+/* Multicasts a message to the group (body is consumed). */
+int cdb_send(struct cdb *c, enum cpg_msg_type type, uint64_t reqid, struct json_object *body);
+/* Applies a committed change at its delivery, exactly as an update would be
+ * (refused alike everywhere while syncing or without quorum). */
+int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,
+		     size_t errlen);
 
 const struct db *cdb_db(const struct cdb *c);
 struct membership *cdb_membership(const struct cdb *c);

@@ -87,6 +87,7 @@ static void disk_keys(struct mirror *mr, const struct db_disk *d)
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->mode, CMAP_MIRROR_PREFIX "disk.%s.mode", n);
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, (uint64_t)d->mtime, CMAP_MIRROR_PREFIX "disk.%s.mtime",
 		n);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->suspended, CMAP_MIRROR_PREFIX "disk.%s.suspended", n);
 	path_keys(mr, n, "primary", &d->primary);
 	path_keys(mr, n, "secondary", &d->secondary);
 }

@@ -79,6 +79,8 @@ enum key_id {
 	KEY_NDFS_MOUNT,
 	KEY_IO_TIMEOUT,
 	KEY_ACK_TIMEOUT,
+	KEY_PRE_HOOK,
+	KEY_POST_HOOK,
 	KEY_COUNT,
 };
 
@@ -103,6 +105,8 @@ static const struct config_key config_keys[KEY_COUNT] = {
 	[KEY_NDFS_MOUNT] = KEY("ndfs", "mount", TYPE_PATH, ndfs_mount),
 	[KEY_IO_TIMEOUT] = NUMBER_KEY("io", "timeout_ms", io_timeout_ms, 1, MS_MAX),
 	[KEY_ACK_TIMEOUT] = NUMBER_KEY("reconfig", "ack_timeout_ms", ack_timeout_ms, 1, MS_MAX),
+	[KEY_PRE_HOOK] = KEY("reconfig", "pre_hook", TYPE_PATH, pre_hook),
+	[KEY_POST_HOOK] = KEY("reconfig", "post_hook", TYPE_PATH, post_hook),
 };
 
 static const char *const policy_names[] = {

@@ -79,6 +79,11 @@ struct vdisk_config {
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */
 	uint32_t ack_timeout_ms;
+	/* [reconfig] pre_hook, post_hook: programs run on every node in a
+	 * reconfiguration cycle, before its ACK and after its outcome, as
+	 * `HOOK DISK PHASE` (reconfig.h); "" (the default) for none. */
+	char pre_hook[PATH_MAX];
+	char post_hook[PATH_MAX];
 	/* [links] NODE = ADDR0[, ADDR1 ...]: the transport's address of each
 	 * link of NODE (a name or nodeid of corosync's nodelist), instead of
 	 * its ringX_addr; nodes not named use the nodelist. */

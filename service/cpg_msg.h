@@ -22,6 +22,13 @@
  *                        the highest generation (ties: lowest nodeid)
  *   CPG_MSG_PROBE        {"device"}: asks `target` to check one of its paths
  *   CPG_MSG_PROBE_REPLY  {"error": errno or 0, "size", "path"}: to `target`
+ *
+ * The reconfiguration cycle (reconfig.h); reqid is the cycle's txid:
+ *   CPG_MSG_PREPARE      {"change": update (db_json.h)}: from the coordinator
+ *   CPG_MSG_ACK          {"error": "" or reason, "drain_us"}: every member
+ *   CPG_MSG_COMMIT       {}: from the coordinator, once every member acked
+ *   CPG_MSG_CANCEL       {"reason"}: from any member; the first of COMMIT and
+ *                        CANCEL delivered for a txid decides the cycle
  */
 #ifndef VDISK_CPG_MSG_H
 #define VDISK_CPG_MSG_H
@@ -43,6 +50,10 @@ enum cpg_msg_type {
 	CPG_MSG_SYNC_STATE,
 	CPG_MSG_PROBE,
 	CPG_MSG_PROBE_REPLY,
+	CPG_MSG_PREPARE,
+	CPG_MSG_ACK,
+	CPG_MSG_COMMIT,
+	CPG_MSG_CANCEL,
 	CPG_MSG_TYPE_MAX,
 };
 

@@ -16,6 +16,8 @@
 #include "ctl.h"
 #include "ctl_msg.h"
 #include "db_json.h"
+#include "device.h"
+#include "reconfig.h"
 
 #define DEFAULT_MODE 0660
 #define DEFAULT_GROUP "disk"
@@ -26,6 +28,7 @@ struct ctl {
 	struct cdb *cdb;
 	struct transport *transport;
 	struct router *router;
+	struct reconfig *reconfig;
 	const char *policy;
 };
 
@@ -567,6 +570,104 @@ static int perm_start(struct ctl *ctl, const struct vdisk_ctl_perm_req *req, str
 	return cdb_update_submit(ctl->cdb, &u, change_done, ch, err, errlen);
 }
 
+static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
+		       const struct reconfig_result *res)
+{
+	struct change *ch = ctx;
+	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	struct json_object *o, *cyc;
+
+	if (rc) {
+		reply_error(ch->conn, ch->id, rc, err);
+		goto out_unref;
+	}
+	o = generation_view(cl->ctl);
+	cyc = json_object_new_object();
+	json_object_object_add(cyc, "unchanged", json_object_new_boolean(res->unchanged));
+	json_object_object_add(cyc, "txid", json_object_new_int64((int64_t)res->txid));
+	json_object_object_add(cyc, "cycle_us", json_object_new_int64((int64_t)res->cycle_us));
+	json_object_object_add(cyc, "held_us", json_object_new_int64((int64_t)res->held_us));
+	json_object_object_add(cyc, "drain_us_max",
+			       json_object_new_int64((int64_t)res->drain_us_max));
+	json_object_object_add(cyc, "drain_node", json_object_new_int64(res->drain_node));
+	if (disk)
+		json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
+	json_object_object_add(o, "cycle", cyc);
+	reply_send(ch->conn, ch->id, 0, o);
+out_unref:
+	qb_ipcs_connection_unref(ch->conn);
+	free(ch);
+}
+
+static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, struct change *ch,
+		       char *err, size_t errlen)
+{
+	struct reconfig_req rr = { 0 };
+	int rc;
+
+	snprintf(rr.disk, sizeof(rr.disk), "%s", req->disk.name);
+	switch (req->hdr.id) {
+	case VDISK_CTL_MAP_SET:
+		rr.kind = RECONFIG_MAP;
+		if (!req->map.primary.node[0]) {
+			snprintf(err, errlen, "a primary path is required");
+			return -EINVAL;
+		}
+		if ((rc = path_resolve(ctl, &req->map.primary, &rr.paths[0], err, errlen)) ||
+		    (rc = path_resolve(ctl, &req->map.secondary, &rr.paths[1], err, errlen)))
+			return rc;
+		break;
+	case VDISK_CTL_MAP_PROMOTE:
+		rr.kind = RECONFIG_PROMOTE;
+		if (membership_node_lookup(cdb_membership(ctl->cdb), req->map.node, &rr.node)) {
+			snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)",
+				 req->map.node);
+			return -ENOENT;
+		}
+		break;
+	case VDISK_CTL_SUSPEND:
+		rr.kind = RECONFIG_SUSPEND;
+		break;
+	default:
+		rr.kind = RECONFIG_RESUME;
+		break;
+	}
+	return reconfig_request(ctl->reconfig, &rr, cycle_done, ch, err, errlen);
+}
+
+/* This node's path to a disk, checked now. */
+static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk *d)
+{
+	struct membership *m = cdb_membership(ctl->cdb);
+	uint32_t self = membership_local_nodeid(m);
+	const struct db_path *p = d->primary.nodeid == self ? &d->primary :
+				  d->secondary.nodeid == self ? &d->secondary : NULL;
+	struct json_object *o = json_object_new_object();
+	char path[4096] = "", why[512] = "";
+	uint64_t size = 0;
+	int rc = 0;
+
+	if (p) {
+		rc = device_probe(p->device, path, sizeof(path), &size);
+		if (rc)
+			snprintf(why, sizeof(why), "%s: %s", p->device, strerror(-rc));
+		else if (size < d->size)
+			snprintf(why, sizeof(why), "%s: device holds %" PRIu64
+				 " bytes, the disk needs %" PRIu64, p->device, size, d->size);
+	}
+	json_object_object_add(o, "disk", json_object_new_string(d->name));
+	json_object_object_add(o, "node", node_view(m, self));
+	json_object_object_add(o, "role", json_object_new_string(
+				       !p ? "none" : p == &d->primary ? "primary" : "secondary"));
+	json_object_object_add(o, "device", json_object_new_string(p ? p->device : ""));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(o, "healthy", json_object_new_boolean(p && !why[0]));
+	json_object_object_add(o, "error", json_object_new_string(why));
+	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
+	return o;
+}
+
 static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, struct change *ch,
 			char *err, size_t errlen)
 {
@@ -605,6 +706,8 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		rc = perm_start(cl->ctl, &req->perm, ch, err, sizeof(err));
 	else if (req->hdr.id == VDISK_CTL_PING)
 		rc = ping_start(cl->ctl, &req->ping, ch, err, sizeof(err));
+	else if (req->hdr.id != VDISK_CTL_DISK_DELETE)
+		rc = cycle_start(cl->ctl, req, ch, err, sizeof(err));
 	else
 		rc = delete_start(cl->ctl, &req->disk, ch, err, sizeof(err));
 	if (rc) {
@@ -645,11 +748,16 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		o = disk_list_view(ctl);
 		break;
 	case VDISK_CTL_DISK_SHOW:
+	case VDISK_CTL_DISK_CHECK:
 		d = db_disk_find(cdb_db(ctl->cdb), req.disk.name);
 		if (!d) {
 			snprintf(err, sizeof(err), "no such disk '%s'", req.disk.name);
 			reply_error(c, req.hdr.id, -ENOENT, err);
 			return 0;
+		}
+		if (req.hdr.id == VDISK_CTL_DISK_CHECK) {
+			o = disk_check_view(ctl, d);
+			break;
 		}
 		o = json_object_new_object();
 		json_object_object_add(o, "disk", disk_view(ctl, d));
@@ -750,6 +858,7 @@ int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name,
 	ctl->cdb = parts->cdb;
 	ctl->transport = parts->transport;
 	ctl->router = parts->router;
+	ctl->reconfig = parts->reconfig;
 	ctl->policy = parts->policy;
 	ctl->service = qb_ipcs_create(ipc_name, 0, QB_IPC_NATIVE, &handlers);
 	if (!ctl->service) {

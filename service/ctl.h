@@ -26,6 +26,7 @@ struct ctl_parts {
 	struct cdb *cdb;
 	struct transport *transport;
 	struct router *router;
+	struct reconfig *reconfig;
 	const char *policy; /* the transport policy's name, for link status */
 };
 

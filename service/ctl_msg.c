@@ -22,7 +22,13 @@ static size_t request_size(int32_t type)
 		return sizeof(struct vdisk_ctl_ping_req);
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_DELETE:
+	case VDISK_CTL_DISK_CHECK:
+	case VDISK_CTL_SUSPEND:
+	case VDISK_CTL_RESUME:
 		return sizeof(struct vdisk_ctl_disk_req);
+	case VDISK_CTL_MAP_SET:
+	case VDISK_CTL_MAP_PROMOTE:
+		return sizeof(struct vdisk_ctl_map_req);
 	case VDISK_CTL_DISK_CREATE:
 		return sizeof(struct vdisk_ctl_create_req);
 	case VDISK_CTL_PERM_SET:
@@ -44,7 +50,15 @@ static bool strings_terminated(const union vdisk_ctl_request *r)
 	switch (r->hdr.id) {
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_DELETE:
+	case VDISK_CTL_DISK_CHECK:
+	case VDISK_CTL_SUSPEND:
+	case VDISK_CTL_RESUME:
 		return TERMINATED(r->disk.name);
+	case VDISK_CTL_MAP_SET:
+	case VDISK_CTL_MAP_PROMOTE:
+		return TERMINATED(r->map.name) && TERMINATED(r->map.node) &&
+		       TERMINATED(r->map.primary.node) && TERMINATED(r->map.primary.device) &&
+		       TERMINATED(r->map.secondary.node) && TERMINATED(r->map.secondary.device);
 	case VDISK_CTL_DISK_CREATE:
 		return TERMINATED(r->create.name) && TERMINATED(r->create.primary.node) &&
 		       TERMINATED(r->create.primary.device) &&

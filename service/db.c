@@ -243,6 +243,36 @@ static int apply_perm(struct db *db, const struct db_update *u, char *err, size_
 	return 0;
 }
 
+static int apply_map(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
+	struct db_disk next;
+	int rc;
+
+	if (!d)
+		return -ENOENT;
+	next = *d;
+	next.primary = u->disk.primary;
+	next.secondary = u->disk.secondary;
+	rc = db_disk_check(&next, err, errlen);
+	if (rc)
+		return rc;
+	d->primary = next.primary;
+	d->secondary = next.secondary;
+	d->mtime = u->disk.mtime;
+	return 0;
+}
+
+static int apply_suspend(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
+
+	if (!d)
+		return -ENOENT;
+	d->suspended = u->disk.suspended;
+	return 0;
+}
+
 static int apply_inventory(struct db *db, const struct db_update *u, char *err, size_t errlen)
 {
 	struct db_inventory *slot = (struct db_inventory *)db_inventory_find(db, u->inv.nodeid);
@@ -300,6 +330,12 @@ int db_apply(struct db *db, const struct db_update *u, char *err, size_t errlen)
 		break;
 	case DB_OP_INVENTORY:
 		rc = apply_inventory(db, u, err, errlen);
+		break;
+	case DB_OP_MAP:
+		rc = apply_map(db, u, err, errlen);
+		break;
+	case DB_OP_SUSPEND:
+		rc = apply_suspend(db, u, err, errlen);
 		break;
 	default:
 		snprintf(err, errlen, "unknown update operation %d", (int)u->op);

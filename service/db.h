@@ -38,6 +38,8 @@ struct db_disk {
 	uint32_t gid;
 	uint32_t mode; /* permission bits only, <= 07777 */
 	int64_t mtime; /* seconds since the epoch, set by the update's originator */
+	/* Held for maintenance (vdiskctl suspend): I/O queues until resumed. */
+	bool suspended;
 };
 
 /* What libblkid found on one node, as that node published it. */
@@ -63,6 +65,10 @@ enum db_op {
 	DB_OP_DELETE, /* disk.name */
 	DB_OP_PERM, /* disk.name, disk.uid/gid/mode per flags, disk.mtime */
 	DB_OP_INVENTORY, /* inv replaces the node's inventory */
+	/* The two below are applied only by a reconfiguration cycle's COMMIT
+	 * (reconfig.h), never as plain updates: */
+	DB_OP_MAP, /* disk.name, disk.primary and disk.secondary, disk.mtime */
+	DB_OP_SUSPEND, /* disk.name, disk.suspended */
 };
 
 #define DB_PERM_UID (1u << 0)

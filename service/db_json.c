@@ -43,6 +43,7 @@ struct json_object *db_disk_to_json(const struct db_disk *d)
 	add_int(o, "gid", d->gid);
 	add_int(o, "mode", d->mode);
 	add_int(o, "mtime", d->mtime);
+	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
 	return o;
 }
 
@@ -92,6 +93,8 @@ static const char *const op_names[] = {
 	[DB_OP_DELETE] = "delete",
 	[DB_OP_PERM] = "perm",
 	[DB_OP_INVENTORY] = "inventory",
+	[DB_OP_MAP] = "map",
+	[DB_OP_SUSPEND] = "suspend",
 };
 
 struct json_object *db_update_to_json(const struct db_update *u)
@@ -158,6 +161,21 @@ static int get_u32(struct json_object *o, const char *key, uint32_t *out, char *
 	return rc;
 }
 
+/* Absent means false: states saved before the field existed still load. */
+static int get_optional_bool(struct json_object *o, const char *key, bool *out, char *err,
+			     size_t errlen)
+{
+	struct json_object *v;
+
+	*out = false;
+	if (!json_object_object_get_ex(o, key, NULL))
+		return 0;
+	if (get_field(o, key, json_type_boolean, &v, err, errlen))
+		return -EINVAL;
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
 static int get_str(struct json_object *o, const char *key, char *buf, size_t size, char *err,
 		   size_t errlen)
 {
@@ -213,7 +231,8 @@ static int disk_from_json(struct json_object *o, struct db_disk *d, char *err, s
 	    (rc = get_u32(o, "uid", &d->uid, err, errlen)) ||
 	    (rc = get_u32(o, "gid", &d->gid, err, errlen)) ||
 	    (rc = get_u32(o, "mode", &d->mode, err, errlen)) ||
-	    (rc = get_uint(o, "mtime", INT64_MAX, &mtime, err, errlen)))
+	    (rc = get_uint(o, "mtime", INT64_MAX, &mtime, err, errlen)) ||
+	    (rc = get_optional_bool(o, "suspended", &d->suspended, err, errlen)))
 		return rc;
 	d->mtime = (int64_t)mtime;
 	return 0;
@@ -282,7 +301,7 @@ int db_update_from_json(struct json_object *o, struct db_update *u, char *err, s
 	if ((rc = get_str(o, "op", op, sizeof(op), err, errlen)) ||
 	    (rc = get_u32(o, "flags", &u->flags, err, errlen)))
 		return rc;
-	for (u->op = DB_OP_CREATE; u->op <= DB_OP_INVENTORY; u->op++)
+	for (u->op = DB_OP_CREATE; u->op <= DB_OP_SUSPEND; u->op++)
 		if (strcmp(op, op_names[u->op]) == 0)
 			break;
 	switch (u->op) {
@@ -294,6 +313,8 @@ int db_update_from_json(struct json_object *o, struct db_update *u, char *err, s
 		return rc ? rc : get_str(sub, "name", u->disk.name, sizeof(u->disk.name), err, errlen);
 	case DB_OP_CREATE:
 	case DB_OP_PERM:
+	case DB_OP_MAP:
+	case DB_OP_SUSPEND:
 		rc = get_field(o, "disk", json_type_object, &sub, err, errlen);
 		return rc ? rc : disk_from_json(sub, &u->disk, err, errlen);
 	default:

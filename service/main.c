@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "nbd.h"
 #include "ndfs.h"
+#include "reconfig.h"
 #include "router.h"
 #include "transport.h"
 #include "vdmap.h"
@@ -96,6 +97,8 @@ struct daemon {
 	struct router *router;
 	struct nbd *nbd;
 	struct ndfs *ndfs;
+	struct reconfig *reconfig;
+	uint64_t map_seq;
 	/* What the transport was last told, so a database change (which
 	 * leaves the nodes alone) costs no address lookups. */
 	uint32_t published_local;
@@ -179,9 +182,10 @@ static void nodes_publish(void *ctx)
 	transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
 }
 
-/* Hands the data plane a new mapping snapshot. */
-static void map_publish(struct daemon *d)
+/* Hands the data plane a new mapping snapshot; returns its seq. */
+static uint64_t map_publish(void *ctx)
 {
+	struct daemon *d = ctx;
 	struct membership *m = cdb_membership(d->cdb);
 	const uint32_t *members;
 	size_t n = membership_members(m, &members);
@@ -191,15 +195,21 @@ static void map_publish(struct daemon *d)
 			  membership_quorate(m) && cdb_synced(d->cdb), members, n);
 	if (!map) {
 		qb_log(LOG_ERR, "out of memory building the mapping snapshot");
-		return;
+		return d->map_seq;
 	}
+	map->seq = ++d->map_seq;
+	reconfig_snapshot_mark(d->reconfig, map);
 	router_map_post(d->router, map);
+	return map->seq;
 }
 
 static void state_changed(void *ctx)
 {
-	nodes_publish(ctx);
-	map_publish(ctx);
+	struct daemon *d = ctx;
+
+	nodes_publish(d);
+	map_publish(d);
+	reconfig_kick(d->reconfig);
 }
 
 static int32_t on_signal(int32_t sig, void *data)
@@ -258,6 +268,11 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
 		goto out_transport;
 	}
+	rc = reconfig_start(&d.reconfig, loop, d.cdb, cfg, map_publish, &d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the reconfiguration service: %s", strerror(-rc));
+		goto out_cdb;
+	}
 	cdb_watch(d.cdb, state_changed, &d);
 	rc = ndfs_start(&d.ndfs, d.transport, d.router, d.cdb, loop, cfg->ndfs_mount);
 	if (rc)
@@ -267,6 +282,7 @@ static int run(const struct vdisk_config *cfg)
 			       .cdb = d.cdb,
 			       .transport = d.transport,
 			       .router = d.router,
+			       .reconfig = d.reconfig,
 			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
 		       });
 	if (rc) {
@@ -291,6 +307,8 @@ out_transport:
 	nbd_destroy(d.nbd);
 	ndfs_destroy(d.ndfs);
 	transport_stop(d.transport);
+	/* Its requests are answered through the control server. */
+	reconfig_stop(d.reconfig);
 	ctl_stop(ctl);
 out_loop:
 	qb_loop_destroy(loop);

@@ -19,6 +19,8 @@
 /* A path that failed is left alone this long before it is tried again. */
 #define FAIL_HOLD_MS 10000
 #define MAX_FAILS 256
+/* Waiting requests of a held disk: no retry time, no deadline. */
+#define HELD UINT64_MAX
 /* Statistics are published for the control plane every this many ticks. */
 #define STATS_TICKS 25
 
@@ -40,6 +42,9 @@ struct router {
 	dloop_timer_t tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
+	/* Held disks of the current snapshot not yet reported drained. */
+	uint32_t *drains;
+	size_t ndrains;
 
 	/* Statistics: kept by the data thread, published under pub_lock. */
 	struct router_stat *dstats; /* per disk id */
@@ -149,6 +154,34 @@ int router_stats_get(struct router *r, struct router_stats **out)
 	return rc;
 }
 
+static bool disk_out(struct router *r, uint32_t disk_id)
+{
+	struct vd_request *req;
+	size_t i;
+
+	for (i = 0; i < BUCKETS; i++)
+		qb_list_for_each_entry(req, &r->buckets[i], list)
+			if (req->disk_id == disk_id && req->target)
+				return true;
+	return false;
+}
+
+/* Reports the held disks that have nothing out any more. A drain is short
+ * and rare, so a scan of the table per completion during it is cheap. */
+static void drains_check(struct router *r, uint32_t disk_id)
+{
+	size_t i = 0;
+
+	while (i < r->ndrains) {
+		if ((disk_id && r->drains[i] != disk_id) || disk_out(r, r->drains[i])) {
+			i++;
+			continue;
+		}
+		r->map->drained(r->map->drained_ctx, r->drains[i], r->map->seq);
+		r->drains[i] = r->drains[--r->ndrains];
+	}
+}
+
 static void complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
@@ -157,6 +190,8 @@ static void complete(struct router *r, struct vd_request *req, int status)
 	if (status)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
 		       req->id, req->disk_id, req->op, strerror(-status));
+	if (r->ndrains)
+		drains_check(r, req->disk_id);
 	req->done(req, status);
 }
 
@@ -272,6 +307,15 @@ static void route(struct router *r, struct vd_request *req)
 	/* Without quorum this node must not touch shared storage. */
 	if (!r->map->quorate) {
 		wait_route(r, req, TICK_MS);
+		return;
+	}
+	/* Queued until a snapshot releases the disk; it may have been the
+	 * last one out. */
+	if (d->held) {
+		req->target = 0;
+		req->retry_ns = HELD;
+		if (r->ndrains)
+			drains_check(r, d->id);
 		return;
 	}
 	/* Two passes: first only paths whose node is local or has a live link
@@ -428,6 +472,50 @@ struct map_msg {
 	struct vdmap *map;
 };
 
+/* Requests queued for a disk the new snapshot releases go out, with a full
+ * I/O timeout of their own. */
+static void held_release(struct router *r)
+{
+	const struct vdmap_disk *d;
+	struct vd_request *req, *tmp;
+	uint64_t now = now_ns();
+	size_t i;
+
+	for (i = 0; i < BUCKETS; i++) {
+		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
+			if (req->target || req->retry_ns != HELD)
+				continue;
+			d = vdmap_disk_by_id(r->map, req->disk_id);
+			if (d && d->held)
+				continue;
+			req->retry_ns = now;
+			req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
+			route(r, req);
+		}
+	}
+}
+
+static void drains_start(struct router *r)
+{
+	uint32_t *ids;
+	size_t i, n = 0;
+
+	r->ndrains = 0;
+	for (i = 0; i < r->map->ndisks; i++)
+		n += r->map->disks[i].held;
+	if (!n || !r->map->drained)
+		return;
+	ids = realloc(r->drains, n * sizeof(*ids));
+	if (!ids) {
+		qb_log(LOG_ERR, "out of memory: cannot report drained disks");
+		return;
+	}
+	r->drains = ids;
+	for (i = 0; i < r->map->ndisks; i++)
+		if (r->map->disks[i].held)
+			r->drains[r->ndrains++] = r->map->disks[i].id;
+}
+
 static void map_apply(void *arg)
 {
 	struct map_msg *m = arg;
@@ -437,7 +525,10 @@ static void map_apply(void *arg)
 	r->map = m->map;
 	free(m);
 	backend_map_update(r->b, r->map);
+	drains_start(r);
 	requests_reroute(r, 0, true);
+	held_release(r);
+	drains_check(r, 0);
 }
 
 int router_map_post(struct router *r, struct vdmap *map)
@@ -507,6 +598,7 @@ void router_destroy(struct router *r)
 	remote_destroy(r->remote);
 	backend_destroy(r->b);
 	free(r->map);
+	free(r->drains);
 	free(r->dstats);
 	free(r->pub);
 	pthread_mutex_destroy(&r->pub_lock);

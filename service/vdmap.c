@@ -33,6 +33,7 @@ struct vdmap *vdmap_build(const struct db *db, uint64_t config, uint32_t local_n
 		v->mtime = d->mtime;
 		v->paths[0] = d->primary;
 		v->paths[1] = d->secondary;
+		v->held = d->suspended;
 	}
 	return m;
 }

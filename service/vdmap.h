@@ -23,9 +23,19 @@ struct vdmap_disk {
 	int64_t mtime;
 	/* paths[0] primary, paths[1] secondary (nodeid 0: none) */
 	struct db_path paths[2];
+	/* Requests queue, none is issued: a reconfiguration cycle or
+	 * maintenance (suspend) holds the disk. */
+	bool held;
 };
 
+/* Data thread: no request of a held disk is out any more (each held disk is
+ * reported once per snapshot that holds it). */
+typedef void (*vdmap_drained_fn)(void *ctx, uint32_t disk_id, uint64_t seq);
+
 struct vdmap {
+	uint64_t seq; /* publication number, grows with every snapshot */
+	vdmap_drained_fn drained;
+	void *drained_ctx; /* must outlive the data thread */
 	uint64_t config; /* configuration number */
 	uint32_t local_nodeid;
 	bool quorate;

@@ -79,6 +79,21 @@ enum vdisk_ctl_type {
 	 * the requests this node's clients made, nodes the node that served
 	 * them. Latencies are bucket upper bounds (powers of two). */
 	VDISK_CTL_STATS,
+	/* struct vdisk_ctl_disk_req. Checks this node's path to the disk now
+	 * (opens it, reads its size). Reply: {"disk": name, "node": {"id",
+	 * "name"}, "role": "primary"|"secondary"|"none", "device", "path"
+	 * (resolved), "size", "healthy", "error" ("" or reason), "suspended"} */
+	VDISK_CTL_DISK_CHECK,
+	/* The four below run a reconfiguration cycle (need root or haclient).
+	 * Reply: {"generation", "disk": disk, "cycle": {"unchanged", "txid",
+	 * "cycle_us", "held_us", "drain_us_max", "drain_node"}}. */
+	/* struct vdisk_ctl_map_req: primary (required) and secondary. */
+	VDISK_CTL_MAP_SET,
+	/* struct vdisk_ctl_map_req: node's path becomes the primary. */
+	VDISK_CTL_MAP_PROMOTE,
+	/* struct vdisk_ctl_disk_req: I/O to the disk queues until resumed. */
+	VDISK_CTL_SUSPEND,
+	VDISK_CTL_RESUME,
 	VDISK_CTL_TYPE_MAX,
 };
 
@@ -137,6 +152,14 @@ struct vdisk_ctl_perm_req {
 	uint32_t flags; /* VDISK_CTL_F_OWNER | _GROUP | _MODE */
 };
 
+struct vdisk_ctl_map_req {
+	struct qb_ipc_request_header hdr;
+	char name[VDISK_NAME_MAX + 1];
+	char node[VDISK_NODE_MAX + 1]; /* MAP_PROMOTE */
+	struct vdisk_ctl_path primary; /* MAP_SET */
+	struct vdisk_ctl_path secondary;
+};
+
 /* Any request, as the daemon decodes it and the CLI builds it. */
 union vdisk_ctl_request {
 	struct qb_ipc_request_header hdr;
@@ -145,6 +168,7 @@ union vdisk_ctl_request {
 	struct vdisk_ctl_create_req create;
 	struct vdisk_ctl_perm_req perm;
 	struct vdisk_ctl_ping_req ping;
+	struct vdisk_ctl_map_req map;
 };
 
 #endif
