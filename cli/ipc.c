@@ -75,13 +75,15 @@ static int reply_parse(int32_t id, char *buf, size_t len, struct json_object **r
 	return 0;
 }
 
+#define RECV_SLICE_MS 250
+
 int ctl_call(const char *ipc_name, const struct qb_ipc_request_header *req, int timeout_ms,
 	     struct json_object **replyp)
 {
 	qb_ipcc_connection_t *conn;
 	char *buf;
 	ssize_t n;
-	int ret;
+	int ret, waited;
 
 	conn = qb_ipcc_connect(ipc_name, VDISK_CTL_MAX_MSG);
 	if (!conn) {
@@ -103,7 +105,17 @@ int ctl_call(const char *ipc_name, const struct qb_ipc_request_header *req, int 
 		complain("cannot send the request to vdiskd: %s", strerror(-ret));
 		goto out_free_buf;
 	}
-	n = qb_ipcc_recv(conn, buf, VDISK_CTL_MAX_MSG, timeout_ms);
+	/* In slices: libqb notices a daemon that died only when a receive
+	 * times out, and a reply may take a whole reconfiguration cycle. */
+	for (waited = 0;; waited += RECV_SLICE_MS) {
+		n = qb_ipcc_recv(conn, buf, VDISK_CTL_MAX_MSG, RECV_SLICE_MS);
+		if ((n != -ETIMEDOUT && n != -EAGAIN) || waited + RECV_SLICE_MS >= timeout_ms)
+			break;
+		if (!qb_ipcc_is_connected(conn)) {
+			n = -ENOTCONN;
+			break;
+		}
+	}
 	if (n < 0) {
 		ret = (int)n;
 		if (ret == -ETIMEDOUT || ret == -EAGAIN)
