@@ -307,16 +307,75 @@ static void test_restore_refuses_corruption(void **state)
 	}
 }
 
+/* The mapping changes a reconfiguration cycle commits. */
+static void test_map_and_suspend(void **state)
+{
+	struct db_update c = create_update("vd1", 2, "/dev/sdb", 4096), u = { .op = DB_OP_MAP };
+	struct json_object *j, *parsed;
+	struct db db, back;
+	uint64_t gen;
+
+	db_init(&db);
+	c.disk.secondary.nodeid = 3;
+	strcpy(c.disk.secondary.device, "/dev/sdc");
+	apply_ok(&db, &c);
+	strcpy(u.disk.name, "vd1");
+	u.disk.primary = c.disk.secondary;
+	u.disk.secondary = c.disk.primary;
+	u.disk.mtime = 1800000000;
+	apply_ok(&db, &u);
+	assert_int_equal(db.disks[0].primary.nodeid, 3);
+	assert_string_equal(db.disks[0].secondary.device, "/dev/sdb");
+	assert_int_equal(db.disks[0].mtime, 1800000000);
+
+	/* refused: the same path twice, no primary, an unknown disk */
+	gen = db.generation;
+	u.disk.secondary = u.disk.primary;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the secondary path is the primary path"));
+	memset(&u.disk.primary, 0, sizeof(u.disk.primary));
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+	strcpy(u.disk.name, "vd9");
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -ENOENT);
+	assert_int_equal(db.generation, gen);
+	assert_int_equal(db.disks[0].primary.nodeid, 3);
+
+	u = (struct db_update){ .op = DB_OP_SUSPEND };
+	strcpy(u.disk.name, "vd1");
+	u.disk.suspended = true;
+	apply_ok(&db, &u);
+	assert_true(db.disks[0].suspended);
+
+	/* suspended survives a save; a state saved before the field existed
+	 * loads as not suspended */
+	parsed = json_tokener_parse(db_text(&db, &j));
+	assert_int_equal(db_from_json(parsed, &back, err, sizeof(err)), 0);
+	assert_true(back.disks[0].suspended);
+	db_free(&back);
+	json_object_object_del(json_object_array_get_idx(json_object_object_get(parsed, "disks"), 0),
+			       "suspended");
+	assert_int_equal(db_from_json(parsed, &back, err, sizeof(err)), 0);
+	assert_false(back.disks[0].suspended);
+	db_free(&back);
+	json_object_put(parsed);
+	json_object_put(j);
+	db_free(&db);
+}
+
 static void test_update_round_trip(void **state)
 {
-	struct db_update in[3], out;
+	struct db_update in[5], out;
 	size_t i;
 
 	in[0] = create_update("vd1", 2, "/dev/sdb", 4096);
 	in[1] = (struct db_update){ .op = DB_OP_DELETE };
 	strcpy(in[1].disk.name, "vd1");
 	in[2] = inventory_update(4, 2);
-	for (i = 0; i < 3; i++) {
+	in[3] = create_update("vd2", 3, "/dev/sdc", 0);
+	in[3].op = DB_OP_MAP;
+	in[4] = (struct db_update){ .op = DB_OP_SUSPEND, .disk.suspended = true };
+	strcpy(in[4].disk.name, "vd2");
+	for (i = 0; i < 5; i++) {
 		struct json_object *o = db_update_to_json(&in[i]);
 		struct json_object *p = json_tokener_parse(json_object_to_json_string(o));
 
@@ -325,6 +384,8 @@ static void test_update_round_trip(void **state)
 		assert_string_equal(out.disk.name, in[i].disk.name);
 		assert_int_equal(out.disk.size, in[i].disk.size);
 		assert_int_equal(out.inv.count, in[i].inv.count);
+		assert_int_equal(out.disk.primary.nodeid, in[i].disk.primary.nodeid);
+		assert_int_equal(out.disk.suspended, in[i].disk.suspended);
 		db_update_free(&out);
 		json_object_put(o);
 		json_object_put(p);
@@ -343,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_serialize_round_trip),
 		cmocka_unit_test(test_restore_refuses_corruption),
+		cmocka_unit_test(test_map_and_suspend),
 		cmocka_unit_test(test_update_round_trip),
 	};
 
