@@ -10,6 +10,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -21,6 +23,11 @@
 
 #define RING_ENTRIES 512
 #define ZERO_CHUNK (1024 * 1024)
+/* Larger copies of memory files go through the ring: a worker thread then
+ * copies while this one serves the network. */
+#define INLINE_MAX (64 * 1024)
+#define TMPFS_MAGIC 0x01021994
+#define RAMFS_MAGIC 0x858458f6
 
 enum zero_stage {
 	ZS_FALLOCATE, /* try fallocate first */
@@ -37,6 +44,7 @@ struct backend_dev {
 	uint32_t align;
 	uint32_t inflight;
 	bool stale; /* unmapped: closed once idle */
+	bool memory; /* tmpfs or ramfs: small copies are done inline */
 };
 
 struct backend {
@@ -45,6 +53,9 @@ struct backend {
 	int efd;
 	struct qb_list_head devs;
 	struct qb_list_head backlog;
+	struct qb_list_head inline_done;
+	unsigned int unsubmitted; /* SQEs prepared since the last submit */
+	bool job_queued;
 	uint8_t *zeros;
 };
 
@@ -61,6 +72,7 @@ static void dev_close(struct backend_dev *d)
 static int dev_open(struct backend *b, const char *spec, struct backend_dev **out)
 {
 	struct backend_dev *d;
+	struct statfs sfs;
 	struct stat st;
 	int rc, ssz;
 
@@ -88,9 +100,12 @@ static int dev_open(struct backend *b, const char *spec, struct backend_dev **ou
 	if (fstat(d->fd, &st) == 0 && S_ISBLK(st.st_mode) && ioctl(d->fd, BLKSSZGET, &ssz) == 0 &&
 	    ssz > 0)
 		d->align = (uint32_t)ssz;
+	d->memory = S_ISREG(st.st_mode) && fstatfs(d->fd, &sfs) == 0 &&
+		    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 	qb_list_add_tail(&d->list, &b->devs);
-	qb_log(LOG_INFO, "backend: opened %s as %s%s", spec, d->path,
-	       d->dfd >= 0 ? " (O_DIRECT for aligned I/O)" : "");
+	qb_log(LOG_INFO, "backend: opened %s as %s%s%s", spec, d->path,
+	       d->dfd >= 0 ? " (O_DIRECT for aligned I/O)" : "",
+	       d->memory ? " (in memory: small copies inline)" : "");
 	*out = d;
 	return 0;
 
@@ -150,16 +165,44 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	io_uring_sqe_set_data(sqe, io);
 }
 
+static void backend_turn(void *data);
+
+/* What this loop turn prepared goes to the kernel at its end, in one call,
+ * and what it copied inline is answered then. False if that cannot be
+ * arranged (no memory). */
+static bool turn_end_schedule(struct backend *b)
+{
+	if (!b->job_queued && dloop_job_add(b->loop, b, backend_turn) == 0)
+		b->job_queued = true;
+	return b->job_queued;
+}
+
+static void ring_submit(struct backend *b)
+{
+	if (b->unsubmitted) {
+		io_uring_submit(&b->ring);
+		b->unsubmitted = 0;
+	}
+}
+
 static void io_issue(struct backend *b, struct backend_io *io)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 
 	if (!sqe) {
+		/* Full of this turn's own entries: hand them over now. */
+		ring_submit(b);
+		sqe = io_uring_get_sqe(&b->ring);
+	}
+	if (!sqe) {
 		qb_list_add_tail(&io->list, &b->backlog);
 		return;
 	}
 	io_prep(b, sqe, io);
-	io_uring_submit(&b->ring);
+	b->unsubmitted++;
+	/* Without the job the entry would wait for the next event. */
+	if (!turn_end_schedule(b))
+		ring_submit(b);
 }
 
 static void io_finish(struct backend_io *io, int status)
@@ -178,6 +221,49 @@ static void io_finish(struct backend_io *io, int status)
 	if (d->stale && !d->inflight)
 		dev_close(d);
 	io->done(io, status);
+}
+
+/* A small read or write of a file in memory, copied now; 0 or -errno. */
+static int io_copy_inline(struct backend_io *io)
+{
+	struct backend_dev *d = io->dev;
+	int flags = (io->op == VD_WRITE && (io->flags & VD_F_FUA)) ? RWF_DSYNC : 0;
+	struct iovec iov;
+	ssize_t n;
+
+	while (io->progress < io->length) {
+		iov.iov_base = (uint8_t *)io->buf + io->progress;
+		iov.iov_len = io->length - io->progress;
+		n = io->op == VD_READ ?
+			    preadv2(d->fd, &iov, 1, (off_t)(io->offset + io->progress), 0) :
+			    pwritev2(d->fd, &iov, 1, (off_t)(io->offset + io->progress), flags);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		io->progress += (uint32_t)n;
+	}
+	return 0;
+}
+
+static bool io_inline(const struct backend_io *io)
+{
+	return io->dev->memory && (io->op == VD_READ || io->op == VD_WRITE) &&
+	       io->length <= INLINE_MAX;
+}
+
+static void backend_turn(void *data)
+{
+	struct backend *b = data;
+	struct backend_io *io;
+
+	b->job_queued = false;
+	ring_submit(b);
+	while (!qb_list_empty(&b->inline_done)) {
+		io = qb_list_first_entry(&b->inline_done, struct backend_io, list);
+		qb_list_del(&io->list);
+		io_finish(io, io->result);
+	}
 }
 
 /* One completion: finishes io or issues its next step. */
@@ -262,7 +348,12 @@ int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
 	io->progress = 0;
 	io->stage = ZS_FALLOCATE;
 	io->dev->inflight++;
-	io_issue(b, io);
+	if (!io_inline(io) || !turn_end_schedule(b)) {
+		io_issue(b, io);
+		return 0;
+	}
+	io->result = io_copy_inline(io);
+	qb_list_add_tail(&io->list, &b->inline_done);
 	return 0;
 }
 
@@ -297,6 +388,7 @@ int backend_start(struct backend **out, struct dloop *loop)
 	b->loop = loop;
 	qb_list_init(&b->devs);
 	qb_list_init(&b->backlog);
+	qb_list_init(&b->inline_done);
 	b->zeros = calloc(1, ZERO_CHUNK);
 	if (!b->zeros) {
 		rc = -ENOMEM;
@@ -334,6 +426,8 @@ void backend_destroy(struct backend *b)
 {
 	if (!b)
 		return;
+	if (b->job_queued)
+		dloop_job_del(b->loop, b, backend_turn);
 	dloop_poll_del(b->loop, b->efd);
 	close(b->efd);
 	io_uring_queue_exit(&b->ring);

@@ -6,6 +6,12 @@
  * closed when the mapping no longer uses them. A disk error completes the
  * I/O with -errno, which the router turns into a negative acknowledgement.
  *
+ * The ring is submitted once per loop turn, not once per request. Small
+ * reads and writes of files in memory (tmpfs, ramfs) are copied inline:
+ * those filesystems cannot tell io_uring that a copy will not block, so it
+ * would hand each one to a worker thread, whose wake-up costs more than the
+ * copy. Their done() still runs later, from a job of the loop.
+ *
  * Threads: data thread only.
  */
 #ifndef VDISK_BACKEND_H
@@ -31,10 +37,11 @@ struct backend_io {
 	backend_done_fn done;
 	void *ctx;
 	/* private */
-	struct qb_list_head list; /* waiting for room in the ring */
+	struct qb_list_head list; /* waiting for room in the ring, or done inline */
 	struct backend_dev *dev;
 	uint32_t progress; /* bytes done (short transfers, zero fill) */
 	uint8_t stage; /* write-zeroes fallback, FUA flush */
+	int result; /* of an inline copy, until its done() runs */
 };
 
 struct backend;

@@ -94,6 +94,7 @@ struct nbd_conn {
 	const char *draining;
 	bool paused; /* stopped decoding at the back-pressure limits */
 	bool resume_queued;
+	bool flush_queued; /* answers go out at the end of the loop turn */
 	int32_t events; /* polled for */
 	struct nbd_export exp;
 	/* input */
@@ -311,6 +312,7 @@ static void conn_free(struct nbd_conn *c)
 }
 
 static void conn_resume(void *data);
+static void conn_flush_turn(void *data);
 
 static void conn_close(struct nbd_conn *c, const char *why)
 {
@@ -322,6 +324,8 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	c->fd = -1;
 	if (c->resume_queued)
 		dloop_job_del(c->n->loop, c, conn_resume);
+	if (c->flush_queued)
+		dloop_job_del(c->n->loop, c, conn_flush_turn);
 	qb_list_for_each_entry_safe(e, tmp, &c->outq, list)
 		out_free(c, e);
 	if (c->filling)
@@ -389,7 +393,23 @@ static void req_done(struct vd_request *vr, int status)
 	/* Whatever the path said, a deleted disk is the client's cue to go. */
 	if (status && !vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id))
 		status = -ESHUTDOWN;
-	conn_settle(c, reply(c, &q->r, status, q));
+	status = reply(c, &q->r, status, q);
+	/* The answers completed in one loop turn leave in one sendmsg. */
+	if (!status && c->flush_queued)
+		return;
+	if (!status && dloop_job_add(c->n->loop, c, conn_flush_turn) == 0) {
+		c->flush_queued = true;
+		return;
+	}
+	conn_settle(c, status);
+}
+
+static void conn_flush_turn(void *data)
+{
+	struct nbd_conn *c = data;
+
+	c->flush_queued = false;
+	conn_settle(c, 0);
 }
 
 static int req_submit(struct nbd_conn *c, struct nbd_req *q)
