@@ -104,7 +104,7 @@ static int conn_flush(struct tconn *c)
 		qb_list_for_each_entry(e, &c->txq, list) {
 			if (cnt == IOV_BATCH)
 				break;
-			iov[cnt].iov_base = e->f->buf + e->off;
+			iov[cnt].iov_base = e->f->bytes + e->off;
 			iov[cnt].iov_len = e->f->len - e->off;
 			cnt++;
 		}
@@ -300,26 +300,34 @@ static int hs_receive(struct tconn *c, const uint8_t *raw)
 
 /* Input */
 
+/* Moves the bytes not yet taken to the front of the buffer. */
+static void rbuf_compact(struct tconn *c)
+{
+	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+	c->rlen -= c->rpos;
+	c->rpos = 0;
+}
+
 static int conn_input(struct tconn *c)
 {
-	size_t pos = 0;
 	int rc = 0;
 
 	while (rc == 0) {
 		struct frame_hdr h;
-		size_t total;
+		size_t total, avail = c->rlen - c->rpos;
+		uint8_t *at = c->rbuf + c->rpos;
 		struct tpeer *p;
 
 		if (c->state != CONN_UP) {
-			if (c->rlen - pos < HS_SIZE)
+			if (avail < HS_SIZE)
 				break;
-			rc = hs_receive(c, c->rbuf + pos);
-			pos += HS_SIZE;
+			rc = hs_receive(c, at);
+			c->rpos += HS_SIZE;
 			continue;
 		}
-		if (c->rlen - pos < FRAME_HDR_SIZE)
+		if (avail < FRAME_HDR_SIZE)
 			break;
-		rc = frame_hdr_decode(c->rbuf + pos, c->rlen - pos, &h);
+		rc = frame_hdr_decode(at, avail, &h);
 		if (rc == 0 && h.src_node != c->nodeid)
 			rc = -EINVAL;
 		if (rc) {
@@ -328,28 +336,29 @@ static int conn_input(struct tconn *c)
 			break;
 		}
 		total = FRAME_HDR_SIZE + h.payload_len;
-		if (total > c->rcap) {
-			uint8_t *grown;
+		if (avail < total) {
+			/* The rest of this frame must fit behind it: compact,
+			 * and grow the buffer only to one frame. */
+			if (total > c->rcap - c->rpos)
+				rbuf_compact(c);
+			if (total > c->rcap) {
+				uint8_t *grown = realloc(c->rbuf, total);
 
-			/* Move what we have to the front first, so the
-			 * buffer only grows to one frame. */
-			memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-			c->rlen -= pos;
-			pos = 0;
-			grown = realloc(c->rbuf, total);
-			if (!grown)
-				return -ENOMEM;
-			c->rbuf = grown;
-			c->rcap = total;
-		}
-		if (c->rlen - pos < total)
+				if (!grown)
+					return -ENOMEM;
+				c->rbuf = grown;
+				c->rcap = total;
+			}
 			break;
+		}
 		p = transport_peer(c->t, c->nodeid);
-		peer_receive(c->t, p, &p->links[c->link], &h, c->rbuf + pos + FRAME_HDR_SIZE);
-		pos += total;
+		peer_receive(c->t, p, &p->links[c->link], &h, at + FRAME_HDR_SIZE);
+		c->rpos += total;
 	}
-	memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
-	c->rlen -= pos;
+	/* Partial frames stay where they are: a large one would otherwise be
+	 * moved once per read. */
+	if (c->rpos == c->rlen)
+		c->rpos = c->rlen = 0;
 	return rc;
 }
 
@@ -361,14 +370,11 @@ static int conn_read(struct tconn *c)
 		ssize_t n;
 		int rc;
 
+		/* Full: what is left of the buffer is a partial frame's. */
 		if (c->rlen == c->rcap) {
-			/* Only a frame larger than the buffer fills it;
-			 * conn_input grew the buffer to fit that frame. */
-			rc = conn_input(c);
-			if (rc)
-				return rc;
-			if (c->rlen == c->rcap)
+			if (!c->rpos)
 				return -ENOBUFS;
+			rbuf_compact(c);
 		}
 		n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
 		if (n == 0)

@@ -41,6 +41,11 @@ struct tframe {
 	uint64_t seq;
 	int link; /* link it was last queued on, -1 if none */
 	size_t len;
+	/* The len bytes on the wire: buf, or a buffer handed over by the
+	 * sender (transport_send_buffer), given back through release. */
+	uint8_t *bytes;
+	void (*release)(void *owner);
+	void *owner;
 	uint8_t buf[]; /* header + payload */
 };
 
@@ -74,8 +79,9 @@ struct tconn {
 	uint8_t my_nonce[HS_NONCE];
 	uint8_t peer_nonce[HS_NONCE];
 	uint64_t deadline; /* monotonic ns */
+	/* Input: bytes [rpos, rlen) of rbuf are received, not yet taken. */
 	uint8_t *rbuf;
-	size_t rlen, rcap;
+	size_t rpos, rlen, rcap;
 	struct qb_list_head txq;
 	char addr[64]; /* peer address, for logs */
 };
