@@ -20,8 +20,11 @@
 
 void tframe_put(struct tframe *f)
 {
-	if (--f->refs == 0)
-		free(f);
+	if (--f->refs)
+		return;
+	if (f->release)
+		f->release(f->owner);
+	free(f);
 }
 
 struct tpeer *peer_new(uint32_t nodeid)
@@ -193,6 +196,8 @@ static struct tframe *tframe_new(size_t payload)
 	f->seq = 0;
 	f->link = -1;
 	f->len = FRAME_HDR_SIZE + payload;
+	f->bytes = f->buf;
+	f->release = NULL;
 	return f;
 }
 
@@ -203,57 +208,108 @@ static uint64_t oldest_unacked(const struct tpeer *p)
 	return qb_list_first_entry(&p->unacked, struct tframe, list)->seq;
 }
 
+/* Checks a message can go to nodeid now; its fragment count in *nfrag. */
+static int send_check(struct transport *t, struct tpeer *p, const struct frame_hdr *req,
+		      size_t len, size_t *nfrag)
+{
+	if (!p || !p->member)
+		return -EHOSTUNREACH;
+	if (len > FRAME_MSG_MAX || req->client == 0 || req->client >= TCLIENT_MAX)
+		return -EINVAL;
+	*nfrag = 1;
+	if (t->cfg.policy == VDISK_POLICY_STRIPE && len >= STRIPE_MIN_BYTES && usable_links(p) > 1)
+		*nfrag = (size_t)usable_links(p);
+	if ((len + *nfrag - 1) / *nfrag > FRAME_PAYLOAD_MAX)
+		*nfrag = (len + FRAME_PAYLOAD_MAX - 1) / FRAME_PAYLOAD_MAX;
+	if (p->next_seq + *nfrag - oldest_unacked(p) >= RX_WINDOW)
+		return -ENOBUFS;
+	return 0;
+}
+
+/* Numbers fragment f (payload bytes [off, off + n) of a len-byte message
+ * of nfrag fragments starting at first), encodes its header and sends it. */
+static void fragment_send(struct transport *t, struct tpeer *p, const struct frame_hdr *req,
+			  struct tframe *f, size_t off, size_t n, size_t len, size_t nfrag,
+			  uint64_t first)
+{
+	struct frame_hdr h = *req;
+	struct tlink *l;
+
+	h.type = FRAME_DATA;
+	h.flags = (uint16_t)((req->flags & FRAME_F_REPLY) | (nfrag > 1 ? FRAME_F_FRAG : 0));
+	h.src_node = t->local_nodeid;
+	h.seq = p->next_seq++;
+	h.ack = p->rx_cum;
+	h.payload_len = (uint32_t)n;
+	h.frag_offset = nfrag > 1 ? (uint32_t)off : 0;
+	h.msg_len = nfrag > 1 ? (uint32_t)len : (uint32_t)n;
+	h.msg_seq = nfrag > 1 ? first : 0;
+	frame_hdr_encode(&h, f->bytes);
+	f->seq = h.seq;
+	f->refs = 1;
+	qb_list_add_tail(&f->list, &p->unacked);
+	p->unacked_n++;
+	l = link_pick(t, p);
+	if (l)
+		frame_put_on(f, l);
+	p->ack_sent = p->rx_cum;
+}
+
 int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *req,
 		   const void *payload, size_t len)
 {
 	struct tpeer *p = transport_peer(t, nodeid);
-	struct frame_hdr h = *req;
-	size_t nfrag = 1, chunk, off;
+	size_t nfrag, chunk, off;
 	uint64_t first;
+	int rc = send_check(t, p, req, len, &nfrag);
 
-	if (!p || !p->member)
-		return -EHOSTUNREACH;
-	if (len > FRAME_MSG_MAX || h.client == 0 || h.client >= TCLIENT_MAX)
-		return -EINVAL;
-	if (t->cfg.policy == VDISK_POLICY_STRIPE && len >= STRIPE_MIN_BYTES && usable_links(p) > 1)
-		nfrag = (size_t)usable_links(p);
-	if ((len + nfrag - 1) / nfrag > FRAME_PAYLOAD_MAX)
-		nfrag = (len + FRAME_PAYLOAD_MAX - 1) / FRAME_PAYLOAD_MAX;
-	if (p->next_seq + nfrag - oldest_unacked(p) >= RX_WINDOW)
-		return -ENOBUFS;
+	if (rc)
+		return rc;
 	chunk = (len + nfrag - 1) / nfrag;
 	first = p->next_seq;
-	h.type = FRAME_DATA;
-	h.flags = (uint16_t)((req->flags & FRAME_F_REPLY) | (nfrag > 1 ? FRAME_F_FRAG : 0));
-	h.src_node = t->local_nodeid;
 	for (off = 0; off < len || (len == 0 && off == 0); off += chunk) {
 		size_t n = len - off < chunk ? len - off : chunk;
 		struct tframe *f = tframe_new(n);
-		struct tlink *l;
 
 		if (!f)
 			return -ENOMEM;
-		h.seq = p->next_seq++;
-		h.ack = p->rx_cum;
-		h.payload_len = (uint32_t)n;
-		h.frag_offset = nfrag > 1 ? (uint32_t)off : 0;
-		h.msg_len = nfrag > 1 ? (uint32_t)len : (uint32_t)n;
-		h.msg_seq = nfrag > 1 ? first : 0;
-		frame_hdr_encode(&h, f->buf);
 		if (n)
 			memcpy(f->buf + FRAME_HDR_SIZE, (const uint8_t *)payload + off, n);
-		f->seq = h.seq;
-		f->refs = 1;
-		qb_list_add_tail(&f->list, &p->unacked);
-		p->unacked_n++;
-		l = link_pick(t, p);
-		if (l)
-			frame_put_on(f, l);
+		fragment_send(t, p, req, f, off, n, len, nfrag, first);
 		if (len == 0)
 			break;
 	}
-	p->ack_sent = p->rx_cum;
 	return 0;
+}
+
+int transport_send_buffer(struct transport *t, uint32_t nodeid, const struct frame_hdr *req,
+			  uint8_t *frame, size_t len, void (*release)(void *owner), void *owner)
+{
+	struct tpeer *p = transport_peer(t, nodeid);
+	struct tframe *f;
+	size_t nfrag;
+	int rc = send_check(t, p, req, len, &nfrag);
+
+	/* Several fragments: copied, as any message. */
+	if (rc == 0 && nfrag > 1)
+		rc = transport_send(t, nodeid, req, frame + FRAME_HDR_SIZE, len);
+	if (rc || nfrag > 1)
+		goto out_release;
+	f = tframe_new(0);
+	if (!f) {
+		rc = -ENOMEM;
+		goto out_release;
+	}
+	f->len = FRAME_HDR_SIZE + len;
+	f->bytes = frame;
+	f->release = release;
+	f->owner = owner;
+	fragment_send(t, p, req, f, 0, len, len, 1, p->next_seq);
+	return 0;
+
+out_release:
+	release(owner);
+	return rc;
 }
 
 static void peer_ack(struct tpeer *p, uint64_t ack)

@@ -35,13 +35,15 @@ struct serve_io {
 	struct qb_list_head list;
 	struct remote *rs;
 	struct frame_hdr req;
+	/* A read's answer leaves from here without a copy: the frame header
+	 * goes right in front of the data. */
+	uint8_t frame[FRAME_HDR_SIZE];
 	uint8_t data[]; /* read result or write payload */
 };
 
-static void answer(struct remote *rs, const struct frame_hdr *req, int status, const void *data,
-		   size_t len)
+static struct frame_hdr answer_hdr(const struct frame_hdr *req, int status)
 {
-	struct frame_hdr h = {
+	return (struct frame_hdr){
 		.client = TCLIENT_ROUTER,
 		.flags = FRAME_F_REPLY,
 		.reqid = req->reqid,
@@ -51,11 +53,21 @@ static void answer(struct remote *rs, const struct frame_hdr *req, int status, c
 		.offset = req->offset,
 		.length = req->length,
 	};
-	int rc = transport_send(rs->t, req->src_node, &h, data, status ? 0 : len);
+}
 
-	/* If the requester is gone it re-issues elsewhere; nothing to do. */
+/* If the requester is gone it re-issues elsewhere; nothing to do. */
+static void answer_log(const struct frame_hdr *req, int rc)
+{
 	if (rc)
 		qb_log(LOG_DEBUG, "answer to node %" PRIu32 ": %s", req->src_node, strerror(-rc));
+}
+
+/* An answer without data. */
+static void answer(struct remote *rs, const struct frame_hdr *req, int status)
+{
+	struct frame_hdr h = answer_hdr(req, status);
+
+	answer_log(req, transport_send(rs->t, req->src_node, &h, NULL, 0));
 }
 
 static struct recent *recent_slot(struct remote *rs, uint32_t node, uint64_t reqid)
@@ -84,15 +96,22 @@ static void serve_done(struct backend_io *io, int status)
 {
 	struct serve_io *s = (struct serve_io *)io;
 	struct remote *rs = s->rs;
+	struct frame_hdr h;
 
 	qb_list_del(&s->list);
 	/* Reads are harmless to repeat; everything else must not be. */
 	if ((s->req.op & 0xff) != VD_READ)
 		*recent_slot(rs, s->req.src_node, s->req.reqid) =
 			(struct recent){ s->req.src_node, s->req.reqid, status };
-	/* Only a read carries data back. */
-	answer(rs, &s->req, status, s->data, (s->req.op & 0xff) == VD_READ ? s->io.length : 0);
-	free(s);
+	/* Only a read carries data back; the transport frees s once sent. */
+	if (status || (s->req.op & 0xff) != VD_READ) {
+		answer(rs, &s->req, status);
+		free(s);
+		return;
+	}
+	h = answer_hdr(&s->req, 0);
+	answer_log(&s->req, transport_send_buffer(rs->t, s->req.src_node, &h, s->frame,
+						  s->io.length, free, s));
 }
 
 /* Which of this node's paths the request means, or NULL if the mapping it
@@ -125,25 +144,25 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	if (h->flags & FRAME_F_REPLY)
 		return;
 	if (!path) {
-		answer(rs, h, -ESTALE, NULL, 0);
+		answer(rs, h, -ESTALE);
 		return;
 	}
 	if (running(rs, h->src_node, h->reqid))
 		return;
 	done = recent_find(rs, h->src_node, h->reqid);
 	if (done) {
-		answer(rs, h, done->status, NULL, 0);
+		answer(rs, h, done->status);
 		return;
 	}
 	if (op < VD_READ || op > VD_WRITE_ZEROES || (op == VD_READ && h->length > VD_IO_MAX) ||
 	    (op == VD_WRITE && len != h->length)) {
-		answer(rs, h, -EINVAL, NULL, 0);
+		answer(rs, h, -EINVAL);
 		return;
 	}
 	size = (op == VD_READ || op == VD_WRITE) ? h->length : 0;
 	s = malloc(sizeof(*s) + size);
 	if (!s) {
-		answer(rs, h, -ENOMEM, NULL, 0);
+		answer(rs, h, -ENOMEM);
 		return;
 	}
 	s->rs = rs;
@@ -163,7 +182,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	if (rc) {
 		qb_list_del(&s->list);
 		free(s);
-		answer(rs, h, rc, NULL, 0);
+		answer(rs, h, rc);
 	}
 }
 

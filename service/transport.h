@@ -133,6 +133,12 @@ int transport_client_register(struct transport *t, enum tclient client, transpor
  * flags (FRAME_F_REPLY), reqid, config, disk, status, offset, length. */
 int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
 		   const void *payload, size_t len);
+/* The same without a copy: frame holds FRAME_HDR_SIZE bytes for the header
+ * (written here), then the len bytes of payload. The transport owns frame
+ * from this call on, also when it fails, and calls release(owner) once it
+ * no longer needs it (acknowledged, or the peer is gone). */
+int transport_send_buffer(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
+			  uint8_t *frame, size_t len, void (*release)(void *owner), void *owner);
 
 /* Data thread: whether some link to nodeid carries data now. */
 bool transport_peer_up(struct transport *t, uint32_t nodeid);
