@@ -249,7 +249,7 @@ static int io_copy_inline(struct backend_io *io)
 static bool io_inline(const struct backend_io *io)
 {
 	return io->dev->memory && (io->op == VD_READ || io->op == VD_WRITE) &&
-	       io->length <= INLINE_MAX;
+	       (io->length <= INLINE_MAX || io->inline_any);
 }
 
 static void backend_turn(void *data)

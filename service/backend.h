@@ -36,6 +36,10 @@ struct backend_io {
 	void *buf;
 	backend_done_fn done;
 	void *ctx;
+	/* A file in memory is copied inline whatever the size: serving a
+	 * peer, this thread has nothing better to do meanwhile than the
+	 * network, and a worker thread's wake-up costs more than the copy. */
+	bool inline_any;
 	/* private */
 	struct qb_list_head list; /* waiting for room in the ring, or done inline */
 	struct backend_dev *dev;

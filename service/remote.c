@@ -176,6 +176,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		.length = h->length,
 		.buf = s->data,
 		.done = serve_done,
+		.inline_any = true,
 	};
 	qb_list_add_tail(&s->list, &rs->running);
 	rc = backend_submit(rs->b, path->device, &s->io);
