@@ -13,7 +13,8 @@
 #       the primary; a pathless node cannot be promoted;
 #   (e) a failed local path: monitor and start fail with the reason; demote
 #       off a failed primary maps the disk to the other path;
-#   (f) bad parameters, a missing disk, a vdiskd that is down.
+#   (f) bad parameters, a missing disk; with vdiskd down, monitor and
+#       demote leave the recovery to the vdiskd resource, start fails.
 # Every failure must come with an exit reason.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -239,7 +240,10 @@ expect_ra "vdisk: probe of a disk that does not exist" 7 "" n3 vdisk monitor \
 	disk=nosuch "vdiskctl=$VDISKCTL" CRM_meta_interval=0
 expect_ra "vd1 start on n3" 0 "" n3 vdisk start "${P[@]}"
 vdc stop n3 vdiskd
-expect_ra "vd1 monitor on n3, vdiskd down" 1 "does not answer" n3 vdisk monitor "${P[@]}"
+# The vdiskd resource recovers the daemon, and this instance with it.
+expect_ra "vd1 monitor on n3, vdiskd down" 0 "" n3 vdisk monitor "${P[@]}"
+grep -q "does not answer" <<<"$RA_ERR" || fail "the monitor did not log that vdiskd does not answer: $RA_ERR"
+expect_ra "vd1 demote on n3, vdiskd down" 0 "" n3 vdisk demote "${P[@]}"
 expect_ra "vd1 stop on n3, vdiskd down" 0 "" n3 vdisk stop "${P[@]}"
 expect_ra "vd1 start on n3, vdiskd down" 1 "does not answer" \
 	n3 vdisk start "${P[@]}"

@@ -12,6 +12,9 @@
 #       primary is n1, fio completes without an error;
 #   (d) n2 comes back: vdiskd and vd1 start there, unpromoted; n1 stays
 #       promoted. No failed action anywhere.
+#   (e) vdiskd on n1 (promoted) crashes: Pacemaker restarts it, and vd1
+#       after it; vd1 is promoted where its primary is; the only failed
+#       action is vdiskd's monitor (vd1's instance did not fail on its own).
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -82,6 +85,28 @@ no_failures() {
 		fail "$n failed actions in the cluster"
 	fi
 	echo "ok: no failed action (as $1 sees it)"
+}
+
+# failures NODE [OP_KEY_PREFIX]: how many failed actions NODE's crm_mon lists.
+failures() {
+	xq "$1" "count(//failures/failure[starts-with(@op_key, '${2:-}')])"
+}
+
+# failed_once NODE OP_KEY_PREFIX: exactly one failed action of that kind.
+failed_once() { [[ $(failures "$1" "$2") == 1 ]]; }
+
+# restarted_on NODE OLD_PID: NODE runs another vdiskd than OLD_PID, and
+# Pacemaker has the vdiskd clone started everywhere.
+restarted_on() {
+	local p
+	p=$(vdc pid "$1" vdiskd 2>/dev/null) && [[ $p != "$2" ]] &&
+		roles_are n2 vdiskd-clone Started "n1 n2 n3"
+}
+
+# vd1_settled NODE: vd1 has one promoted and two unpromoted instances.
+vd1_settled() {
+	[[ $(xq "$1" "count(//clone[@id='vd1-clone']/resource[@role='Promoted'])") == 1 &&
+		$(xq "$1" "count(//clone[@id='vd1-clone']/resource[@role='Unpromoted'])") == 2 ]]
 }
 
 # score NODE: vd1's promotion score on NODE ("none" when unset).
@@ -171,5 +196,21 @@ assert_eq "vd1 still promoted on n1" "$(role_nodes n2 vd1-clone Promoted)" n1
 assert_eq "vd1's primary" "$(primary_of vd1 n2)" n1
 assert_eq "promotion score on n2 (secondary again)" "$(score n2)" 50
 no_failures n2
+
+# ------------------------------------------------------------------ (e)
+step "(e) vdiskd on n1 (promoted) crashes"
+old=$(vdc pid n1 vdiskd)
+vdc kill n1 vdiskd
+retry_until 30 failed_once n2 vdiskd_monitor ||
+	fail "Pacemaker did not notice the crash of vdiskd on n1 within 30s"
+echo "ok: vdiskd's monitor on n1 failed"
+retry_until 45 restarted_on n1 "$old" ||
+	fail "vdiskd on n1 not restarted within 45s: $(pcmk status)"
+echo "ok: vdiskd on n1 restarted (pid $old -> $(vdc pid n1 vdiskd))"
+retry_until 45 vd1_settled n2 ||
+	fail "vd1 not promoted once and unpromoted twice after 45s: $(pcmk status)"
+promoted=$(role_nodes n2 vd1-clone Promoted)
+assert_eq "vd1 promoted where its primary is" "$promoted" "$(primary_of vd1)"
+assert_eq "failed actions of vd1" "$(failures n2 vd1_)" 0
 
 pass "$VDT_NAME"
