@@ -150,6 +150,9 @@ assert_eq "promotion score on n1" "$(score n1)" 100
 assert_eq "promotion score on n2" "$(score n2)" 50
 assert_eq "promotion score on n3" "$(score n3)" none
 no_failures n2
+# Pacemaker's vdiskd mounts its device filesystem where users look.
+[[ -e $VDC_DIR/n3/dev/vd1 ]] || fail "n3's device filesystem does not show vd1"
+echo "ok: n3's device filesystem shows vd1"
 
 # ------------------------------------------------------------------ (b)
 step "(b) pcs resource move vd1-clone n2 --promoted"
