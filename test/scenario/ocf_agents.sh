@@ -245,9 +245,22 @@ expect_ra "vd1 monitor on n3, vdiskd down" 0 "" n3 vdisk monitor "${P[@]}"
 grep -q "does not answer" <<<"$RA_ERR" || fail "the monitor did not log that vdiskd does not answer: $RA_ERR"
 expect_ra "vd1 demote on n3, vdiskd down" 0 "" n3 vdisk demote "${P[@]}"
 expect_ra "vd1 stop on n3, vdiskd down" 0 "" n3 vdisk stop "${P[@]}"
-expect_ra "vd1 start on n3, vdiskd down" 1 "does not answer" \
+# Start waits for the daemon while its timeout lasts (here 6 s).
+t0=$SECONDS
+RA_TIMEOUT_MS=6000 expect_ra "vd1 start on n3, vdiskd down" 1 "does not answer" \
 	n3 vdisk start "${P[@]}"
+((SECONDS - t0 <= 6)) || fail "the start took $((SECONDS - t0))s, beyond its 6s timeout"
+# ... and starts once the daemon is back.
+(
+	RA_TIMEOUT_MS=30000 ra n3 vdisk start "${P[@]}"
+	exit "$RA_RC"
+) &
+ra_pid=$!
+sleep 2
 vdc start n3 vdiskd
+wait "$ra_pid" || fail "vd1 start on n3 did not succeed once vdiskd was back"
+echo "ok: vd1 start on n3 waited for vdiskd"
+expect_ra "vd1 monitor on n3" 0 "" n3 vdisk monitor "${P[@]}"
 vdc wait-synced n3
 
 pass "$VDT_NAME"
