@@ -5,7 +5,8 @@
 # device); n3 has no path.
 #   (a) pcs resource create: the vdiskd clone starts on every node, the vd1
 #       promotable clone everywhere, promoted on n1 (vd1's primary), with
-#       promotion scores 100 (n1), 50 (n2), none (n3);
+#       promotion scores 100 (n1), 50 (n2), none (n3); the device
+#       filesystem of Pacemaker's vdiskd shows on the host;
 #   (b) pcs resource move vd1-clone n2 --promoted: the primary moves to n2;
 #   (c) with fio writing and verifying through n3, n2 (promoted) is killed
 #       whole (Pacemaker, corosync, vdiskd): Pacemaker promotes n1, vd1's
