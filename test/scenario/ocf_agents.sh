@@ -136,7 +136,13 @@ expect_ra "vdiskd: missing program" 5 "/nonexistent/vdiskd" n1 vdiskd start \
 	"config=$n1conf" binary=/nonexistent/vdiskd "vdiskctl=$VDISKCTL"
 expect_ra "vdiskd: probe where vdisk is missing" 7 "" n1 vdiskd monitor \
 	"config=$VDT_TMP/none.conf" binary=/nonexistent/vdiskd CRM_meta_interval=0
-# The agent's daemon stays: what follows needs it, vdcluster stops it.
+# n2's vdiskd is vdcluster's: not the agent's to monitor or to start twice.
+n2params=("config=$VDC_DIR/n2/vdisk.conf" "binary=$VDISKD" "vdiskctl=$VDISKCTL" "logfile=$VDC_DIR/n2/vdiskd.log")
+expect_ra "vdiskd monitor on n2, a daemon the agent did not start" 7 "" n2 vdiskd monitor "${n2params[@]}"
+expect_ra "vdiskd start on n2, a daemon the agent did not start" 1 "not started by this agent" \
+	n2 vdiskd start "${n2params[@]}"
+vdc pid n2 vdiskd >/dev/null || fail "n2's vdiskd is gone"
+# The agent's daemon on n1 stays: what follows needs it, vdcluster stops it.
 
 # ------------------------------------------------------------------ (c)
 step "(c) ocf:vdisk:vdisk on n1: ocf-tester"
