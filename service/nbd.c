@@ -35,6 +35,7 @@
 #include <qb/qblist.h>
 #include <qb/qblog.h>
 
+#include "listen_socket.h"
 #include "nbd.h"
 #include "nbd_proto.h"
 
@@ -45,7 +46,6 @@
 #define HELD_MAX (64u * 1024 * 1024)
 /* Data buffers are page aligned, so the backend can use O_DIRECT. */
 #define BUF_ALIGN 4096
-#define LISTEN_BACKLOG 128
 
 /* Everything is offered; all I/O goes through this daemon's router, so
  * connections to the same disk see each other's writes and flushes. */
@@ -817,107 +817,6 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 	return 0;
 }
 
-static int listen_open(int family, const struct sockaddr *sa, socklen_t len, int *out)
-{
-	int fd, one = 1, zero = 0, rc;
-
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (family != AF_UNIX)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, sa, len) || listen(fd, LISTEN_BACKLOG)) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	*out = fd;
-	return 0;
-}
-
-/* A socket file left by a daemon that died is removed; one somebody still
- * answers on, or anything that is not a socket, is not ours to take. */
-static int stale_socket_remove(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int fd, rc = 0;
-
-	if (lstat(sa->sun_path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
-		rc = -EADDRINUSE;
-	else if (unlink(sa->sun_path) && errno != ENOENT)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static int unix_listen(struct nbd *n, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	rc = stale_socket_remove(&sa);
-	if (rc)
-		return rc;
-	rc = listen_open(AF_UNIX, (struct sockaddr *)&sa, sizeof(sa), &n->unix_fd);
-	if (rc)
-		return rc;
-	/* Everybody may connect; each export checks who it is. */
-	if (chmod(path, 0666)) {
-		rc = -errno;
-		goto out_close;
-	}
-	memcpy(n->socket_path, sa.sun_path, sizeof(n->socket_path));
-	return 0;
-
-out_close:
-	close(n->unix_fd);
-	unlink(path);
-	return rc;
-}
-
-static int tcp_listen(struct nbd *n, const char *listen)
-{
-	struct addrinfo hints = {
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-	};
-	struct addrinfo *res, *ai;
-	char host[VDISK_LISTEN_MAX + 1], service[8];
-	uint16_t port;
-	int pass, rc;
-
-	rc = config_listen_split(listen, host, sizeof(host), &port);
-	if (rc)
-		return rc;
-	snprintf(service, sizeof(service), "%u", port);
-	rc = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
-	if (rc) {
-		qb_log(LOG_ERR, "nbd: listen address '%s': %s", listen, gai_strerror(rc));
-		return -EADDRNOTAVAIL;
-	}
-	/* IPv6 first: "::" takes IPv4 clients too, "0.0.0.0" only those. */
-	rc = -EADDRNOTAVAIL;
-	for (pass = 0; pass < 2 && rc; pass++)
-		for (ai = res; ai && rc; ai = ai->ai_next)
-			if ((ai->ai_family == AF_INET6) == (pass == 0))
-				rc = listen_open(ai->ai_family, ai->ai_addr, ai->ai_addrlen,
-						 &n->tcp_fd);
-	freeaddrinfo(res);
-	return rc;
-}
-
 /* Data thread: the listeners join the loop. */
 static void listeners_attach(void *arg)
 {
@@ -947,12 +846,12 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 	n->unix_fd = -1;
 	n->tcp_fd = -1;
 	qb_list_init(&n->conns);
-	rc = unix_listen(n, cfg->nbd_socket);
+	rc = listen_unix(cfg->nbd_socket, &n->unix_fd);
 	if (rc) {
 		qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_socket, strerror(-rc));
 		goto out_free;
 	}
-	rc = cfg->nbd_listen[0] ? tcp_listen(n, cfg->nbd_listen) : 0;
+	rc = cfg->nbd_listen[0] ? listen_tcp(cfg->nbd_listen, &n->tcp_fd) : 0;
 	if (rc) {
 		qb_log(LOG_ERR, "nbd: cannot listen on %s: %s", cfg->nbd_listen, strerror(-rc));
 		goto out_unix;
@@ -967,6 +866,7 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 	rc = transport_post(t, listeners_attach, box);
 	if (rc)
 		goto out_box;
+	snprintf(n->socket_path, sizeof(n->socket_path), "%s", cfg->nbd_socket);
 	qb_log(LOG_NOTICE, "nbd: serving on %s%s%s", n->socket_path, n->tcp_fd >= 0 ? " and " : "",
 	       n->tcp_fd >= 0 ? cfg->nbd_listen : "");
 	*out = n;
@@ -979,7 +879,7 @@ out_tcp:
 		close(n->tcp_fd);
 out_unix:
 	close(n->unix_fd);
-	unlink(n->socket_path);
+	unlink(cfg->nbd_socket);
 out_free:
 	free(n);
 	return rc;
