@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The OCF agents (ocf/vdiskd, ocf/vdisk) on a 3-node cluster, run the way
+# The OCF agents (agents/vdiskd, agents/vdisk) on a 3-node cluster, run the way
 # Pacemaker runs them (a node's network namespace, an environment of OCF
 # variables and a bare PATH) but without Pacemaker:
 #   (a) meta-data valid against OCF 1.1 (pcs's schema) and ra-api-1.dtd;
@@ -19,7 +19,7 @@
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
-OCF_DIR=$VDISK_SRC/ocf
+OCF_DIR=$VDISK_SRC/agents
 RNG=/usr/share/pcs/data/ocf-1.1.rng
 VDISKD=$VDISK_BUILD/service/vdiskd
 VDISKCTL=$VDISK_BUILD/cli/vdiskctl
