@@ -102,12 +102,17 @@ static int check_decode(struct json_object *reply, struct check_view *v)
 		{ "device", FIELD_STRING, &v->device },
 		{ "path", FIELD_STRING, &v->path },
 		{ "size", FIELD_UINT, &v->size },
-		{ "healthy", FIELD_BOOL, &v->healthy },
 		{ "error", FIELD_STRING, &v->error },
 		{ "suspended", FIELD_BOOL, &v->suspended },
 	};
+	/* null without a path: there is nothing to be healthy */
+	const struct field health[] = { { "healthy", FIELD_BOOL, &v->healthy } };
+	int ret = fields_get(reply, fields, ARRAY_SIZE(fields));
 
-	return fields_get(reply, fields, ARRAY_SIZE(fields));
+	v->healthy = true;
+	if (ret || !strcmp(v->role, "none"))
+		return ret;
+	return fields_get(reply, health, ARRAY_SIZE(health));
 }
 
 int disk_check_print(struct json_object *reply, const struct cli *cli,

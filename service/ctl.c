@@ -662,7 +662,7 @@ static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk
 	json_object_object_add(o, "device", json_object_new_string(p ? p->device : ""));
 	json_object_object_add(o, "path", json_object_new_string(path));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
-	json_object_object_add(o, "healthy", json_object_new_boolean(p && !why[0]));
+	json_object_object_add(o, "healthy", p ? json_object_new_boolean(!why[0]) : NULL);
 	json_object_object_add(o, "error", json_object_new_string(why));
 	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
 	return o;

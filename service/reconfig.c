@@ -329,6 +329,11 @@ static void change_paths(const struct reconfig *rc, const struct db_update *u,
 	}
 }
 
+static bool path_known(const struct db_disk *d, const struct db_path *p)
+{
+	return !memcmp(p, &d->primary, sizeof(*p)) || !memcmp(p, &d->secondary, sizeof(*p));
+}
+
 /* Drained: check this node's paths of the new mapping, run the pre-change
  * hook, acknowledge. */
 static void member_prepared(struct reconfig *rc)
@@ -340,7 +345,8 @@ static void member_prepared(struct reconfig *rc)
 	int i, ret;
 
 	change_paths(rc, &rc->cur.change, paths);
-	for (i = 0; i < 2 && d; i++) {
+	/* Suspend and resume leave the paths alone, broken or not. */
+	for (i = 0; i < 2 && d && rc->cur.change.op == DB_OP_MAP; i++) {
 		if (paths[i].nodeid != local_nodeid(rc))
 			continue;
 		ret = device_probe(paths[i].device, path, sizeof(path), &size);
@@ -351,10 +357,17 @@ static void member_prepared(struct reconfig *rc)
 			snprintf(err, sizeof(err),
 				 "%s: %s: device holds %" PRIu64 " bytes, the disk needs %" PRIu64,
 				 node_name(rc, paths[i].nodeid), paths[i].device, size, d->size);
-		if (ret || size < d->size) {
-			ack_send(rc, err);
-			return;
+		if (!ret && size >= d->size)
+			continue;
+		/* The new primary must work, and so must a path the disk
+		 * did not have; a failed primary may step down to secondary
+		 * (the router keeps avoiding it). */
+		if (i == 1 && path_known(d, &paths[1])) {
+			qb_log(LOG_WARNING, "cycle %" PRIx64 ": secondary path %s", rc->cur.txid, err);
+			continue;
 		}
+		ack_send(rc, err);
+		return;
 	}
 	if (!rc->cfg->pre_hook[0]) {
 		ack_send(rc, "");

@@ -82,7 +82,8 @@ enum vdisk_ctl_type {
 	/* struct vdisk_ctl_disk_req. Checks this node's path to the disk now
 	 * (opens it, reads its size). Reply: {"disk": name, "node": {"id",
 	 * "name"}, "role": "primary"|"secondary"|"none", "device", "path"
-	 * (resolved), "size", "healthy", "error" ("" or reason), "suspended"} */
+	 * (resolved), "size", "healthy" (null without a path), "error" ("" or
+	 * reason), "suspended"} */
 	VDISK_CTL_DISK_CHECK,
 	/* The four below run a reconfiguration cycle (need root or haclient).
 	 * Reply: {"generation", "disk": disk, "cycle": {"unchanged", "txid",

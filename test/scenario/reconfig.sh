@@ -10,7 +10,8 @@
 #   (d) the coordinator killed mid-cycle: the lowest remaining node cancels,
 #       I/O goes on;
 #   (e) suspend holds I/O cluster-wide until resume;
-#   (f) map set moves the paths; bad input changes nothing.
+#   (f) map set moves the paths; bad input changes nothing;
+#   (g) a primary whose path broke on its node steps down all the same.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -179,5 +180,20 @@ assert_eq "primary unchanged by bad input" "$(primary_of vd1 n2)" n1
 fio_job final n2 2
 fio_wait final 60
 echo "ok: (f) I/O on the new mapping"
+# ------------------------------------------------------------------ (g)
+step "(g) the primary's path is broken on its node: promoting the other one works"
+ln -s "$f" "$VDC_DIR/n2/vd2.img"
+expect_ok "disk create vd2" ctl n1 disk create vd2 --primary "n2:$VDC_DIR/n2/vd2.img" \
+	--secondary "n3:$f"
+rm "$VDC_DIR/n2/vd2.img"
+expect_fail "n2's path fails" 1 "No such file or directory" ctl n2 disk check vd2
+mark2=$(log_mark n2)
+expect_ok "map promote vd2 n3 (n2's broken path becomes the secondary)" ctl n1 map promote vd2 n3
+assert_eq "vd2's primary" "$(primary_of vd2)" n3
+log_has n2 "$mark2" "secondary path n2: $VDC_DIR/n2/vd2.img: No such file" ||
+	fail "n2 did not warn about its broken secondary path"
+expect_fail "but a new path that does not work is refused" 1 "No such file or directory" \
+	ctl n1 map set vd2 --primary "n3:$f" --secondary "n1:$VDC_DIR/n1/nothing.img"
+echo "ok: (g) a broken path steps down, a broken new one is refused"
 no_sanitizer n1 n2 n3
 pass "reconfig"
