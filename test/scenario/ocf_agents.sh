@@ -12,7 +12,8 @@
 #       node 0, a node without a path 0, stopped 7; promote and demote move
 #       the primary; a pathless node cannot be promoted;
 #   (e) a failed local path: monitor and start fail with the reason; demote
-#       off a failed primary maps the disk to the other path;
+#       off a failed primary hands it to the other path (the failed one
+#       steps down), and onto a failed path is refused;
 #   (f) bad parameters, a missing disk; with vdiskd down, monitor and
 #       demote leave the recovery to the vdiskd resource, start fails.
 # Every failure must come with an exit reason.
@@ -215,11 +216,14 @@ mkdir "$f1"
 expect_ra "vd2 monitor on n1, the promoted path broken" 1 "primary path" n1 vdisk monitor "${P2[@]}"
 expect_ra "vd2 demote on n1, its path broken" 0 "" n1 vdisk demote "${P2[@]}"
 assert_eq "vd2's primary after the demote" "$(primary_of vd2)" n2
-assert_eq "vd2's secondary after the demote (the failed path left)" "$(secondary_of vd2)" -
-expect_ra "vd2 monitor on n1 (no path any more)" 0 "" n1 vdisk monitor "${P2[@]}"
+assert_eq "vd2's secondary after the demote (the failed path stepped down)" \
+	"$(secondary_of vd2)" n1
+expect_ra "vd2 monitor on n1 (its secondary path broken)" 1 "secondary path" n1 vdisk monitor \
+	"${P2[@]}"
 expect_ra "vd2 promote on n2" 0 "" n2 vdisk promote "${P2[@]}"
 expect_ra "vd2 monitor on n2 (promoted)" 8 "" n2 vdisk monitor "${P2[@]}"
-expect_ra "vd2 demote on n2 (no other path)" 1 "no secondary path" n2 vdisk demote "${P2[@]}"
+expect_ra "vd2 demote on n2 (the other path is broken)" 1 "Is a directory" n2 vdisk demote \
+	"${P2[@]}"
 assert_eq "vd2's primary after the refused demote" "$(primary_of vd2)" n2
 rmdir "$f1"
 mv "$f1.saved" "$f1"
