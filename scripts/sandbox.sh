@@ -59,6 +59,11 @@ Break things:
   ... test/cluster/vdcluster isolate n3          # partition n3 (heal n3 undoes it)
   ... test/cluster/vdcluster kill n2 vdiskd      # SIGKILL (start n2 vdiskd restarts it)
   ... test/cluster/vdcluster status | logs n1 [vdiskd|corosync] | help
+Change the mapping online (n3 opens n2's file too: a dual-ported disk):
+  ... test/cluster/vdcluster ctl n1 map set vd1 --primary n2:$img --secondary n3:$img
+  ... test/cluster/vdcluster ctl n1 map promote vd1 n3
+Pacemaker on it (pcs resource create, move, failover): docs/pacemaker.md,
+section "On the sandbox".
 Tear it down:
   scripts/sandbox.sh down
 INFO
