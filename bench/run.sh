@@ -40,8 +40,8 @@
 # the harness's tools (scripts/install-deps.sh installs them all).
 #
 # Environment (defaults in brackets):
-#   REPS [3]           repetitions of everything
-#   RUNTIME [5]        seconds per fio job
+#   REPS [5]           repetitions of everything
+#   RUNTIME [3]        seconds per fio job
 #   IPERF_S [5]        seconds per iperf3 run
 #   SOCKPERF_S [3]     seconds per sockperf run
 #   FAIL_RUNTIME [8]   seconds of fio per failover run; the fault comes at
@@ -57,8 +57,8 @@
 set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-REPS=${REPS:-3}
-RUNTIME=${RUNTIME:-5}
+REPS=${REPS:-5}
+RUNTIME=${RUNTIME:-3}
 IPERF_S=${IPERF_S:-5}
 SOCKPERF_S=${SOCKPERF_S:-3}
 FAIL_RUNTIME=${FAIL_RUNTIME:-8}
