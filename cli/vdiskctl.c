@@ -474,6 +474,6 @@ int main(int argc, char **argv)
 	return ret ? EXIT_FAILURE : EXIT_SUCCESS;
 
 usage:
-	fputs("Try 'vdiskctl --help'.\n", stderr);
+	/* The reason is already out, on one line as the contract says. */
 	return EXIT_USAGE;
 }

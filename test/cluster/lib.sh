@@ -161,7 +161,7 @@ expect_ok() {
 # expect_fail DESC EXPECTED_EXIT SUBSTRING CMD...
 #   CMD must exit EXPECTED_EXIT (or one of a comma-separated list, "1,2") and
 #   its stderr must contain SUBSTRING (case-insensitive; "a|b" accepts either
-#   literal alternative). A failure (exit 1) must explain itself in exactly
+#   literal alternative). A failure (exit 1) or usage error (exit 2) must explain itself in exactly
 #   one line of stderr, as vdiskctl's contract says. Stdout is left in $OUT,
 #   stderr in $ERR.
 ERR=
@@ -188,8 +188,8 @@ expect_fail() {
 		exit 1
 	fi
 	lines=$(grep -c . "$errf" || true)
-	if ((rc == 1 && lines != 1)); then
-		echo "FAIL: $desc: '$*' exited 1 with $lines lines of stderr, expected a one-line reason" >&2
+	if (((rc == 1 || rc == 2) && lines != 1)); then
+		echo "FAIL: $desc: '$*' exited $rc with $lines lines of stderr, expected a one-line reason" >&2
 		echo "  stderr: $ERR" >&2
 		exit 1
 	fi
