@@ -763,6 +763,13 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		json_object_object_add(o, "disk", disk_view(ctl, d));
 		break;
 	case VDISK_CTL_SCAN:
+		/* A scan publishes this node's inventory: a cluster-wide write. */
+		if (!client_privileged(cl)) {
+			reply_error(c, req.hdr.id, -EPERM,
+				    "permission denied: scan publishes this node's devices to the "
+				    "cluster and needs root or membership of group " CTL_ADMIN_GROUP);
+			return 0;
+		}
 		rc = scan_view(ctl, &o);
 		if (rc) {
 			snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
