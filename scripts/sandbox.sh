@@ -39,7 +39,9 @@ up)
 	echo "cluster up in $((SECONDS - start))s"
 	img=$VDC_DIR/n2/disk1.img
 	truncate -s 1G "$img"
-	show n1 vdiskctl disk create vd1 --primary "n2:$img" --mode 0660
+	# n3 opens n2's file too: a dual-ported disk, so vd1 survives the loss
+	# of n2 (its secondary path takes over).
+	show n1 vdiskctl disk create vd1 --primary "n2:$img" --secondary "n3:$img" --mode 0660
 	show n1 vdiskctl status
 	show n1 vdiskctl node list
 	show n1 vdiskctl disk list -l
@@ -59,9 +61,21 @@ Break things:
   ... test/cluster/vdcluster isolate n3          # partition n3 (heal n3 undoes it)
   ... test/cluster/vdcluster kill n2 vdiskd      # SIGKILL (start n2 vdiskd restarts it)
   ... test/cluster/vdcluster status | logs n1 [vdiskd|corosync] | help
-Change the mapping online (n3 opens n2's file too: a dual-ported disk):
-  ... test/cluster/vdcluster ctl n1 map set vd1 --primary n2:$img --secondary n3:$img
+Use vd1 from any node (here n1, which has no path to it):
+  sock=$VDC_DIR/n1/run-vdisk/nbd.sock       # node N's NBD socket: $VDC_DIR/nN/run-vdisk/nbd.sock
+  ... test/cluster/vdcluster exec n1 nbdinfo --list "nbd+unix:///?socket=\$sock"
+  ... test/cluster/vdcluster exec n1 qemu-img convert -n -O raw IMAGE "nbd+unix:///vd1?socket=\$sock"
+  ... test/cluster/vdcluster exec n1 qemu-img compare IMAGE "nbd+unix:///vd1?socket=\$sock"
+  ls -l $VDC_DIR/n*/dev/                   # each node's device files (ndfs), same on every node
+  losetup -f --show $VDC_DIR/n1/dev/vd1    # a block device over n1's file; mkfs, mount
+Fail over: start I/O on n1, then kill vd1's primary node; n3 takes over, no error:
+  ... test/cluster/vdcluster exec n1 fio --name=v --ioengine=nbd --uri="nbd+unix:///vd1?socket=\$sock" \
+        --rw=randwrite --bs=4k --iodepth=32 --size=1G --verify=crc32c --verify_state_save=0 &
+  ... test/cluster/vdcluster kill n2 vdiskd; ... test/cluster/vdcluster kill n2 corosync
+  ... test/cluster/vdcluster start n2 corosync; ... test/cluster/vdcluster start n2 vdiskd
+Change the mapping online:
   ... test/cluster/vdcluster ctl n1 map promote vd1 n3
+  ... test/cluster/vdcluster ctl n1 map set vd1 --primary n2:$img --secondary n3:$img
 Pacemaker on it (pcs resource create, move, failover): docs/pacemaker.md,
 section "On the sandbox".
 Tear it down:
