@@ -47,14 +47,17 @@ static int time_format(time_t t, const char *fmt, char *buf, size_t len)
 	return 0;
 }
 
+/* GNU ls's "six months": half of the average Gregorian year, in seconds. */
+#define RECENT_SECONDS (31556952 / 2)
+
 int format_mtime(time_t mtime, time_t now, char *buf, size_t len)
 {
-	struct tm tm_mtime, tm_now;
+	/* As ls decides, with whole seconds: the database keeps no fraction,
+	 * and a time equal to now counts as past, as ls's clock, with its
+	 * nanoseconds, almost always is. */
+	bool recent = mtime <= now && mtime > now - RECENT_SECONDS;
 
-	if (!localtime_r(&mtime, &tm_mtime) || !localtime_r(&now, &tm_now))
-		return -EOVERFLOW;
-	return time_format(mtime, tm_mtime.tm_year == tm_now.tm_year ? "%b %e %H:%M" : "%b %e  %Y",
-			   buf, len);
+	return time_format(mtime, recent ? "%b %e %H:%M" : "%b %e  %Y", buf, len);
 }
 
 int format_time_full(time_t t, char *buf, size_t len)

@@ -20,7 +20,13 @@
 /* Writes the ls -l string of the permission bits of mode (a regular file). */
 void format_mode(uint32_t mode, char buf[FORMAT_MODE_LEN]);
 
-/* ls -l time column: "%b %e %H:%M" within the year of now, else "%b %e  %Y". */
+/*
+ * The time column of GNU ls -l in the C locale: "%b %e %H:%M" if mtime is
+ * within the six months before now, "%b %e  %Y" if older or in the future.
+ * That is what ls on the ndfs mount shows, so the two listings agree; issue
+ * 2's "time within this year" is superseded by this rule. Compare with
+ * `LC_ALL=C ls -l`: vdiskctl never calls setlocale().
+ */
 int format_mtime(time_t mtime, time_t now, char *buf, size_t len);
 
 /* A full local date for detail views, "2024-05-01 12:34:56 +0200". */

@@ -38,21 +38,42 @@ static int utc_setup(void **state)
 	return 0;
 }
 
+/* Each expectation is what GNU ls -l (coreutils 9.1, LC_ALL=C, TZ=UTC)
+ * prints for a file with that mtime at that moment: the time within the
+ * six months before now, else the year. */
 static void test_format_mtime(void **state)
 {
-	/* 2024-03-05 09:07:00 and 2024-12-31 23:59:59 UTC */
-	const time_t mtime = 1709629620, now = 1735689599;
+	/* 2025-01-10 12:00:00 UTC */
+	const time_t now = 1736510400;
+	/* ls's six months: 31556952 / 2 seconds */
+	const time_t half_year = 15778476;
+	static const struct {
+		const char *what;
+		time_t mtime;
+		const char *text;
+	} cases[] = {
+		{ "5 months ago, the year before", 1723291200, "Aug 10 12:00" },
+		{ "7 months ago", 1718020800, "Jun 10  2024" },
+		{ "next month, the same year", 1739188800, "Feb 10  2025" },
+		{ "last December, in January", 1734683400, "Dec 20 08:30" },
+		{ "now", now, "Jan 10 12:00" },
+		{ "a second in the future", now + 1, "Jan 10  2025" },
+		{ "a second inside six months", now - half_year + 1, "Jul 11 21:05" },
+		{ "exactly six months ago", now - half_year, "Jul 11  2024" },
+	};
 	char buf[32];
+	size_t i;
 
-	assert_int_equal(format_mtime(mtime, now, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "Mar  5 09:07");
-	/* one second later it is 2025: the year replaces the time */
-	assert_int_equal(format_mtime(mtime, now + 1, buf, sizeof(buf)), 0);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(format_mtime(cases[i].mtime, now, buf, sizeof(buf)), 0);
+		if (strcmp(buf, cases[i].text))
+			fail_msg("%s: got '%s', want '%s'", cases[i].what, buf, cases[i].text);
+	}
+	/* 2024-03-05 09:07:00 at 2024-12-31 23:59:59: the same year, but
+	 * older than six months */
+	assert_int_equal(format_mtime(1709629620, 1735689599, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "Mar  5  2024");
-	/* a date in the future of another year, as clocks skew */
-	assert_int_equal(format_mtime(now + 1, mtime, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "Jan  1  2025");
-	assert_int_equal(format_mtime(mtime, now, buf, 5), -ERANGE);
+	assert_int_equal(format_mtime(now, now, buf, 5), -ERANGE);
 }
 
 static void test_format_time(void **state)
