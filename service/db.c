@@ -176,6 +176,11 @@ static int apply_create(struct db *db, const struct db_update *u, char *err, siz
 		snprintf(err, errlen, "disk '%s' already exists", u->disk.name);
 		return -EEXIST;
 	}
+	if (db->ndisks >= DB_MAX_DISKS) {
+		snprintf(err, errlen, "the cluster already has %u disks, the most it can hold",
+			 DB_MAX_DISKS);
+		return -ENOSPC;
+	}
 	if (db->next_id == UINT32_MAX) {
 		snprintf(err, errlen, "no disk ids left");
 		return -ENOSPC;

@@ -87,6 +87,11 @@ struct db_update {
 #define DB_SECTOR 512u
 #define DB_MODE_MAX 07777u
 
+/* Every disk crosses the control socket in one `disk list` reply
+ * (VDISK_CTL_MAX_MSG, 1 MiB) and the whole database one CPG message at
+ * sync: 512 disks of the longest names and paths fit both with room. */
+#define DB_MAX_DISKS 512u
+
 void db_init(struct db *db);
 void db_free(struct db *db);
 /* Moves src into dst (freeing what dst held); src is left empty. */

@@ -393,6 +393,44 @@ static void test_update_round_trip(void **state)
 	db_update_free(&in[2]);
 }
 
+/* The limit is reached with the longest names and paths, and the whole
+ * database still fits a control reply with room for what the views add. */
+static void test_disk_limit(void **state)
+{
+	struct db db;
+	struct db_update u;
+	struct json_object *o;
+	char name[VDISK_NAME_MAX + 1], dev[VDISK_DEVICE_MAX + 1];
+	unsigned int i;
+
+	db_init(&db);
+	memset(dev, 'd', sizeof(dev));
+	dev[0] = '/';
+	dev[VDISK_DEVICE_MAX] = '\0';
+	for (i = 0; i <= DB_MAX_DISKS; i++) {
+		memset(name, 'n', sizeof(name));
+		snprintf(name, 8, "%07u", i);
+		name[7] = 'n';
+		name[VDISK_NAME_MAX] = '\0';
+		u = create_update(name, 1, dev, 4096);
+		u.disk.secondary.nodeid = 2;
+		memcpy(u.disk.secondary.device, dev, sizeof(dev));
+		if (i < DB_MAX_DISKS) {
+			apply_ok(&db, &u);
+			continue;
+		}
+		assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -ENOSPC);
+		assert_non_null(strstr(err, "the most it can hold"));
+	}
+	assert_int_equal(db.ndisks, DB_MAX_DISKS);
+	assert_int_equal(db.generation, DB_MAX_DISKS);
+	o = db_to_json(&db);
+	assert_true(strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) <
+		    VDISK_CTL_MAX_MSG / 2);
+	json_object_put(o);
+	db_free(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_mode_check),
 		cmocka_unit_test(test_create_sorted_and_ids),
 		cmocka_unit_test(test_create_refusals_leave_db_unchanged),
+		cmocka_unit_test(test_disk_limit),
 		cmocka_unit_test(test_delete_and_perm),
 		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_serialize_round_trip),
