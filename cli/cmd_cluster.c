@@ -43,6 +43,7 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 	struct json_object *node, *members;
 	uint64_t config, generation, disks;
 	bool quorate, synced;
+	const char *save_error;
 	const struct field fields[] = {
 		{ "node", FIELD_OBJECT, &node },
 		{ "quorate", FIELD_BOOL, &quorate },
@@ -51,6 +52,7 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 		{ "synced", FIELD_BOOL, &synced },
 		{ "members", FIELD_ARRAY, &members },
 		{ "disks", FIELD_UINT, &disks },
+		{ "save_error", FIELD_STRING_OPT, &save_error },
 	};
 	char *members_text;
 	int ret;
@@ -71,7 +73,8 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 	snprintf(disks_text, sizeof(disks_text), "%llu", (unsigned long long)disks);
 	ret = details_print("Node:", node_text, "Quorate:", quorate ? "yes" : "no", "Members:",
 			    members_text, "Configuration:", config_text, "Generation:",
-			    generation_text, "Disks:", disks_text, NULL);
+			    generation_text, "Disks:", disks_text,
+			    save_error ? "Saved:" : NULL, save_error ? save_error : NULL, NULL);
 	free(members_text);
 	return ret;
 }

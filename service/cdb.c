@@ -70,6 +70,7 @@ struct cdb {
 	struct db db;
 
 	bool synced;
+	int save_error; /* -errno of the last failed save, 0 once one succeeds */
 	uint64_t config;
 	struct offer offers[MEMBERSHIP_MAX_NODES];
 	size_t noffers;
@@ -116,6 +117,24 @@ static int msg_send(struct cdb *c, enum cpg_msg_type type, uint32_t target, uint
 	return membership_send(c->m, buf, len);
 }
 
+/* The other members hold the update too, so a node that cannot save goes
+ * on, logs it and shows it in `vdiskctl status` until a save succeeds. */
+static int state_save(struct cdb *c)
+{
+	struct json_object *o = db_to_json(&c->db);
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	int rc = persist_write(c->state_dir, CDB_STATE_FILE, text, strlen(text));
+
+	json_object_put(o);
+	if (rc && rc != c->save_error)
+		qb_log(LOG_ERR, "cannot save the database in %s/%s: %s", c->state_dir,
+		       CDB_STATE_FILE, strerror(-rc));
+	else if (!rc && c->save_error)
+		qb_log(LOG_NOTICE, "database saved in %s/%s again", c->state_dir, CDB_STATE_FILE);
+	c->save_error = rc;
+	return rc;
+}
+
 /* Saves the state and mirrors it into CMAP: only the row u touched, or
  * everything when u is NULL (after a sync). */
 static void state_commit(struct cdb *c, bool persist, const struct db_update *u)
@@ -123,16 +142,8 @@ static void state_commit(struct cdb *c, bool persist, const struct db_update *u)
 	cmap_handle_t cmap;
 	int rc;
 
-	if (persist) {
-		struct json_object *o = db_to_json(&c->db);
-		const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-
-		rc = persist_write(c->state_dir, CDB_STATE_FILE, text, strlen(text));
-		if (rc)
-			qb_log(LOG_ERR, "cannot save the database in %s/%s: %s", c->state_dir,
-			       CDB_STATE_FILE, strerror(-rc));
-		json_object_put(o);
-	}
+	if (persist)
+		state_save(c);
 	if (membership_cmap(c->m, &cmap)) {
 		rc = u ? cmap_mirror_update(cmap, &c->db, u) : cmap_mirror_write(cmap, &c->db);
 		if (rc)
@@ -756,6 +767,13 @@ int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *er
 	rc = state_load(c, err, errlen);
 	if (rc)
 		goto out_free;
+	/* A state_dir that cannot be written stops the start, not a later update. */
+	rc = state_save(c);
+	if (rc) {
+		snprintf(err, errlen, "cannot save the database in %s/%s: %s", c->state_dir,
+			 CDB_STATE_FILE, strerror(-rc));
+		goto out_free;
+	}
 	qb_log(LOG_INFO, "loaded database: generation %" PRIu64 ", %zu disks", c->db.generation,
 	       c->db.ndisks);
 	local_inventory_scan(c);
@@ -919,6 +937,11 @@ const struct db *cdb_db(const struct cdb *c)
 struct membership *cdb_membership(const struct cdb *c)
 {
 	return c->m;
+}
+
+int cdb_save_error(const struct cdb *c)
+{
+	return c->save_error;
 }
 
 bool cdb_synced(const struct cdb *c)

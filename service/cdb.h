@@ -85,6 +85,8 @@ int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, ch
 const struct db *cdb_db(const struct cdb *c);
 struct membership *cdb_membership(const struct cdb *c);
 bool cdb_synced(const struct cdb *c);
+/* 0, or the -errno of the last failed save of the database to state_dir. */
+int cdb_save_error(const struct cdb *c);
 uint64_t cdb_config(const struct cdb *c);
 
 #endif

@@ -185,6 +185,9 @@ static struct json_object *status_view(struct ctl *ctl)
 		json_object_array_add(arr, node_view(m, members[i]));
 	json_object_object_add(o, "members", arr);
 	json_object_object_add(o, "disks", json_object_new_int64((int64_t)cdb_db(ctl->cdb)->ndisks));
+	if (cdb_save_error(ctl->cdb))
+		json_object_object_add(o, "save_error",
+				       json_object_new_string(strerror(-cdb_save_error(ctl->cdb))));
 	return o;
 }
 
