@@ -44,6 +44,9 @@ struct dloop {
 	struct qb_list_head timers;
 	dloop_timer_t next_id;
 	struct qb_list_head jobs;
+	/* The jobs of the batch running now: a job may delete a later one of
+	 * the same batch (say, both name a connection the first one closes). */
+	struct qb_list_head batch;
 };
 
 static uint32_t to_epoll(int events)
@@ -70,6 +73,7 @@ struct dloop *dloop_create(void)
 	}
 	qb_list_init(&l->timers);
 	qb_list_init(&l->jobs);
+	qb_list_init(&l->batch);
 	return l;
 }
 
@@ -210,11 +214,11 @@ int dloop_job_add(struct dloop *l, void *data, dloop_fn fn)
 	return 0;
 }
 
-int dloop_job_del(struct dloop *l, void *data, dloop_fn fn)
+static int job_remove(struct qb_list_head *jobs, void *data, dloop_fn fn)
 {
 	struct dloop_job *j;
 
-	qb_list_for_each_entry(j, &l->jobs, list) {
+	qb_list_for_each_entry(j, jobs, list) {
 		if (j->fn == fn && j->data == data) {
 			qb_list_del(&j->list);
 			free(j);
@@ -222,6 +226,11 @@ int dloop_job_del(struct dloop *l, void *data, dloop_fn fn)
 		}
 	}
 	return -ENOENT;
+}
+
+int dloop_job_del(struct dloop *l, void *data, dloop_fn fn)
+{
+	return job_remove(&l->batch, data, fn) == 0 ? 0 : job_remove(&l->jobs, data, fn);
 }
 
 static int wait_ms(struct dloop *l)
@@ -258,14 +267,11 @@ static void timers_run(struct dloop *l)
 
 static void jobs_run(struct dloop *l)
 {
-	struct qb_list_head batch;
-
 	/* Jobs queued by these jobs run next turn, after I/O had its say. */
-	qb_list_init(&batch);
-	qb_list_splice_tail(&l->jobs, &batch);
+	qb_list_splice_tail(&l->jobs, &l->batch);
 	qb_list_init(&l->jobs);
-	while (!qb_list_empty(&batch) && !l->stop) {
-		struct dloop_job *j = qb_list_first_entry(&batch, struct dloop_job, list);
+	while (!qb_list_empty(&l->batch) && !l->stop) {
+		struct dloop_job *j = qb_list_first_entry(&l->batch, struct dloop_job, list);
 		dloop_fn fn = j->fn;
 		void *data = j->data;
 
@@ -273,7 +279,9 @@ static void jobs_run(struct dloop *l)
 		free(j);
 		fn(data);
 	}
-	qb_list_splice(&batch, &l->jobs);
+	/* Stopped half way: the rest runs first when the loop runs again. */
+	qb_list_splice(&l->batch, &l->jobs);
+	qb_list_init(&l->batch);
 }
 
 void dloop_run(struct dloop *l)

@@ -43,7 +43,8 @@ int dloop_timer_del(struct dloop *l, dloop_timer_t handle);
 
 /* fn(data) on the next turn of the loop, before it sleeps again. */
 int dloop_job_add(struct dloop *l, void *data, dloop_fn fn);
-/* Drops a queued job with this data and fn; -ENOENT if none. */
+/* Drops a queued job with this data and fn, also one of the batch running
+ * now (it then does not run); -ENOENT if none. */
 int dloop_job_del(struct dloop *l, void *data, dloop_fn fn);
 
 #endif
