@@ -393,7 +393,8 @@ static int cmd_find(struct cli *cli, const struct cmd **cmdp)
 	}
 	stray = cli->given & ~cmd->opts;
 	if (stray) {
-		complain("%s: option %s does not apply", cmd->name,
+		complain("%s: option %s%s does not apply", cmd->name,
+			 __builtin_ctz(stray) == CO_LONG ? "-l/" : "",
 			 cmd_opts[__builtin_ctz(stray)].name);
 		return -EINVAL;
 	}
