@@ -101,13 +101,22 @@ static void inventory_keys(struct mirror *mr, const struct db_inventory *inv)
 	for (j = 0; j < inv->count; j++) {
 		const struct device_info *dev = &inv->devices[j];
 		const char *pfx = CMAP_MIRROR_PREFIX "node.%" PRIu32 ".device.%zu.%s";
+		const struct {
+			const char *key, *val;
+		} tags[] = {
+			{ "uuid", dev->uuid },
+			{ "label", dev->label },
+			{ "partuuid", dev->partuuid },
+			{ "type", dev->type },
+		};
+		size_t t;
 
 		KEY_STR(mr, dev->path, pfx, inv->nodeid, j, "path");
 		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, dev->size, pfx, inv->nodeid, j, "size");
-		if (dev->uuid[0])
-			KEY_STR(mr, dev->uuid, pfx, inv->nodeid, j, "uuid");
-		if (dev->label[0])
-			KEY_STR(mr, dev->label, pfx, inv->nodeid, j, "label");
+		/* Every tag a device spec may name (UUID=, LABEL=, PARTUUID=). */
+		for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
+			if (tags[t].val[0])
+				KEY_STR(mr, tags[t].val, pfx, inv->nodeid, j, tags[t].key);
 	}
 }
 
