@@ -99,7 +99,7 @@ static int node_row(struct json_object *item, struct table *table)
 		return ret;
 	snprintf(id_text, sizeof(id_text), "%llu", (unsigned long long)id);
 	snprintf(devices_text, sizeof(devices_text), "%llu", (unsigned long long)devices);
-	return table_add(table, id_text, *name ? name : "-", member ? "member" : "offline",
+	return table_add(table, id_text, *name ? name : "-", member ? "member" : "absent",
 			 local ? "*" : "", devices_text, NULL);
 }
 
