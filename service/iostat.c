@@ -3,7 +3,8 @@
  */
 #include "iostat.h"
 
-void iostat_add(struct iostat *s, uint64_t bytes, uint64_t lat_ns, bool error, unsigned int tries)
+void iostat_add(struct iostat *s, uint64_t bytes, uint64_t lat_ns, bool error, unsigned int retries,
+		unsigned int moves)
 {
 	uint64_t us = lat_ns / 1000;
 	unsigned int b = 0;
@@ -15,8 +16,8 @@ void iostat_add(struct iostat *s, uint64_t bytes, uint64_t lat_ns, bool error, u
 	s->requests++;
 	s->bytes += bytes;
 	s->errors += error;
-	s->retried += tries > 1;
-	s->reroutes += tries > 1 ? tries - 1 : 0;
+	s->retried += retries > 0;
+	s->reroutes += moves;
 	s->lat[b]++;
 }
 

@@ -12,12 +12,16 @@
 #include "router.h"
 
 /* Completed requests remembered, one per slot by hash of (node, id): a
- * retransmission arrives within seconds, long before its slot is reused. */
+ * retransmission arrives within seconds, long before its slot is reused.
+ * A request is known by its sender, the router's id without the attempt
+ * number (router.h) and the path it names. A sender that restarts is
+ * forgotten (remote_peer_reset), so its new life's requests always run. */
 #define RECENT 8192
 
 struct recent {
 	uint32_t node;
-	uint64_t reqid;
+	uint8_t path;
+	uint64_t id;
 	int32_t status;
 };
 
@@ -34,7 +38,11 @@ struct serve_io {
 	struct backend_io io;
 	struct qb_list_head list;
 	struct remote *rs;
+	/* As last received: a copy sent again while this runs moves the
+	 * answer to its attempt. */
 	struct frame_hdr req;
+	/* The sender restarted meanwhile: nobody waits for the answer. */
+	bool orphan;
 	/* A read's answer leaves from here without a copy: the frame header
 	 * goes right in front of the data. */
 	uint8_t frame[FRAME_HDR_SIZE];
@@ -70,26 +78,36 @@ static void answer(struct remote *rs, const struct frame_hdr *req, int status)
 	answer_log(req, transport_send(rs->t, req->src_node, &h, NULL, 0));
 }
 
-static struct recent *recent_slot(struct remote *rs, uint32_t node, uint64_t reqid)
+static struct recent *recent_slot(struct remote *rs, const struct frame_hdr *h)
 {
-	return &rs->recent[(reqid * 0x9e3779b97f4a7c15ull + node) % RECENT];
+	return &rs->recent[(vd_reqid_id(h->reqid) * 0x9e3779b97f4a7c15ull + h->src_node) % RECENT];
 }
 
-static const struct recent *recent_find(struct remote *rs, uint32_t node, uint64_t reqid)
+/* Both are requests of one sender's life (the same request, maybe another
+ * attempt of it). */
+static bool same_request(const struct frame_hdr *a, const struct frame_hdr *b)
 {
-	const struct recent *r = recent_slot(rs, node, reqid);
-
-	return r->reqid == reqid && r->node == node ? r : NULL;
+	return vd_reqid_id(a->reqid) == vd_reqid_id(b->reqid) && a->src_node == b->src_node &&
+	       a->status == b->status;
 }
 
-static bool running(struct remote *rs, uint32_t node, uint64_t reqid)
+static const struct recent *recent_find(struct remote *rs, const struct frame_hdr *h)
+{
+	const struct recent *r = recent_slot(rs, h);
+
+	if (r->node != h->src_node || r->id != vd_reqid_id(h->reqid) || r->path != h->status)
+		return NULL;
+	return r;
+}
+
+static struct serve_io *running_find(struct remote *rs, const struct frame_hdr *h)
 {
 	struct serve_io *s;
 
 	qb_list_for_each_entry(s, &rs->running, list)
-		if (s->req.reqid == reqid && s->req.src_node == node)
-			return true;
-	return false;
+		if (!s->orphan && same_request(&s->req, h))
+			return s;
+	return NULL;
 }
 
 static void serve_done(struct backend_io *io, int status)
@@ -99,10 +117,18 @@ static void serve_done(struct backend_io *io, int status)
 	struct frame_hdr h;
 
 	qb_list_del(&s->list);
+	if (s->orphan) {
+		free(s);
+		return;
+	}
 	/* Reads are harmless to repeat; everything else must not be. */
 	if ((s->req.op & 0xff) != VD_READ)
-		*recent_slot(rs, s->req.src_node, s->req.reqid) =
-			(struct recent){ s->req.src_node, s->req.reqid, status };
+		*recent_slot(rs, &s->req) = (struct recent){
+			.node = s->req.src_node,
+			.path = (uint8_t)s->req.status,
+			.id = vd_reqid_id(s->req.reqid),
+			.status = status,
+		};
 	/* Only a read carries data back; the transport frees s once sent. */
 	if (status || (s->req.op & 0xff) != VD_READ) {
 		answer(rs, &s->req, status);
@@ -147,9 +173,14 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		answer(rs, h, -ESTALE);
 		return;
 	}
-	if (running(rs, h->src_node, h->reqid))
+	s = running_find(rs, h);
+	if (s) {
+		/* Answered once, when it completes, as the attempt the
+		 * sender waits for now. */
+		s->req.reqid = h->reqid;
 		return;
-	done = recent_find(rs, h->src_node, h->reqid);
+	}
+	done = recent_find(rs, h);
 	if (done) {
 		answer(rs, h, done->status);
 		return;
@@ -167,6 +198,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	}
 	s->rs = rs;
 	s->req = *h;
+	s->orphan = false;
 	if (op == VD_WRITE)
 		memcpy(s->data, payload, size);
 	s->io = (struct backend_io){
@@ -187,6 +219,22 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	}
 }
 
+/* The sender restarted: what it sent before is nobody's any more, and its
+ * new life numbers requests afresh. */
+static void remote_peer_reset(void *ctx, uint32_t nodeid)
+{
+	struct remote *rs = ctx;
+	struct serve_io *s;
+	size_t i;
+
+	for (i = 0; i < RECENT; i++)
+		if (rs->recent[i].node == nodeid)
+			rs->recent[i] = (struct recent){ 0 };
+	qb_list_for_each_entry(s, &rs->running, list)
+		if (s->req.src_node == nodeid)
+			s->orphan = true;
+}
+
 int remote_start(struct remote **out, struct transport *t, struct backend *b, struct router *r)
 {
 	struct remote *rs = calloc(1, sizeof(*rs));
@@ -197,7 +245,7 @@ int remote_start(struct remote **out, struct transport *t, struct backend *b, st
 	rs->b = b;
 	rs->r = r;
 	qb_list_init(&rs->running);
-	transport_client_register(t, TCLIENT_BACKEND, request_receive, NULL, rs);
+	transport_client_register(t, TCLIENT_BACKEND, request_receive, remote_peer_reset, rs);
 	*out = rs;
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <qb/qblog.h>
 
+#include "auth.h"
 #include "backend.h"
 #include "clock.h"
 #include "remote.h"
@@ -38,7 +39,6 @@ struct router {
 	uint32_t io_timeout_ms;
 	uint64_t next_id;
 	struct qb_list_head buckets[BUCKETS];
-	size_t npending;
 	dloop_timer_t tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
@@ -101,21 +101,27 @@ static struct iostat *stat_row(struct router_stat **rows, size_t *n, size_t cap,
 	return &(*rows)[(*n)++].s;
 }
 
+static struct iostat *node_stat(struct router *r, uint32_t node)
+{
+	struct router_stat *rows = r->nstats;
+
+	return stat_row(&rows, &r->nnstats, TRANSPORT_MAX_PEERS + 1, node);
+}
+
+/* The request counts for its disk and for the node that answered it last;
+ * the attempts that failed before were counted on their own nodes. */
 static void stats_account(struct router *r, const struct vd_request *req, int status)
 {
-	struct router_stat *nrows = r->nstats;
 	uint64_t lat = now_ns() - req->start_ns;
 	uint64_t bytes = (req->op == VD_READ || req->op == VD_WRITE) ? req->length : 0;
 	struct iostat *s;
 
 	s = stat_row(&r->dstats, &r->ndstats, 0, req->disk_id);
 	if (s)
-		iostat_add(s, bytes, lat, status != 0, req->tries + 1u);
-	if (!req->target)
-		return;
-	s = stat_row(&nrows, &r->nnstats, TRANSPORT_MAX_PEERS + 1, req->target);
+		iostat_add(s, bytes, lat, status != 0, req->tries, req->moves);
+	s = req->target ? node_stat(r, req->target) : NULL;
 	if (s)
-		iostat_add(s, bytes, lat, status != 0, req->tries + 1u);
+		iostat_add(s, bytes, lat, status != 0, req->tries, req->moves);
 }
 
 static void stats_publish(struct router *r)
@@ -185,7 +191,6 @@ static void drains_check(struct router *r, uint32_t disk_id)
 static void complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
-	r->npending--;
 	stats_account(r, req, status);
 	if (status)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
@@ -225,11 +230,29 @@ logged:
 	       disk_id, path ? "secondary" : "primary", strerror(-status));
 }
 
-/* Leaves req waiting; the tick routes it again (or fails it at its deadline). */
+/* The attempt out on req's path failed: the path is left alone for a while
+ * and the node that failed it is charged with an error. */
+static void attempt_failed(struct router *r, struct vd_request *req, int status)
+{
+	struct iostat *s = node_stat(r, req->target);
+
+	if (s)
+		s->errors++;
+	path_fail(r, req->disk_id, req->path, status);
+	req->tries++;
+	req->stale = false;
+}
+
+/* Leaves req waiting; the tick routes it again, or fails it once it has had
+ * no path for the I/O timeout. */
 static void wait_route(struct router *r, struct vd_request *req, uint32_t delay_ms)
 {
+	uint64_t now = now_ns();
+
 	req->target = 0;
-	req->retry_ns = now_ns() + (uint64_t)delay_ms * 1000000;
+	req->retry_ns = now + (uint64_t)delay_ms * 1000000;
+	if (!req->lost_ns)
+		req->lost_ns = now;
 }
 
 static void local_done(struct backend_io *io, int status)
@@ -244,12 +267,12 @@ static void local_done(struct backend_io *io, int status)
 		complete(r, req, 0);
 		return;
 	}
-	path_fail(r, req->disk_id, req->path, status);
-	req->tries++;
+	attempt_failed(r, req, status);
 	route(r, req);
 }
 
-static int dispatch_local(struct router *r, struct vd_request *req, const struct vdmap_disk *d)
+static int dispatch_local(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+			  uint8_t path)
 {
 	struct local_io *lio = calloc(1, sizeof(*lio));
 	int rc;
@@ -267,7 +290,7 @@ static int dispatch_local(struct router *r, struct vd_request *req, const struct
 		.done = local_done,
 	};
 	req->local_busy = true;
-	rc = backend_submit(r->b, d->paths[req->path].device, &lio->io);
+	rc = backend_submit(r->b, d->paths[path].device, &lio->io);
 	if (rc) {
 		req->local_busy = false;
 		free(lio);
@@ -276,15 +299,15 @@ static int dispatch_local(struct router *r, struct vd_request *req, const struct
 }
 
 static int dispatch_remote(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
-			   uint32_t node)
+			   uint8_t path, uint32_t node)
 {
 	struct frame_hdr h = {
 		.client = TCLIENT_BACKEND,
 		.op = (uint16_t)(req->op | (req->flags << 8)),
-		.reqid = req->id,
+		.reqid = vd_reqid_wire(req->id, ++req->attempt),
 		.config = r->map->config,
 		.disk = d->id,
-		.status = req->path,
+		.status = path,
 		.offset = req->offset,
 		.length = req->length,
 	};
@@ -300,6 +323,9 @@ static void route(struct router *r, struct vd_request *req)
 	uint8_t p;
 	int rc;
 
+	/* Whatever was out before is over: no node is charged for what
+	 * follows until an attempt goes out. */
+	req->target = 0;
 	if (!d) {
 		complete(r, req, -ENODEV);
 		return;
@@ -322,24 +348,38 @@ static void route(struct router *r, struct vd_request *req)
 	 * (a node that just rejoined has none yet: its turn comes when it
 	 * does), then any member, whose frames wait for a link. */
 	for (p = 0; p < 4; p++) {
-		uint32_t node = d->paths[p % 2].nodeid;
+		uint8_t path = p % 2;
+		uint32_t node = d->paths[path].nodeid;
 		bool first_pass = p < 2;
 
-		if (!node || path_failed(r, d->id, p % 2, now) || !vdmap_is_member(r->map, node))
+		if (!node || path_failed(r, d->id, path, now) || !vdmap_is_member(r->map, node))
 			continue;
 		if (first_pass && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
 			continue;
-		req->path = p % 2;
+		if (node == r->map->local_nodeid)
+			rc = dispatch_local(r, req, d, path);
+		else
+			rc = dispatch_remote(r, req, d, path, node);
+		if (rc && node == r->map->local_nodeid) {
+			req->path = path;
+			req->target = node;
+			attempt_failed(r, req, rc);
+		}
+		if (rc)
+			continue;
+		req->moves += req->sent && path != req->path;
+		req->sent = true;
+		req->path = path;
 		req->target = node;
+		req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
+		req->slow_logged = false;
+		/* A stale mapping's bounce is no path yet. */
+		if (!req->stale)
+			req->lost_ns = 0;
 		if (req->tries)
 			qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
-			       req->id, node, req->path ? "secondary" : "primary");
-		rc = node == r->map->local_nodeid ? dispatch_local(r, req, d) :
-						     dispatch_remote(r, req, d, node);
-		if (rc == 0)
-			return;
-		if (node == r->map->local_nodeid)
-			path_fail(r, d->id, req->path, rc);
+			       req->id, node, path ? "secondary" : "primary");
+		return;
 	}
 	wait_route(r, req, TICK_MS);
 }
@@ -356,12 +396,15 @@ int router_submit(struct router *r, struct vd_request *req)
 		return -EINVAL;
 	req->id = ++r->next_id;
 	req->start_ns = now_ns();
-	req->deadline_ns = req->start_ns + (uint64_t)r->io_timeout_ms * 1000000;
-	req->tries = 0;
-	req->local_busy = false;
+	req->lost_ns = 0;
 	req->target = 0;
+	req->attempt = 0;
+	req->tries = 0;
+	req->moves = 0;
+	req->sent = false;
+	req->stale = false;
+	req->local_busy = false;
 	qb_list_add_tail(&req->list, bucket(r, req->id));
-	r->npending++;
 	/* The disk exists, so routing can only dispatch or leave the request
 	 * waiting: done() never runs inside this call. */
 	route(r, req);
@@ -372,10 +415,12 @@ int router_submit(struct router *r, struct vd_request *req)
 static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payload, size_t len)
 {
 	struct router *r = ctx;
-	struct vd_request *req = pending_find(r, h->reqid);
+	struct vd_request *req = pending_find(r, vd_reqid_id(h->reqid));
 
-	/* Gone, or a local attempt owns the buffer now: the answer is late. */
-	if (!req || req->local_busy || req->target == 0)
+	/* Gone, waiting, local (the backend owns the buffer) or out again
+	 * since: the answer is late and says nothing of the attempt out now. */
+	if (!req || req->local_busy || req->target != h->src_node ||
+	    req->attempt != vd_reqid_attempt(h->reqid))
 		return;
 	if (h->status == 0) {
 		if (req->op == VD_READ) {
@@ -389,11 +434,12 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 		complete(r, req, 0);
 		return;
 	}
-	req->tries++;
 	switch (h->status) {
 	case -ESTALE:
 		/* Routed with another mapping than the server's: once both
 		 * agree, it goes again. */
+		req->tries++;
+		req->stale = true;
 		wait_route(r, req, TICK_MS);
 		return;
 	case -EINVAL:
@@ -401,7 +447,7 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 		complete(r, req, h->status);
 		return;
 	default:
-		path_fail(r, req->disk_id, req->path, h->status);
+		attempt_failed(r, req, h->status);
 		route(r, req);
 	}
 }
@@ -419,6 +465,7 @@ static void requests_reroute(struct router *r, uint32_t node, bool only_gone)
 			if (only_gone ? vdmap_is_member(r->map, req->target) : req->target != node)
 				continue;
 			req->tries++;
+			req->stale = false;
 			route(r, req);
 		}
 	}
@@ -429,27 +476,48 @@ static void peer_reset(void *ctx, uint32_t nodeid)
 	requests_reroute(ctx, nodeid, false);
 }
 
+/*
+ * A local attempt past the I/O timeout is reported, once, and waited for:
+ * the backend writes into or out of the client's buffer until it completes,
+ * and a write issued again on the other path while this one may still land
+ * could overwrite a newer write on shared storage (the same blocks reached
+ * by both paths) when it finally does.
+ */
+static void local_slow(struct router *r, struct vd_request *req)
+{
+	if (req->slow_logged)
+		return;
+	req->slow_logged = true;
+	qb_log(LOG_ERR,
+	       "request %" PRIu64 " (disk %" PRIu32 ", op %u): local %s path I/O unanswered"
+	       " for over %" PRIu32 " ms (device hung?); still waiting, not re-issued elsewhere",
+	       req->id, req->disk_id, req->op, req->path ? "secondary" : "primary",
+	       r->io_timeout_ms);
+}
+
 static void tick(void *data)
 {
 	struct router *r = data;
 	struct vd_request *req, *tmp;
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), timeout = (uint64_t)r->io_timeout_ms * 1000000;
 	size_t i;
 
 	for (i = 0; i < BUCKETS && r->map; i++) {
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
 			/* An answer that never comes counts as a failed path:
 			 * the other one gets a full timeout of its own. */
-			if (req->target && !req->local_busy && now > req->deadline_ns) {
-				path_fail(r, req->disk_id, req->path, -ETIMEDOUT);
-				req->tries++;
-				req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
+			if (req->target && now > req->deadline_ns) {
+				if (req->local_busy) {
+					local_slow(r, req);
+					continue;
+				}
+				attempt_failed(r, req, -ETIMEDOUT);
 				route(r, req);
 				continue;
 			}
 			if (req->target || now < req->retry_ns)
 				continue;
-			if (now > req->deadline_ns) {
+			if (req->lost_ns && now - req->lost_ns > timeout) {
 				complete(r, req, -EIO);
 				continue;
 			}
@@ -472,8 +540,8 @@ struct map_msg {
 	struct vdmap *map;
 };
 
-/* Requests queued for a disk the new snapshot releases go out, with a full
- * I/O timeout of their own. */
+/* Requests queued for a disk the new snapshot releases go out; their time
+ * without a path starts now. */
 static void held_release(struct router *r)
 {
 	const struct vdmap_disk *d;
@@ -489,7 +557,7 @@ static void held_release(struct router *r)
 			if (d && d->held)
 				continue;
 			req->retry_ns = now;
-			req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
+			req->lost_ns = 0;
 			route(r, req);
 		}
 	}
@@ -576,6 +644,15 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 
 	if (!r)
 		return -ENOMEM;
+	/* A random start: ids of this life never match the last one's (see
+	 * router.h); below 2^47 leaves 2^56 - 2^47 ids before the wire's 56
+	 * bits run out. */
+	rc = auth_random(&r->next_id, sizeof(r->next_id));
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	r->next_id &= (1ull << 47) - 1;
 	r->t = t;
 	r->io_timeout_ms = io_timeout_ms;
 	pthread_mutex_init(&r->pub_lock, NULL);

@@ -4,8 +4,22 @@
  * issue it again, goes to the local backend or over the transport to the
  * node that has the disk, and leaves the table when it completes. A failed
  * path, a node that left or restarted, or a stale mapping make the router
- * issue the request again on the other path; the client sees an error
- * (-EIO) only when no path is left for `[io] timeout_ms`.
+ * issue the request again on the other path.
+ *
+ * Timeouts, both `[io] timeout_ms`: an attempt out to another node that is
+ * not answered in time counts as a failed path (the request moves on); a
+ * request that finds no path to go to waits, and gets -EIO once it has had
+ * no path for that long without a break. A local attempt is never abandoned
+ * (see tick() in router.c): past the timeout it is only logged.
+ *
+ * Request ids on the wire (the frame's reqid): the router's id of the request
+ * in bits 8..63, the attempt number (modulo 256) in bits 0..7. A server knows
+ * a request sent again by the id alone and answers with the attempt it got
+ * last; the router takes an answer only from the node and the attempt the
+ * request is out to now, so a late answer to an earlier attempt changes
+ * nothing. Ids start at a random value each time vdiskd starts: a restarted
+ * node's requests never pass for its previous life's (servers also forget a
+ * node's requests when the transport reports that it restarted).
  *
  * Threads: everything here runs on the data-plane thread (transport_loop());
  * the control plane only posts new mapping snapshots (router_map_post).
@@ -33,6 +47,23 @@ enum vd_op {
 #define VD_F_FUA (1u << 0) /* write through to stable storage before answering */
 #define VD_F_NO_HOLE (1u << 1) /* write-zeroes must allocate, not punch */
 
+/* The wire reqid of an attempt, and its parts. */
+#define VD_REQID_ATTEMPT_BITS 8
+static inline uint64_t vd_reqid_wire(uint64_t id, uint8_t attempt)
+{
+	return id << VD_REQID_ATTEMPT_BITS | attempt;
+}
+
+static inline uint64_t vd_reqid_id(uint64_t wire)
+{
+	return wire >> VD_REQID_ATTEMPT_BITS;
+}
+
+static inline uint8_t vd_reqid_attempt(uint64_t wire)
+{
+	return (uint8_t)wire;
+}
+
 /* Largest read or write one request may carry. */
 #define VD_IO_MAX (32u * 1024 * 1024)
 
@@ -57,11 +88,17 @@ struct vd_request {
 	struct qb_list_head list;
 	uint64_t id;
 	uint64_t start_ns;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns; /* the attempt out now is given up (or logged) then */
 	uint64_t retry_ns; /* waiting: next routing attempt */
+	uint64_t lost_ns; /* since then no path took it; 0 while one does */
 	uint32_t target; /* nodeid the request is out to, 0 if waiting */
 	uint8_t path; /* index into the disk's paths */
-	uint16_t tries;
+	uint8_t attempt; /* of the last remote attempt, for its wire reqid */
+	uint16_t tries; /* attempts beyond the first */
+	uint16_t moves; /* attempts that went to another path than the one before */
+	bool sent; /* an attempt went out: path is the one it took */
+	bool stale; /* the last answer was -ESTALE: the clock of lost_ns runs on */
+	bool slow_logged; /* a local attempt past its deadline was reported */
 	bool local_busy; /* a local I/O into buf is in flight */
 };
 

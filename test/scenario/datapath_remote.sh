@@ -13,11 +13,8 @@ step "3 nodes, 2 links"
 vdc up
 
 step "vd1: 1 GiB, primary n2 (sparse file), no secondary"
-f=$(backing n2 vd1 1G)
-expect_ok "disk create vd1 on n1" ctl n1 disk create vd1 --primary "n2:$f"
-converged 5
-wait_nbd n1 vd1
-wait_nbd n3 vd1
+disk_on_n2 vd1 1G
+f=$DP_BACKING
 assert_eq "vd1's size over NBD on n1" "$(vdc exec n1 nbdinfo --size "$(nbd_uri n1 vd1)")" 1073741824
 
 step "1 GiB of random data"

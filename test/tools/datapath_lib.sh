@@ -55,6 +55,18 @@ wait_nbd() {
 	echo "ok: $1 serves $2 ($(vdc exec "$1" nbdinfo --size "$(nbd_uri "$1" "$2")") bytes)"
 }
 
+# disk_on_n2 DISK SIZE: creates DISK whose only path is a sparse file of
+# SIZE on n2 and waits until n1 and n3 serve it over NBD; DP_BACKING is the
+# file.
+DP_BACKING=
+disk_on_n2() {
+	DP_BACKING=$(backing n2 "$1" "$2")
+	expect_ok "disk create $1 on n1" ctl n1 disk create "$1" --primary "n2:$DP_BACKING"
+	converged 5
+	wait_nbd n1 "$1"
+	wait_nbd n3 "$1"
+}
+
 # fio_bg NAME NODE DISK FIO_ARGS...: fio against DISK through NODE's NBD
 # socket, in the background. Report $VDT_TMP/NAME.json, latency log
 # $VDT_TMP/NAME_lat.N.log (one per job), stderr $VDT_TMP/NAME.err. Jobs are
