@@ -3,6 +3,7 @@
  * type, where it lives in struct vdisk_config and its bounds; the parser
  * knows nothing about individual keys beyond the final cross-checks.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -145,6 +146,15 @@ static int nbd_socket_derive(struct vdisk_config *cfg)
 	return n < 0 || (size_t)n >= SUN_PATH_SIZE ? -ENAMETOOLONG : 0;
 }
 
+/* The default mount point of the device filesystem lives in run_dir too. */
+static int ndfs_mount_derive(struct vdisk_config *cfg)
+{
+	int n;
+
+	n = snprintf(cfg->ndfs_mount, sizeof(cfg->ndfs_mount), "%s/dev", cfg->run_dir);
+	return n < 0 || (size_t)n >= sizeof(cfg->ndfs_mount) ? -ENAMETOOLONG : 0;
+}
+
 void config_init(struct vdisk_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -157,7 +167,7 @@ void config_init(struct vdisk_config *cfg)
 	cfg->policy = VDISK_POLICY_PASSIVE;
 	strcpy(cfg->authkey, "/etc/corosync/authkey");
 	nbd_socket_derive(cfg);
-	strcpy(cfg->ndfs_mount, "/run/vdisk/dev");
+	ndfs_mount_derive(cfg);
 	cfg->io_timeout_ms = 30000;
 	cfg->ack_timeout_ms = 5000;
 }
@@ -370,6 +380,20 @@ static int section_parse(struct parser *p, struct slice line)
 	return parser_error(p, "unknown section [%.*s]", quote_len(name), name.s);
 }
 
+/* An IPv4 or IPv6 address in numeric form: the transport resolves link
+ * addresses on the control loop, which must never wait for DNS. */
+static bool addr_numeric(struct slice a)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	char text[INET6_ADDRSTRLEN];
+
+	if (a.len >= sizeof(text))
+		return false;
+	memcpy(text, a.s, a.len);
+	text[a.len] = '\0';
+	return inet_pton(AF_INET, text, bin) == 1 || inet_pton(AF_INET6, text, bin) == 1;
+}
+
 /* [links] NODE = ADDR[, ADDR ...]: names chosen by the administrator, so
  * a table of fixed keys cannot hold them. */
 static int links_parse(struct parser *p, struct slice key, struct slice value)
@@ -393,8 +417,13 @@ static int links_parse(struct parser *p, struct slice key, struct slice value)
 		size_t n = comma ? (size_t)(comma - value.s) : value.len;
 		struct slice addr = slice_trim((struct slice){ value.s, n });
 
-		if (!addr.len || addr.len > CONFIG_ADDR_MAX || memchr(addr.s, ' ', addr.len))
-			return parser_error(p, "links of '%s': empty or malformed address", l->node);
+		if (!addr.len)
+			return parser_error(p, "links of '%s': empty address", l->node);
+		if (!addr_numeric(addr))
+			return parser_error(p,
+					    "links of '%s': '%.*s' is not a numeric IPv4 or IPv6 "
+					    "address (host names are not looked up)",
+					    l->node, quote_len(addr), addr.s);
 		if (l->naddrs == CONFIG_LINKS_MAX)
 			return parser_error(p, "links of '%s': more than %d addresses", l->node,
 					    CONFIG_LINKS_MAX);
@@ -490,6 +519,11 @@ static int parser_finish(struct parser *p)
 				    "run_dir too long for the NBD socket <run_dir>/nbd.sock "
 				    "(longest is %zu bytes); set [nbd] socket",
 				    SUN_PATH_SIZE - 1);
+	}
+	if (!p->set_line[KEY_NDFS_MOUNT] && ndfs_mount_derive(cfg) < 0) {
+		p->line = p->set_line[KEY_RUN_DIR];
+		return parser_error(p, "run_dir too long for the mount point <run_dir>/dev; "
+				       "set [ndfs] mount");
 	}
 	return 0;
 }

@@ -41,7 +41,8 @@ struct vdisk_config {
 	/* [daemon] state_dir: where the cluster database is persisted.
 	 * Default /var/lib/vdisk. */
 	char state_dir[PATH_MAX];
-	/* [daemon] run_dir: runtime files (NBD socket). Default /run/vdisk. */
+	/* [daemon] run_dir: runtime files (NBD socket, ndfs mount point).
+	 * Default /run/vdisk. */
 	char run_dir[PATH_MAX];
 	/* [daemon] ipc_name: the libqb IPC service name of the control
 	 * server. Default VDISK_IPC_NAME_DEFAULT ("vdisk"). */
@@ -71,7 +72,7 @@ struct vdisk_config {
 	 * config_listen_split(). */
 	char nbd_listen[VDISK_LISTEN_MAX + 1];
 	/* [ndfs] mount: the device filesystem mount point. Default
-	 * /run/vdisk/dev. */
+	 * <run_dir>/dev, derived from run_dir unless set. */
 	char ndfs_mount[PATH_MAX];
 	/* [io] timeout_ms: how long a request waits for a path before the
 	 * client gets EIO. Default 30000. */
@@ -86,7 +87,8 @@ struct vdisk_config {
 	char post_hook[PATH_MAX];
 	/* [links] NODE = ADDR0[, ADDR1 ...]: the transport's address of each
 	 * link of NODE (a name or nodeid of corosync's nodelist), instead of
-	 * its ringX_addr; nodes not named use the nodelist. */
+	 * its ringX_addr; nodes not named use the nodelist. Numeric IPv4 or
+	 * IPv6 addresses only. */
 	size_t nlinks;
 	struct config_links {
 		char node[CONFIG_NODE_MAX + 1];

@@ -131,9 +131,15 @@ static bool nodes_changed(struct daemon *d, struct membership *m)
 	return true;
 }
 
+/* Numeric only: this runs on the control loop, which must never wait for
+ * DNS. [links] is checked at parse time; a host name in corosync.conf's
+ * ringX_addr is reported here and its link stays unused. */
 static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+	};
 	struct addrinfo *res;
 	char service[8];
 	int rc;
@@ -142,15 +148,13 @@ static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storag
 	if (!host[0])
 		return;
 	snprintf(service, sizeof(service), "%u", port);
-	/* corosync.conf names addresses, rarely hosts: try without DNS first. */
-	hints.ai_flags |= AI_NUMERICHOST;
 	rc = getaddrinfo(host, service, &hints, &res);
-	if (rc == EAI_NONAME) {
-		hints.ai_flags &= ~AI_NUMERICHOST;
-		rc = getaddrinfo(host, service, &hints, &res);
-	}
 	if (rc) {
-		qb_log(LOG_WARNING, "link address '%s': %s", host, gai_strerror(rc));
+		qb_log(LOG_WARNING,
+		       "link address '%s': %s; vdisk needs a numeric address: set it in "
+		       "vdisk.conf's [links]",
+		       host,
+		       rc == EAI_NONAME ? "not a numeric IPv4 or IPv6 address" : gai_strerror(rc));
 		return;
 	}
 	memcpy(out, res->ai_addr, res->ai_addrlen);

@@ -655,6 +655,27 @@ static void fuse_log_to_qb(enum fuse_log_level level, const char *fmt, va_list a
 				    __LINE__, 0, msg);
 }
 
+/* mkdir -p: path and every missing parent, mode 0755. */
+static int dir_create(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p, c;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		c = *p;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		if (!c)
+			return 0;
+		*p = c;
+	}
+}
+
 /*
  * A daemon killed with its mount in place leaves a mount nobody serves
  * (ENOTCONN); each is detached, so the new one goes on the directory.
@@ -665,7 +686,7 @@ static int mountpoint_prepare(const char *path)
 
 	while (stat(path, &st)) {
 		if (errno == ENOENT)
-			return mkdir(path, 0755) ? -errno : 0;
+			return dir_create(path);
 		if (errno != ENOTCONN)
 			return -errno;
 		qb_log(LOG_WARNING, "ndfs: %s: detaching the stale mount of an earlier run", path);

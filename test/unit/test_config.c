@@ -136,8 +136,9 @@ static void test_links(void **state)
 	struct vdisk_config cfg;
 	const struct config_links *l;
 
-	parse_ok(&cfg, "[links]\nn1 = 10.0.0.1, 10.1.0.1\n2 = fd00::2\n");
-	assert_int_equal(cfg.nlinks, 2);
+	parse_ok(&cfg, "[links]\nn1 = 10.0.0.1, 10.1.0.1\n2 = fd00::2\n"
+		       "n3 = ::ffff:10.0.0.3,2001:db8:0:0:0:0:0:3\n");
+	assert_int_equal(cfg.nlinks, 3);
 	l = config_links_find(&cfg, "n1", 1);
 	assert_non_null(l);
 	assert_int_equal(l->naddrs, 2);
@@ -147,21 +148,30 @@ static void test_links(void **state)
 	l = config_links_find(&cfg, "n2", 2);
 	assert_non_null(l);
 	assert_string_equal(l->addr[0], "fd00::2");
-	assert_null(config_links_find(&cfg, "n3", 3));
+	l = config_links_find(&cfg, "n3", 3);
+	assert_non_null(l);
+	assert_int_equal(l->naddrs, 2);
+	assert_string_equal(l->addr[1], "2001:db8:0:0:0:0:0:3");
+	assert_null(config_links_find(&cfg, "n4", 4));
 }
 
-static void test_derived_socket(void **state)
+static void test_derived_paths(void **state)
 {
 	struct vdisk_config cfg;
 	char err[256];
 	char text[256];
+	char *long_text;
+	char *p;
 
 	parse_ok(&cfg, "[daemon]\nrun_dir = /srv/n2/run\n");
 	assert_string_equal(cfg.nbd_socket, "/srv/n2/run/nbd.sock");
+	assert_string_equal(cfg.ndfs_mount, "/srv/n2/run/dev");
 
-	/* An explicit socket wins, wherever it appears. */
-	parse_ok(&cfg, "[nbd]\nsocket = /tmp/s\n[daemon]\nrun_dir = /srv/n2/run\n");
+	/* An explicit path wins, wherever it appears. */
+	parse_ok(&cfg, "[nbd]\nsocket = /tmp/s\n[ndfs]\nmount = /mnt/d\n"
+		       "[daemon]\nrun_dir = /srv/n2/run\n");
 	assert_string_equal(cfg.nbd_socket, "/tmp/s");
+	assert_string_equal(cfg.ndfs_mount, "/mnt/d");
 
 	/* A run_dir too long for a unix socket path under it. */
 	snprintf(text, sizeof(text), "[daemon]\n\nrun_dir = /%0100d\n", 0);
@@ -169,6 +179,17 @@ static void test_derived_socket(void **state)
 	assert_string_equal(err,
 			    "test.conf:3: run_dir too long for the NBD socket <run_dir>/nbd.sock "
 			    "(longest is 107 bytes); set [nbd] socket");
+
+	/* A run_dir with room for nothing under it. */
+	long_text = malloc(PATH_MAX + 64);
+	assert_non_null(long_text);
+	p = long_text + sprintf(long_text, "[nbd]\nsocket = /s\n[daemon]\nrun_dir = /");
+	memset(p, 'r', PATH_MAX - 2);
+	strcpy(p + PATH_MAX - 2, "\n");
+	assert_int_equal(text_parse(&cfg, long_text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "test.conf:4: run_dir too long for the mount point <run_dir>/dev; "
+				 "set [ndfs] mount");
+	free(long_text);
 }
 
 struct error_case {
@@ -240,9 +261,30 @@ static const struct error_case error_cases[] = {
 	 "[IPV6]:PORT with PORT 1-65535"},
 	{"[links]\nn1 = 10.0.0.1\nn1 = 10.0.0.2\n", "test.conf:3: links of 'n1' given twice"},
 	{"[links]\nn1 = 10.0.0.1,\n", "test.conf:2: links of 'n1': empty address after ','"},
-	{"[links]\nn1 = ,10.0.0.1\n", "test.conf:2: links of 'n1': empty or malformed address"},
-	{"[links]\nn1 = a b\n", "test.conf:2: links of 'n1': empty or malformed address"},
-	{"[links]\nn1 = a,b,c,d,e\n", "test.conf:2: links of 'n1': more than 4 addresses"},
+	{"[links]\nn1 = ,10.0.0.1\n", "test.conf:2: links of 'n1': empty address"},
+	{"[links]\nn1 = a b\n",
+	 "test.conf:2: links of 'n1': 'a b' is not a numeric IPv4 or IPv6 address (host names "
+	 "are not looked up)"},
+	{"[links]\nn1 = 10.0.0.1\n\nn2 = not-an-address!!, 999.1.1.1\n",
+	 "test.conf:4: links of 'n2': 'not-an-address!!' is not a numeric IPv4 or IPv6 address "
+	 "(host names are not looked up)"},
+	{"[links]\nn2 = 10.0.0.2, 999.1.1.1\n",
+	 "test.conf:2: links of 'n2': '999.1.1.1' is not a numeric IPv4 or IPv6 address (host "
+	 "names are not looked up)"},
+	{"[links]\nn1 = node1.example.com\n",
+	 "test.conf:2: links of 'n1': 'node1.example.com' is not a numeric IPv4 or IPv6 address "
+	 "(host names are not looked up)"},
+	{"[links]\nn1 = [fd00::1]\n",
+	 "test.conf:2: links of 'n1': '[fd00::1]' is not a numeric IPv4 or IPv6 address (host "
+	 "names are not looked up)"},
+	{"[links]\nn1 = 10.0.0.1:5420\n",
+	 "test.conf:2: links of 'n1': '10.0.0.1:5420' is not a numeric IPv4 or IPv6 address "
+	 "(host names are not looked up)"},
+	{"[links]\nn1 = 1,2,3,4,5\n",
+	 "test.conf:2: links of 'n1': '1' is not a numeric IPv4 or IPv6 address (host names are "
+	 "not looked up)"},
+	{"[links]\nn1 = 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5\n",
+	 "test.conf:2: links of 'n1': more than 4 addresses"},
 	{"[nbd]\nlisten = off\n",
 	 "test.conf:2: invalid listen address 'off', expected PORT, HOST:PORT or "
 	 "[IPV6]:PORT with PORT 1-65535"},
@@ -446,7 +488,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
-		cmocka_unit_test(test_syntax),	     cmocka_unit_test(test_derived_socket),
+		cmocka_unit_test(test_syntax),	     cmocka_unit_test(test_derived_paths),
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_too_long),     cmocka_unit_test(test_small_err),
