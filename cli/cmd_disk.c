@@ -290,11 +290,16 @@ static int perm_fill(const struct cli *cli, char *owner, char *group, uint32_t *
 	ret = opt_copy(cli, CO_GROUP, group, VDISK_USER_MAX + 1, VDISK_CTL_F_GROUP, flags);
 	if (ret || !(cli->given & CO_BIT(CO_MODE)))
 		return ret;
-	if (parse_mode(cli->opt[CO_MODE], mode)) {
-		complain("--mode '%s': expected octal permission bits, 0 to 7777",
+	ret = parse_mode(cli->opt[CO_MODE], mode);
+	if (ret == -EPERM)
+		complain("--mode '%s': setuid, setgid and sticky bits are not allowed on a "
+			 "virtual disk",
 			 cli->opt[CO_MODE]);
+	else if (ret)
+		complain("--mode '%s': expected octal permission bits, 0 to 777",
+			 cli->opt[CO_MODE]);
+	if (ret)
 		return -EINVAL;
-	}
 	*flags |= VDISK_CTL_F_MODE;
 	return 0;
 }

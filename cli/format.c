@@ -171,6 +171,8 @@ int parse_mode(const char *str, uint32_t *out)
 	}
 	if (!n)
 		return -EINVAL;
+	if (value & ~0777u)
+		return -EPERM;
 	*out = value;
 	return 0;
 }

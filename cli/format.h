@@ -44,7 +44,8 @@ int parse_size(const char *str, uint64_t *out);
 /* A plain decimal number: no sign, blanks or suffix. */
 int parse_uint(const char *str, uint64_t *out);
 
-/* Octal permission bits as chmod takes them: 660, 0660, 4755. */
+/* Octal permission bits as chmod takes them: 660, 0660, 0755. -EPERM for a
+ * setuid, setgid or sticky bit (4755): a virtual disk has no use for them. */
 int parse_mode(const char *str, uint32_t *out);
 
 /* Splits NODE:DEVICE at the first colon; both parts must be non-empty. */

@@ -2,9 +2,7 @@
  * Control server over libqb IPC.
  */
 #include <errno.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include <qb/qbipcs.h>
 #include <qb/qblog.h>
 
+#include "account.h"
 #include "ctl.h"
 #include "ctl_msg.h"
 #include "db_json.h"
@@ -99,29 +98,23 @@ static bool pid_in_group(pid_t pid, gid_t gid)
 
 static bool client_privileged(const struct ctl_client *cl)
 {
-	struct group gr, *res = NULL;
-	char buf[4096];
+	uint32_t admin_gid;
 
 	if (cl->uid == 0)
 		return true;
-	if (getgrnam_r(CTL_ADMIN_GROUP, &gr, buf, sizeof(buf), &res) || !res)
+	if (account_lookup(false, CTL_ADMIN_GROUP, &admin_gid, NULL, 0))
 		return false;
-	return cl->gid == res->gr_gid || pid_in_group(cl->pid, res->gr_gid);
+	return cl->gid == admin_gid || pid_in_group(cl->pid, admin_gid);
 }
 
 /* JSON views */
 
 static void id_name_add(struct json_object *o, const char *key, bool user, uint32_t id)
 {
-	char buf[4096];
-	const char *name = "";
-	struct passwd pw, *pwres = NULL;
-	struct group gr, *grres = NULL;
+	char name[256];
 
-	if (user && getpwuid_r(id, &pw, buf, sizeof(buf), &pwres) == 0 && pwres)
-		name = pw.pw_name;
-	if (!user && getgrgid_r(id, &gr, buf, sizeof(buf), &grres) == 0 && grres)
-		name = gr.gr_name;
+	if (account_lookup(user, NULL, &id, name, sizeof(name)))
+		name[0] = '\0';
 	json_object_object_add(o, key, json_object_new_string(name));
 }
 
@@ -473,29 +466,31 @@ static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, str
 	return rc;
 }
 
+/* A name, or a number, of a user or group this node knows: the database
+ * holds ids, and one nobody here has is a typo, as ndfs's chown says too. */
 static int id_resolve(bool user, const char *text, uint32_t *id, char *err, size_t errlen)
 {
-	char buf[4096], *end;
-	struct passwd pw, *pwres = NULL;
-	struct group gr, *grres = NULL;
+	const char *what = user ? "user" : "group";
 	unsigned long n;
+	char *end;
+	int rc;
 
-	if (user && getpwnam_r(text, &pw, buf, sizeof(buf), &pwres) == 0 && pwres) {
-		*id = pw.pw_uid;
-		return 0;
+	rc = account_lookup(user, text, id, NULL, 0);
+	if (rc == -ENOENT) {
+		errno = 0;
+		n = strtoul(text, &end, 10);
+		if (text[0] >= '0' && text[0] <= '9' && !*end && !errno && n < UINT32_MAX) {
+			*id = (uint32_t)n;
+			rc = account_lookup(user, NULL, id, NULL, 0);
+		}
 	}
-	if (!user && getgrnam_r(text, &gr, buf, sizeof(buf), &grres) == 0 && grres) {
-		*id = gr.gr_gid;
-		return 0;
+	if (rc == -ENOENT) {
+		snprintf(err, errlen, "unknown %s '%s'", what, text);
+		return -EINVAL;
 	}
-	errno = 0;
-	n = strtoul(text, &end, 10);
-	if (text[0] >= '0' && text[0] <= '9' && !*end && !errno && n < UINT32_MAX) {
-		*id = (uint32_t)n;
-		return 0;
-	}
-	snprintf(err, errlen, "unknown %s '%s'", user ? "user" : "group", text);
-	return -EINVAL;
+	if (rc)
+		snprintf(err, errlen, "cannot look up %s '%s': %s", what, text, strerror(-rc));
+	return rc;
 }
 
 static int path_resolve(struct ctl *ctl, const struct vdisk_ctl_path *in, struct db_path *out,

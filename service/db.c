@@ -109,7 +109,9 @@ int db_name_check(const char *name, char *err, size_t errlen)
 int db_mode_check(uint32_t mode, char *err, size_t errlen)
 {
 	if (mode > DB_MODE_MAX) {
-		snprintf(err, errlen, "invalid mode %o: only permission bits (at most 07777) are allowed",
+		snprintf(err, errlen,
+			 "invalid mode %o: only permission bits (0 to 0777); setuid, setgid and "
+			 "sticky bits are not allowed on a virtual disk",
 			 mode);
 		return -EINVAL;
 	}

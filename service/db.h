@@ -36,7 +36,7 @@ struct db_disk {
 	struct db_path secondary;
 	uint32_t uid;
 	uint32_t gid;
-	uint32_t mode; /* permission bits only, <= 07777 */
+	uint32_t mode; /* permission bits only, <= 0777 */
 	int64_t mtime; /* seconds since the epoch, set by the update's originator */
 	/* Held for maintenance (vdiskctl suspend): I/O queues until resumed. */
 	bool suspended;
@@ -85,7 +85,9 @@ struct db_update {
 };
 
 #define DB_SECTOR 512u
-#define DB_MODE_MAX 07777u
+/* rwx for owner, group and other: setuid, setgid and sticky mean nothing on
+ * a device, and ndfs refuses them on chmod. */
+#define DB_MODE_MAX 0777u
 
 /* Every disk crosses the control socket in one `disk list` reply
  * (VDISK_CTL_MAX_MSG, 1 MiB) and the whole database one CPG message at

@@ -20,8 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +33,7 @@
 #include <qb/qblist.h>
 #include <qb/qblog.h>
 
+#include "account.h"
 #include "mailbox.h"
 #include "ndfs.h"
 
@@ -488,17 +487,15 @@ static void perm_done(void *ctx, int rc, const char *err, const struct db_disk *
  * know is a typo, not a wish. */
 static int ids_check(const struct db_update *u, char *err, size_t errlen)
 {
-	struct passwd pw, *pwres = NULL;
-	struct group gr, *grres = NULL;
-	char buf[4096];
+	uint32_t id;
 
-	if ((u->flags & DB_PERM_UID) &&
-	    (getpwuid_r(u->disk.uid, &pw, buf, sizeof(buf), &pwres) || !pwres)) {
+	id = u->disk.uid;
+	if ((u->flags & DB_PERM_UID) && account_lookup(true, NULL, &id, NULL, 0)) {
 		snprintf(err, errlen, "unknown user id %u", u->disk.uid);
 		return -EINVAL;
 	}
-	if ((u->flags & DB_PERM_GID) &&
-	    (getgrgid_r(u->disk.gid, &gr, buf, sizeof(buf), &grres) || !grres)) {
+	id = u->disk.gid;
+	if ((u->flags & DB_PERM_GID) && account_lookup(false, NULL, &id, NULL, 0)) {
 		snprintf(err, errlen, "unknown group id %u", u->disk.gid);
 		return -EINVAL;
 	}

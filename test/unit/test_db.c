@@ -66,7 +66,10 @@ static void test_mode_check(void **state)
 {
 	assert_int_equal(db_mode_check(0, err, sizeof(err)), 0);
 	assert_int_equal(db_mode_check(0660, err, sizeof(err)), 0);
-	assert_int_equal(db_mode_check(07777, err, sizeof(err)), 0);
+	assert_int_equal(db_mode_check(0777, err, sizeof(err)), 0);
+	assert_int_equal(db_mode_check(04755, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "invalid mode 4755: only permission bits (0 to 0777); setuid"));
+	assert_int_equal(db_mode_check(01000, err, sizeof(err)), -EINVAL);
 	assert_int_equal(db_mode_check(010000, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "invalid mode 10000"));
 }
