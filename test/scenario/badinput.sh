@@ -38,6 +38,12 @@ converged 1
 g0=$(generation n1)
 l0=$(disk_list n1)
 dev=$(backing n2 good)
+SPECIAL="setuid, setgid and sticky bits are not allowed on a virtual disk"
+# ids no node knows
+uid=54321
+while getent passwd "$uid" >/dev/null; do uid=$((uid + 1)); done
+gid=54321
+while getent group "$gid" >/dev/null; do gid=$((gid + 1)); done
 
 step "invalid disk names"
 expect_fail "name starting with '-'" 1,2 "name|option" \
@@ -78,6 +84,10 @@ step "bad modes, sizes, owners"
 expect_fail "--mode 999" 1,2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode 999
 expect_fail "--mode abc" 1,2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode abc
 expect_fail "--mode 17777" 1,2 "mode" ctl n1 perm set vd0 --mode 17777
+expect_fail "--mode 4755 on perm set" 2 "--mode '4755': $SPECIAL" ctl n1 perm set vd0 --mode 4755
+expect_fail "--mode 02640 on perm set" 2 "--mode '02640': $SPECIAL" ctl n2 perm set vd0 --mode 02640
+expect_fail "--mode 1777 on create" 2 "--mode '1777': $SPECIAL" \
+	ctl n3 disk create vd1 --primary "n2:$dev" --mode 1777
 expect_fail "--mode empty" 1,2 "mode" ctl n1 perm set vd0 --mode ""
 expect_fail "--size abc" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size abc
 expect_fail "--size 12Q" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size 12Q
@@ -87,6 +97,12 @@ expect_fail "unknown owner" 1 "nosuchuser" \
 	ctl n1 disk create vd1 --primary "n2:$dev" --owner nosuchuser
 expect_fail "unknown group on perm set" 1 "nosuchgroup" \
 	ctl n3 perm set vd0 --group nosuchgroup
+expect_fail "unknown numeric owner $uid" 1 "unknown user '$uid'" \
+	ctl n1 disk create vd1 --primary "n2:$dev" --owner "$uid"
+expect_fail "unknown numeric owner $uid on perm set" 1 "unknown user '$uid'" \
+	ctl n2 perm set vd0 --owner "$uid"
+expect_fail "unknown numeric group $gid on perm set" 1 "unknown group '$gid'" \
+	ctl n3 perm set vd0 --group "$gid"
 
 step "missing disks and usage errors"
 expect_fail "delete of a missing disk" 1 "nodisk" ctl n1 disk delete nodisk
@@ -145,6 +161,8 @@ printf '[daemon]\n\nstate_dir = relative/dir\n' >"$conf_dir/relative.conf"
 printf '[nosuchsection]\nkey = 1\n' >"$conf_dir/unknown-section.conf"
 printf '[daemon]\nstate_dir\n' >"$conf_dir/no-equals.conf"
 printf '[transport]\npolicy = sideways\n' >"$conf_dir/bad-policy.conf"
+printf '[links]\nn1 = 10.0.0.1\nn2 = not-an-address!!, 999.1.1.1\n' >"$conf_dir/bad-links.conf"
+printf '[links]\nn1 = 10.0.0.1, 999.1.1.1\n' >"$conf_dir/bad-link-ip.conf"
 expect_conf_error() {
 	local file=$1 line=$2 rc=0 err
 	err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -f -c "$conf_dir/$file" 2>&1 >/dev/null) || rc=$?
@@ -162,6 +180,8 @@ expect_conf_error relative.conf 3
 expect_conf_error unknown-section.conf 1
 expect_conf_error no-equals.conf 2
 expect_conf_error bad-policy.conf 2
+expect_conf_error bad-links.conf 3
+expect_conf_error bad-link-ip.conf 2
 rc=0
 err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -f -c "$conf_dir/nonexistent.conf" 2>&1 >/dev/null) || rc=$?
 ((rc != 0 && rc != 124)) || fail "vdiskd with a missing config file: exit $rc"

@@ -3,7 +3,8 @@
 # owner, group and mode from the cluster database (default_permissions). An
 # unprivileged user is denied a disk it has no rights to, may read but not
 # write where it has r, may read and write where it has rw, whether the
-# rights come from "other", from its group or from owning the disk; it may
+# rights come from "other", from its primary group, from a supplementary
+# group only or from owning the disk; it may
 # chmod a disk it owns (a database update like any other), nothing else.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -17,8 +18,10 @@ fi
 ugid=$(id -g "$user")
 echo "ok: $(id "$user")"
 
-# as_user CMD...: CMD as the user, with its own group only.
-as_user() { setpriv --reuid="$user" --regid="$ugid" --clear-groups "$@"; }
+# as_user CMD...: CMD as the user, with its own group as the primary one and
+# the supplementary groups setpriv is given in user_groups (none by default).
+user_groups=(--clear-groups)
+as_user() { setpriv --reuid="$user" --regid="$ugid" "${user_groups[@]}" "$@"; }
 
 dev() { echo "$VDC_DIR/$1/dev/vd1"; }
 
@@ -85,6 +88,18 @@ grant --mode 0060 --group "$ugid"
 access_is "0060 group $user" r w
 grant --mode 0040
 access_is "0040 group $user" r -
+
+step "rights from a supplementary group only"
+sup=vdtestsup
+getent group "$sup" >/dev/null || groupadd --system "$sup"
+sgid=$(getent group "$sup" | cut -d: -f3)
+grant --mode 0060 --group "$sgid"
+access_is "0060 group $sup, $user not in it" - -
+user_groups=(--groups "$sgid")
+access_is "0060 group $sup, a supplementary group of $user" r w
+grant --mode 0040
+access_is "0040 group $sup, a supplementary group of $user" r -
+user_groups=(--clear-groups)
 
 step "rights as the owner; chmod by the owner only"
 grant --mode 0600 --owner "$user" --group root

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Device filesystem, bad input: creating, renaming, linking or removing in the
 # mount, truncating, setting times, setuid/setgid/sticky bits, chown or chgrp
-# to ids this node does not know, writing past the end of the disk, and chmod
-# on a node without quorum each fail with a clear error; the database (its
-# generation and every row) and the disk's bytes stay as they were.
+# to ids this node does not know (through the mount and through vdiskctl
+# perm set alike), writing past the end of the disk, and chmod on a node
+# without quorum each fail with a clear error; the database (its generation
+# and every row) and the disk's bytes stay as they were.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
@@ -36,6 +37,8 @@ expect_fail "mkdir" 1 "$EPERM" mkdir "$mnt/dir"
 expect_fail "mv vd1 vd2" 1 "$EPERM" mv "$mnt/vd1" "$mnt/vd2"
 expect_fail "mv out of the mount" 1 "$EPERM" mv "$mnt/vd1" "$VDT_TMP/vd1"
 expect_fail "rm vd1" 1 "$EPERM" rm -f "$mnt/vd1"
+expect_fail "rmdir vd1" 1 "Not a directory" rmdir "$mnt/vd1"
+expect_fail "rmdir the mount" 1 "Device or resource busy" rmdir "$mnt"
 expect_fail "ln -s" 1 "$EPERM" ln -s vd1 "$mnt/link"
 expect_fail "hard link" 1 "$EPERM" ln "$mnt/vd1" "$mnt/hard"
 
@@ -61,6 +64,12 @@ expect_fail "chgrp to unknown gid $gid" 1 "Invalid argument" chgrp "$gid" "$mnt/
 grep -q "unknown user id $uid" "$VDC_DIR/n1/vdiskd.log" ||
 	fail "n1's vdiskd.log does not say why the chown was refused"
 echo "ok: the log names the unknown user id"
+# vdiskctl perm set agrees with the mount
+SPECIAL="setuid, setgid and sticky bits are not allowed on a virtual disk"
+expect_fail "perm set --mode 4755" 2 "--mode '4755': $SPECIAL" ctl n1 perm set vd1 --mode 4755
+expect_fail "perm set --mode 1640" 2 "--mode '1640': $SPECIAL" ctl n2 perm set vd1 --mode 1640
+expect_fail "perm set --owner $uid" 1 "unknown user '$uid'" ctl n2 perm set vd1 --owner "$uid"
+expect_fail "perm set --group $gid" 1 "unknown group '$gid'" ctl n3 perm set vd1 --group "$gid"
 
 step "chmod on a node without quorum"
 vdc isolate n3

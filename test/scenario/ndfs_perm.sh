@@ -2,15 +2,18 @@
 # Device filesystem, permissions: every node mounts ndfs with one file per
 # disk; `perm set` on n1 shows in `ls -l` on n2 and n3, `chmod` on n2's file
 # shows in `vdiskctl disk list -l` on n3, `chown` on n3's file everywhere;
-# `ls -l` and `disk list -l` agree on every node; disks created or deleted
-# appear and disappear in every mount.
+# `ls -l` and `disk list -l` agree on every node, also for a modification
+# time older than six months or in the future (the year instead of the time,
+# as GNU ls shows it); disks created or deleted appear and disappear in every
+# mount.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
-# ls_view NODE: `ls -l` of NODE's mount as "mode owner group size time name".
+# ls_view NODE: `ls -l` of NODE's mount as "mode owner group size time name",
+# in the C locale as vdiskctl prints it.
 ls_view() {
 	# shellcheck disable=SC2012 # ls -l is what is compared
-	ls -l "$VDC_DIR/$1/dev" |
+	LC_ALL=C ls -l "$VDC_DIR/$1/dev" |
 		awk 'NR > 1 { sub(/[.+]$/, "", $1); print $1, $3, $4, $5, $6, $7, $8, $9 }'
 }
 
@@ -109,3 +112,34 @@ echo "ok: vd2 gone from every mount"
 converged 2
 retry_until 2 views_agree n1 n2 n3 || fail "$(views_agree n1 n2 n3)"
 echo "ok: ls -l agrees with disk list -l on every node at the end"
+
+step "modification times older than six months and in the future"
+f3=$(backing n3 vd3 16M)
+expect_ok "create vd3 (primary n3)" ctl n1 disk create vd3 --primary "n3:$f3"
+converged 2
+# Only creation and permission changes set a disk's mtime, so the cluster is
+# stopped and the persisted database given other times, the same on every node.
+old=$(($(date +%s) - 200 * 86400))
+future=$(($(date +%s) + 40 * 86400))
+for n in n1 n2 n3; do vdc stop "$n" vdiskd; done
+for n in n1 n2 n3; do
+	db=$VDC_DIR/$n/state/vdisk.db
+	jq --argjson old "$old" --argjson future "$future" \
+		'(.disks[] | select(.name == "vd1") | .mtime) = $old |
+		 (.disks[] | select(.name == "vd3") | .mtime) = $future' "$db" >"$VDT_TMP/db"
+	cat "$VDT_TMP/db" >"$db"
+done
+for n in n1 n2 n3; do vdc start "$n" vdiskd; done
+for n in n1 n2 n3; do vdc wait-synced "$n" 20; done
+converged 5
+for n in n1 n2 n3; do
+	retry_until 5 test -e "$VDC_DIR/$n/dev/vd3" || fail "$n: vd3 not in the mount after the restart"
+	assert_eq "vd1's time column on $n (200 days ago)" \
+		"$(ls_view "$n" | awk '$8 == "vd1" { print $5, $6, $7 }')" \
+		"$(LC_ALL=C date -d "@$old" '+%b %e  %Y' | awk '{ print $1, $2, $3 }')"
+	assert_eq "vd3's time column on $n (40 days ahead)" \
+		"$(ls_view "$n" | awk '$8 == "vd3" { print $5, $6, $7 }')" \
+		"$(LC_ALL=C date -d "@$future" '+%b %e  %Y' | awk '{ print $1, $2, $3 }')"
+done
+retry_until 2 views_agree n1 n2 n3 || fail "$(views_agree n1 n2 n3)"
+echo "ok: ls -l agrees with disk list -l for old and future times on every node"
