@@ -27,6 +27,7 @@
 #include "cpg_msg.h"
 #include "db_json.h"
 #include "persist.h"
+#include "prober.h"
 
 enum op_state {
 	OP_WAIT_SYNC, /* queued until the database is synced */
@@ -83,7 +84,9 @@ struct cdb {
 	bool kick_armed;
 
 	struct db_inventory local_inv; /* this node's last scan */
+	bool inv_scanned; /* local_inv holds a scan: publishing it means something */
 	bool inv_publishing;
+	struct prober *prober; /* every device probe and scan: never on this loop */
 
 	cdb_watch_fn watch_fn;
 	void *watch_ctx;
@@ -321,14 +324,6 @@ static bool probes_pending(const struct cdb_op *op)
 	return op->probes[0].pending || op->probes[1].pending;
 }
 
-static void probe_local(const char *device, int *error, uint64_t *size)
-{
-	char path[4096];
-
-	*size = 0;
-	*error = device_probe(device, path, sizeof(path), size);
-}
-
 static void op_probe(struct cdb_op *op)
 {
 	struct cdb *c = op->c;
@@ -345,10 +340,7 @@ static void op_probe(struct cdb_op *op)
 		pr->nodeid = p->nodeid;
 		if (!p->nodeid)
 			continue;
-		if (p->nodeid == local_nodeid(c)) {
-			probe_local(p->device, &pr->error, &pr->size);
-			continue;
-		}
+		/* This node's own paths too: the prober answers, off this loop. */
 		body = json_object_new_object();
 		json_object_object_add(body, "device", json_object_new_string(p->device));
 		json_object_object_add(body, "slot", json_object_new_int((int)i));
@@ -373,11 +365,41 @@ static void op_start(struct cdb_op *op)
 
 /* Message handlers */
 
+/* A path check another node (or this one) asked for, on the prober. */
+struct probe_answer {
+	struct cdb *c;
+	uint32_t from;
+	uint64_t reqid;
+	int slot;
+	char device[VDISK_DEVICE_MAX + 1];
+};
+
+static void probe_answered(void *ctx, struct prober_result *res)
+{
+	struct probe_answer *a = ctx;
+	struct json_object *body;
+
+	/* Cancelled only when vdiskd stops: the asker times out or fails over. */
+	if (res->error == -ECANCELED)
+		goto out_free;
+	qb_log(LOG_INFO, "checked %s for node %" PRIu32 ": %s", a->device, a->from,
+	       res->error ? strerror(-res->error) : "ok");
+	body = json_object_new_object();
+	json_object_object_add(body, "slot", json_object_new_int(a->slot));
+	json_object_object_add(body, "error", json_object_new_int(-res->error));
+	json_object_object_add(body, "size",
+			       json_object_new_int64(res->error ? 0 : (int64_t)res->size));
+	msg_send(a->c, CPG_MSG_PROBE_REPLY, a->from, a->reqid, body);
+out_free:
+	free(a);
+}
+
 static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
 	struct json_object *dev, *slot, *body;
-	uint64_t size = 0;
-	int error;
+	struct probe_answer *a;
+	uint64_t ticket;
+	int rc = -ENOMEM;
 
 	if (!json_object_object_get_ex(msg->body, "device", &dev) ||
 	    !json_object_is_type(dev, json_type_string) ||
@@ -386,13 +408,23 @@ static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg
 		qb_log(LOG_WARNING, "malformed probe from node %" PRIu32, from);
 		return;
 	}
-	probe_local(json_object_get_string(dev), &error, &size);
-	qb_log(LOG_INFO, "checked %s for node %" PRIu32 ": %s", json_object_get_string(dev), from,
-	       error ? strerror(-error) : "ok");
+	a = calloc(1, sizeof(*a));
+	if (a) {
+		a->c = c;
+		a->from = from;
+		a->reqid = msg->reqid;
+		a->slot = json_object_get_int(slot);
+		snprintf(a->device, sizeof(a->device), "%s", json_object_get_string(dev));
+		rc = prober_probe(c->prober, json_object_get_string(dev), probe_answered, a,
+				  &ticket);
+	}
+	if (!rc)
+		return;
+	free(a);
 	body = json_object_new_object();
 	json_object_object_add(body, "slot", json_object_new_int(json_object_get_int(slot)));
-	json_object_object_add(body, "error", json_object_new_int(-error));
-	json_object_object_add(body, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(body, "error", json_object_new_int(-rc));
+	json_object_object_add(body, "size", json_object_new_int64(0));
 	msg_send(c, CPG_MSG_PROBE_REPLY, from, msg->reqid, body);
 }
 
@@ -508,7 +540,7 @@ static void inventory_publish(struct cdb *c)
 	const struct db_inventory *cur;
 	struct db_update u = { .op = DB_OP_INVENTORY };
 
-	if (!c->synced || !membership_quorate(c->m) || c->inv_publishing)
+	if (!c->inv_scanned || !c->synced || !membership_quorate(c->m) || c->inv_publishing)
 		return;
 	c->local_inv.nodeid = local_nodeid(c);
 	cur = db_inventory_find(&c->db, c->local_inv.nodeid);
@@ -736,19 +768,46 @@ static int state_load(struct cdb *c, char *err, size_t errlen)
 	return rc;
 }
 
-static void local_inventory_scan(struct cdb *c)
-{
-	struct device_info *list;
-	size_t count;
-	int rc = device_scan(&list, &count);
+/* A scan of this node's devices: at start, and for `vdiskctl scan`. */
+struct inventory_scan {
+	struct cdb *c;
+	cdb_scan_fn done; /* NULL for the scan at start */
+	void *ctx;
+};
 
-	if (rc) {
-		qb_log(LOG_WARNING, "device scan failed: %s", strerror(-rc));
-		return;
+static void inventory_scanned(void *ctx, struct prober_result *res)
+{
+	struct inventory_scan *sc = ctx;
+	struct cdb *c = sc->c;
+
+	if (res->error && res->error != -ECANCELED)
+		qb_log(LOG_WARNING, "device scan failed: %s", strerror(-res->error));
+	if (!res->error) {
+		free(c->local_inv.devices);
+		c->local_inv.devices = res->devices;
+		c->local_inv.count = res->ndevices;
+		res->devices = NULL;
+		c->inv_scanned = true;
+		inventory_publish(c);
 	}
-	free(c->local_inv.devices);
-	c->local_inv.devices = list;
-	c->local_inv.count = count;
+	if (sc->done)
+		sc->done(sc->ctx, res->error, c->local_inv.devices, c->local_inv.count);
+	free(sc);
+}
+
+static int inventory_scan(struct cdb *c, cdb_scan_fn done, void *ctx)
+{
+	struct inventory_scan *sc = malloc(sizeof(*sc));
+	uint64_t ticket;
+	int rc;
+
+	if (!sc)
+		return -ENOMEM;
+	*sc = (struct inventory_scan){ c, done, ctx };
+	rc = prober_scan(c->prober, inventory_scanned, sc, &ticket);
+	if (rc)
+		free(sc);
+	return rc;
 }
 
 int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *err,
@@ -776,15 +835,27 @@ int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *er
 	}
 	qb_log(LOG_INFO, "loaded database: generation %" PRIu64 ", %zu disks", c->db.generation,
 	       c->db.ndisks);
-	local_inventory_scan(c);
+	rc = prober_start(&c->prober, loop);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the device prober: %s", strerror(-rc));
+		goto out_free;
+	}
+	/* Published once the database is synced and the scan is in. */
+	rc = inventory_scan(c, NULL, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot scan the devices: %s", strerror(-rc));
+		goto out_prober;
+	}
 	rc = membership_start(&c->m, loop, &cdb_membership_ops, c);
 	if (rc) {
 		snprintf(err, errlen, "cannot start membership: %s", strerror(-rc));
-		goto out_free;
+		goto out_prober;
 	}
 	*out = c;
 	return 0;
 
+out_prober:
+	prober_stop(c->prober);
 out_free:
 	free(c->local_inv.devices);
 	db_free(&c->db);
@@ -798,6 +869,8 @@ void cdb_stop(struct cdb *c)
 
 	if (!c)
 		return;
+	/* Its callbacks still find the database whole. */
+	prober_stop(c->prober);
 	/* Requesters hold resources (IPC connections) until answered. */
 	qb_list_for_each_entry_safe(op, tmp, &c->ops, list)
 		op_complete(op, -ECANCELED, "vdiskd is shutting down");
@@ -890,20 +963,14 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 	return rc;
 }
 
-int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count)
+int cdb_inventory_rescan(struct cdb *c, cdb_scan_fn done, void *ctx)
 {
-	size_t bytes;
+	return inventory_scan(c, done, ctx);
+}
 
-	local_inventory_scan(c);
-	bytes = c->local_inv.count * sizeof(**list);
-	*list = malloc(bytes ? bytes : 1);
-	if (!*list)
-		return -ENOMEM;
-	if (bytes)
-		memcpy(*list, c->local_inv.devices, bytes);
-	*count = c->local_inv.count;
-	inventory_publish(c);
-	return 0;
+struct prober *cdb_prober(const struct cdb *c)
+{
+	return c->prober;
 }
 
 void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx)

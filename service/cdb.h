@@ -30,6 +30,7 @@
 #define CDB_STATE_FILE "vdisk.db"
 
 struct cdb;
+struct prober;
 
 /* rc 0: the update was applied; disk is the row after it (create, perm) or
  * NULL; generation is the database generation after it. */
@@ -55,9 +56,16 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, 
 int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done, void *ctx,
 		      char *err, size_t errlen);
 
-/* Rescans local devices with libblkid and publishes the inventory if it
- * changed. The scan result is returned (caller frees *list). */
-int cdb_inventory_rescan(struct cdb *c, struct device_info **list, size_t *count);
+/* Runs on the loop with the scan's outcome: 0 and this node's devices
+ * (valid for the call), or -errno (-ECANCELED when vdiskd stops). */
+typedef void (*cdb_scan_fn)(void *ctx, int rc, const struct device_info *list, size_t count);
+
+/* Rescans local devices with libblkid, on the prober, and publishes the
+ * inventory if it changed. 0 and done runs later, or -errno. */
+int cdb_inventory_rescan(struct cdb *c, cdb_scan_fn done, void *ctx);
+
+/* The device prober every part of the control plane checks paths with. */
+struct prober *cdb_prober(const struct cdb *c);
 
 /* Called on the loop after every change the data plane follows: membership,
  * quorum, an applied update, a completed sync, losing corosync. */

@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctl_msg.h"
 #include "db_json.h"
+#include "prober.h"
 #include "device.h"
 #include "reconfig.h"
 
@@ -219,41 +220,6 @@ static struct json_object *disk_list_view(struct ctl *ctl)
 	return o;
 }
 
-static int scan_view(struct ctl *ctl, struct json_object **out)
-{
-	struct membership *m = cdb_membership(ctl->cdb);
-	struct device_info *list;
-	struct json_object *o, *arr;
-	size_t i, n;
-	int rc = cdb_inventory_rescan(ctl->cdb, &list, &n);
-
-	if (rc)
-		return rc;
-	o = json_object_new_object();
-	arr = json_object_new_array();
-	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
-	for (i = 0; i < n; i++) {
-		struct json_object *d = json_object_new_object();
-		const struct { const char *key, *val; } tags[] = {
-			{ "uuid", list[i].uuid },	  { "label", list[i].label },
-			{ "partuuid", list[i].partuuid }, { "type", list[i].type },
-		};
-		size_t t;
-
-		json_object_object_add(d, "path", json_object_new_string(list[i].path));
-		json_object_object_add(d, "size", json_object_new_int64((int64_t)list[i].size));
-		for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
-			if (tags[t].val[0])
-				json_object_object_add(d, tags[t].key,
-						       json_object_new_string(tags[t].val));
-		json_object_array_add(arr, d);
-	}
-	free(list);
-	json_object_object_add(o, "devices", arr);
-	*out = o;
-	return 0;
-}
-
 static int link_status_view(struct ctl *ctl, struct json_object **out)
 {
 	struct membership *m = cdb_membership(ctl->cdb);
@@ -362,31 +328,116 @@ static int stats_view(struct ctl *ctl, struct json_object **out)
 
 /* Changes */
 
+/* A request answered later: a change, a ping, or a look at a device (scan,
+ * disk check), which the prober does off this loop. Holds a reference on
+ * the connection until change_reply(). */
 struct change {
 	qb_ipcs_connection_t *conn;
 	int32_t id;
 	uint32_t nodeid; /* ping */
 	struct ping_args ping;
+	char disk[VDISK_NAME_MAX + 1]; /* disk check */
 };
+
+static struct change *change_new(qb_ipcs_connection_t *c, int32_t id)
+{
+	struct change *ch = calloc(1, sizeof(*ch));
+
+	if (!ch) {
+		reply_error(c, id, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	ch->conn = c;
+	ch->id = id;
+	qb_ipcs_connection_ref(c);
+	return ch;
+}
+
+/* Answers with o, or with the error when rc is not 0; ends ch. */
+static void change_reply(struct change *ch, int rc, const char *err, struct json_object *o)
+{
+	if (rc)
+		reply_error(ch->conn, ch->id, rc, err);
+	else
+		reply_send(ch->conn, ch->id, 0, o);
+	qb_ipcs_connection_unref(ch->conn);
+	free(ch);
+}
 
 static void change_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
 			uint64_t generation)
 {
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	struct json_object *o = NULL;
 
-	if (rc) {
-		reply_error(ch->conn, ch->id, rc, err);
-	} else {
-		struct json_object *o = json_object_new_object();
-
+	if (!rc) {
+		o = json_object_new_object();
 		json_object_object_add(o, "generation", json_object_new_int64((int64_t)generation));
 		if (disk)
 			json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
-		reply_send(ch->conn, ch->id, 0, o);
 	}
-	qb_ipcs_connection_unref(ch->conn);
-	free(ch);
+	change_reply(ch, rc, err, o);
+}
+
+static void scan_done(void *ctx, int rc, const struct device_info *list, size_t n)
+{
+	struct change *ch = ctx;
+	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	struct membership *m = cdb_membership(cl->ctl->cdb);
+	struct json_object *o, *arr;
+	char err[128];
+	size_t i;
+
+	if (rc) {
+		snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
+		change_reply(ch, rc, err, NULL);
+		return;
+	}
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
+	for (i = 0; i < n; i++) {
+		struct json_object *d = json_object_new_object();
+		const struct { const char *key, *val; } tags[] = {
+			{ "uuid", list[i].uuid },	  { "label", list[i].label },
+			{ "partuuid", list[i].partuuid }, { "type", list[i].type },
+		};
+		size_t t;
+
+		json_object_object_add(d, "path", json_object_new_string(list[i].path));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)list[i].size));
+		for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++)
+			if (tags[t].val[0])
+				json_object_object_add(d, tags[t].key,
+						       json_object_new_string(tags[t].val));
+		json_object_array_add(arr, d);
+	}
+	json_object_object_add(o, "devices", arr);
+	change_reply(ch, 0, NULL, o);
+}
+
+static void scan_start(qb_ipcs_connection_t *c, struct ctl_client *cl, int32_t id)
+{
+	struct change *ch;
+	char err[128];
+	int rc;
+
+	/* A scan publishes this node's inventory: a cluster-wide write. */
+	if (!client_privileged(cl)) {
+		reply_error(c, id, -EPERM,
+			    "permission denied: scan publishes this node's devices to the "
+			    "cluster and needs root or membership of group " CTL_ADMIN_GROUP);
+		return;
+	}
+	ch = change_new(c, id);
+	if (!ch)
+		return;
+	rc = cdb_inventory_rescan(cl->ctl->cdb, scan_done, ch);
+	if (rc) {
+		snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
+		change_reply(ch, rc, err, NULL);
+	}
 }
 
 static void ping_done(void *ctx, const struct ping_result *r)
@@ -633,26 +684,32 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 	return reconfig_request(ctl->reconfig, &rr, cycle_done, ch, err, errlen);
 }
 
-/* This node's path to a disk, checked now. */
-static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk *d)
+static const struct db_path *local_path(struct ctl *ctl, const struct db_disk *d)
+{
+	uint32_t self = membership_local_nodeid(cdb_membership(ctl->cdb));
+
+	return d->primary.nodeid == self ? &d->primary :
+	       d->secondary.nodeid == self ? &d->secondary : NULL;
+}
+
+/* This node's path to a disk as the prober found it just now (res is NULL
+ * when this node has no path to d). */
+static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk *d,
+					   const struct prober_result *res)
 {
 	struct membership *m = cdb_membership(ctl->cdb);
 	uint32_t self = membership_local_nodeid(m);
-	const struct db_path *p = d->primary.nodeid == self ? &d->primary :
-				  d->secondary.nodeid == self ? &d->secondary : NULL;
+	const struct db_path *p = local_path(ctl, d);
 	struct json_object *o = json_object_new_object();
-	char path[4096] = "", why[512] = "";
-	uint64_t size = 0;
-	int rc = 0;
+	const char *path = res && !res->error ? res->path : "";
+	uint64_t size = res && !res->error ? res->size : 0;
+	char why[512] = "";
 
-	if (p) {
-		rc = device_probe(p->device, path, sizeof(path), &size);
-		if (rc)
-			snprintf(why, sizeof(why), "%s: %s", p->device, strerror(-rc));
-		else if (size < d->size)
-			snprintf(why, sizeof(why), "%s: device holds %" PRIu64
-				 " bytes, the disk needs %" PRIu64, p->device, size, d->size);
-	}
+	if (p && res && res->error)
+		snprintf(why, sizeof(why), "%s: %s", p->device, strerror(-res->error));
+	else if (p && res && size < d->size)
+		snprintf(why, sizeof(why), "%s: device holds %" PRIu64
+			 " bytes, the disk needs %" PRIu64, p->device, size, d->size);
 	json_object_object_add(o, "disk", json_object_new_string(d->name));
 	json_object_object_add(o, "node", node_view(m, self));
 	json_object_object_add(o, "role", json_object_new_string(
@@ -660,10 +717,47 @@ static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk
 	json_object_object_add(o, "device", json_object_new_string(p ? p->device : ""));
 	json_object_object_add(o, "path", json_object_new_string(path));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
-	json_object_object_add(o, "healthy", p ? json_object_new_boolean(!why[0]) : NULL);
+	json_object_object_add(o, "healthy", p && res ? json_object_new_boolean(!why[0]) : NULL);
 	json_object_object_add(o, "error", json_object_new_string(why));
 	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
 	return o;
+}
+
+static void disk_check_done(void *ctx, struct prober_result *res)
+{
+	struct change *ch = ctx;
+	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	const struct db_disk *d = db_disk_find(cdb_db(cl->ctl->cdb), ch->disk);
+	char err[VDISK_NAME_MAX + 64];
+
+	/* The disk may have gone while its path was being checked. */
+	if (!d) {
+		snprintf(err, sizeof(err), "no such disk '%s'", ch->disk);
+		change_reply(ch, -ENOENT, err, NULL);
+		return;
+	}
+	change_reply(ch, 0, NULL, disk_check_view(cl->ctl, d, res));
+}
+
+static void disk_check_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
+			     const struct db_disk *d, int32_t id)
+{
+	const struct db_path *p = local_path(cl->ctl, d);
+	struct change *ch;
+	uint64_t ticket;
+	int rc;
+
+	if (!p) {
+		reply_send(c, id, 0, disk_check_view(cl->ctl, d, NULL));
+		return;
+	}
+	ch = change_new(c, id);
+	if (!ch)
+		return;
+	snprintf(ch->disk, sizeof(ch->disk), "%s", d->name);
+	rc = prober_probe(cdb_prober(cl->ctl->cdb), p->device, disk_check_done, ch, &ticket);
+	if (rc)
+		change_reply(ch, rc, strerror(-rc), NULL);
 }
 
 static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, struct change *ch,
@@ -690,14 +784,9 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 			    CTL_ADMIN_GROUP);
 		return;
 	}
-	ch = calloc(1, sizeof(*ch));
-	if (!ch) {
-		reply_error(c, req->hdr.id, -ENOMEM, "out of memory");
+	ch = change_new(c, req->hdr.id);
+	if (!ch)
 		return;
-	}
-	ch->conn = c;
-	ch->id = req->hdr.id;
-	qb_ipcs_connection_ref(c);
 	if (req->hdr.id == VDISK_CTL_DISK_CREATE)
 		rc = create_start(cl->ctl, &req->create, ch, err, sizeof(err));
 	else if (req->hdr.id == VDISK_CTL_PERM_SET)
@@ -709,9 +798,7 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 	else
 		rc = delete_start(cl->ctl, &req->disk, ch, err, sizeof(err));
 	if (rc) {
-		reply_error(c, req->hdr.id, rc, err);
-		qb_ipcs_connection_unref(c);
-		free(ch);
+		change_reply(ch, rc, err, NULL);
 		return;
 	}
 	if (req->hdr.id != VDISK_CTL_PING)
@@ -754,27 +841,15 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 		if (req.hdr.id == VDISK_CTL_DISK_CHECK) {
-			o = disk_check_view(ctl, d);
-			break;
+			disk_check_start(c, cl, d, req.hdr.id);
+			return 0;
 		}
 		o = json_object_new_object();
 		json_object_object_add(o, "disk", disk_view(ctl, d));
 		break;
 	case VDISK_CTL_SCAN:
-		/* A scan publishes this node's inventory: a cluster-wide write. */
-		if (!client_privileged(cl)) {
-			reply_error(c, req.hdr.id, -EPERM,
-				    "permission denied: scan publishes this node's devices to the "
-				    "cluster and needs root or membership of group " CTL_ADMIN_GROUP);
-			return 0;
-		}
-		rc = scan_view(ctl, &o);
-		if (rc) {
-			snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
-			reply_error(c, req.hdr.id, rc, err);
-			return 0;
-		}
-		break;
+		scan_start(c, cl, req.hdr.id);
+		return 0;
 	case VDISK_CTL_LINK_STATUS:
 	case VDISK_CTL_STATS:
 		rc = req.hdr.id == VDISK_CTL_STATS ? stats_view(ctl, &o) :

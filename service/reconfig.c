@@ -13,9 +13,9 @@
 
 #include "clock.h"
 #include "db_json.h"
-#include "device.h"
 #include "hook.h"
 #include "mailbox.h"
+#include "prober.h"
 #include "reconfig.h"
 
 /* A change asked of this node: it coordinates the cycle. */
@@ -43,6 +43,14 @@ struct cycle {
 	uint64_t prepare_ns;
 	uint64_t hold_seq; /* the first snapshot that holds the disk */
 	bool drained;
+	/* This node's paths of the new mapping, checked by the prober while
+	 * the disk drains. */
+	struct {
+		bool pending;
+		int error;
+		uint64_t size;
+	} probe[2];
+	bool prepared; /* this node acknowledged (or refused) */
 	uint64_t drain_us; /* this node's */
 	uint64_t drain_max_us; /* coordinator: the slowest member's */
 	uint32_t drain_node;
@@ -334,22 +342,27 @@ static bool path_known(const struct db_disk *d, const struct db_path *p)
 	return !memcmp(p, &d->primary, sizeof(*p)) || !memcmp(p, &d->secondary, sizeof(*p));
 }
 
-/* Drained: check this node's paths of the new mapping, run the pre-change
- * hook, acknowledge. */
+/* Drained and this node's paths checked: judge the paths, run the
+ * pre-change hook, acknowledge. */
 static void member_prepared(struct reconfig *rc)
 {
-	const struct db_disk *d = db_disk_find(cdb_db(rc->cdb), rc->cur.change.disk.name);
+	struct cycle *c = &rc->cur;
+	const struct db_disk *d = db_disk_find(cdb_db(rc->cdb), c->change.disk.name);
 	struct db_path paths[2];
-	char path[4096], err[PATH_MAX + 512];
+	char err[PATH_MAX + 512];
 	uint64_t size;
 	int i, ret;
 
-	change_paths(rc, &rc->cur.change, paths);
+	if (!c->drained || c->probe[0].pending || c->probe[1].pending || c->prepared)
+		return;
+	c->prepared = true;
+	change_paths(rc, &c->change, paths);
 	/* Suspend and resume leave the paths alone, broken or not. */
-	for (i = 0; i < 2 && d && rc->cur.change.op == DB_OP_MAP; i++) {
+	for (i = 0; i < 2 && d && c->change.op == DB_OP_MAP; i++) {
 		if (paths[i].nodeid != local_nodeid(rc))
 			continue;
-		ret = device_probe(paths[i].device, path, sizeof(path), &size);
+		ret = c->probe[i].error;
+		size = c->probe[i].size;
 		if (ret)
 			snprintf(err, sizeof(err), "%s: %s: %s", node_name(rc, paths[i].nodeid),
 				 paths[i].device, strerror(-ret));
@@ -378,6 +391,58 @@ static void member_prepared(struct reconfig *rc)
 		snprintf(err, sizeof(err), "%s: cannot run the pre-change hook %s: %s",
 			 node_name(rc, local_nodeid(rc)), rc->cfg->pre_hook, strerror(-ret));
 		ack_send(rc, err);
+	}
+}
+
+struct path_probe {
+	struct reconfig *rc;
+	uint64_t txid;
+	int slot;
+};
+
+static void path_probed(void *ctx, struct prober_result *res)
+{
+	struct path_probe *pp = ctx;
+	struct cycle *c = &pp->rc->cur;
+
+	/* A cycle that ended (or vdiskd stopping) has no use for it. */
+	if (c->active && c->txid == pp->txid && res->error != -ECANCELED) {
+		c->probe[pp->slot].pending = false;
+		c->probe[pp->slot].error = res->error;
+		c->probe[pp->slot].size = res->size;
+		member_prepared(pp->rc);
+	}
+	free(pp);
+}
+
+/* Starts checking this node's paths of a new mapping, while the disk drains. */
+static void paths_probe(struct reconfig *rc)
+{
+	struct cycle *c = &rc->cur;
+	struct db_path paths[2];
+	struct path_probe *pp;
+	uint64_t ticket;
+	int i, ret;
+
+	if (c->change.op != DB_OP_MAP)
+		return;
+	change_paths(rc, &c->change, paths);
+	for (i = 0; i < 2; i++) {
+		if (paths[i].nodeid != local_nodeid(rc))
+			continue;
+		pp = malloc(sizeof(*pp));
+		ret = -ENOMEM;
+		if (pp) {
+			*pp = (struct path_probe){ rc, c->txid, i };
+			ret = prober_probe(cdb_prober(rc->cdb), paths[i].device, path_probed, pp,
+					   &ticket);
+		}
+		if (ret) {
+			free(pp);
+			c->probe[i].error = ret;
+			continue;
+		}
+		c->probe[i].pending = true;
 	}
 }
 
@@ -550,6 +615,7 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 	c->prepare_ns = now_ns();
 	qb_log(LOG_INFO, "cycle %" PRIx64 ": %s of '%s' from %s: holding I/O", c->txid,
 	       change_kind(&u), u.disk.name, node_name(rc, from));
+	paths_probe(rc);
 	c->hold_seq = rc->publish(rc->publish_ctx);
 	c->outcome_armed = !qb_loop_timer_add(rc->loop, QB_LOOP_MED,
 					      2ull * rc->cfg->ack_timeout_ms * QB_TIME_NS_IN_MSEC, rc,

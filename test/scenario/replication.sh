@@ -135,3 +135,12 @@ done
 converged 1
 assert_eq "burst generation" "$(generation n2)" "$((g5 + 6))"
 assert_jq "six disks everywhere" "$(ctl n1 --json disk list)" '.disks | length == 6'
+
+step "scan: n2 lists its devices (libblkid) and they are what every node mirrors"
+expect_ok "scan on n2" ctl n2 --json scan
+scanned=$(jq '.devices | length' <<<"$OUT")
+assert_jq "scan names n2 and lists devices" "$OUT" '.node.name == "n2" and (.devices | all(.path and .size > 0))'
+for n in n1 n3; do
+	assert_eq "n2's device count in $n's CMAP" "$(cmap_get "$n" vdisk.node.2.devices)" "$scanned"
+done
+assert_eq "an unchanged scan publishes nothing" "$(generation n2)" "$((g5 + 6))"

@@ -1,0 +1,254 @@
+/*
+ * Device probes on a worker thread; see prober.h for the ownership rules.
+ *
+ * A job is in exactly one of three places: the shared queue, the worker's
+ * hands (shared->running), or the mailbox on its way back to the loop. The
+ * loop also keeps every undelivered job on its own list, which only the loop
+ * touches, so cancelling is a flag the loop reads at delivery.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qblist.h>
+
+#include <vdisk/ctl.h>
+
+#include "mailbox.h"
+#include "prober.h"
+
+struct prober_job {
+	struct qb_list_head queued; /* shared->queue, under shared->lock */
+	struct qb_list_head live; /* prober->jobs, loop only */
+	uint64_t ticket;
+	bool scan;
+	bool cancelled;
+	char spec[VDISK_DEVICE_MAX + 1];
+	prober_done_fn done;
+	void *ctx;
+	struct prober_result res;
+};
+
+/* What the loop and the worker share. Freed by the last of the two. */
+struct prober_shared {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct qb_list_head queue;
+	struct prober_job *running;
+	bool stopping;
+	int refs;
+	struct mailbox *mb; /* posted to only under lock, while !stopping */
+};
+
+struct prober {
+	struct prober_shared *sh;
+	pthread_t worker;
+	struct qb_list_head jobs;
+	uint64_t next_ticket;
+};
+
+static void job_free(void *arg)
+{
+	struct prober_job *j = arg;
+
+	free(j->res.devices);
+	free(j);
+}
+
+static void shared_put(struct prober_shared *sh)
+{
+	bool last;
+
+	pthread_mutex_lock(&sh->lock);
+	last = --sh->refs == 0;
+	pthread_mutex_unlock(&sh->lock);
+	if (!last)
+		return;
+	pthread_cond_destroy(&sh->wake);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
+}
+
+/* Loop: a job came back. */
+static void job_deliver(void *arg)
+{
+	struct prober_job *j = arg;
+
+	qb_list_del(&j->live);
+	if (!j->cancelled)
+		j->done(j->ctx, &j->res);
+	job_free(j);
+}
+
+static void job_run(struct prober_job *j)
+{
+	int rc;
+
+	if (j->scan) {
+		rc = device_scan(&j->res.devices, &j->res.ndevices);
+	} else {
+		j->res.path[0] = '\0';
+		rc = device_probe(j->spec, j->res.path, sizeof(j->res.path), &j->res.size);
+	}
+	j->res.error = rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct prober_shared *sh = arg;
+	struct prober_job *j;
+
+	pthread_mutex_lock(&sh->lock);
+	for (;;) {
+		while (!sh->stopping && qb_list_empty(&sh->queue))
+			pthread_cond_wait(&sh->wake, &sh->lock);
+		if (sh->stopping)
+			break;
+		j = qb_list_first_entry(&sh->queue, struct prober_job, queued);
+		qb_list_del(&j->queued);
+		sh->running = j;
+		pthread_mutex_unlock(&sh->lock);
+
+		job_run(j);
+
+		pthread_mutex_lock(&sh->lock);
+		sh->running = NULL;
+		/* After stop the loop is gone: nobody to tell. */
+		if (sh->stopping || mailbox_post(sh->mb, job_deliver, j)) {
+			if (!sh->stopping)
+				j->res.error = -ENOMEM;
+			job_free(j);
+		}
+	}
+	pthread_mutex_unlock(&sh->lock);
+	shared_put(sh);
+	return NULL;
+}
+
+int prober_start(struct prober **out, qb_loop_t *loop)
+{
+	struct prober *p = calloc(1, sizeof(*p));
+	struct prober_shared *sh = calloc(1, sizeof(*sh));
+	sigset_t all, old;
+	int rc;
+
+	if (!p || !sh) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	qb_list_init(&p->jobs);
+	qb_list_init(&sh->queue);
+	sh->refs = 2;
+	p->sh = sh;
+	rc = mailbox_create(&sh->mb, loop);
+	if (rc)
+		goto out_free;
+	pthread_mutex_init(&sh->lock, NULL);
+	pthread_cond_init(&sh->wake, NULL);
+	/* Signals are the loop's to handle. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&p->worker, NULL, worker_main, sh);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		goto out_destroy;
+	*out = p;
+	return 0;
+
+out_destroy:
+	pthread_cond_destroy(&sh->wake);
+	pthread_mutex_destroy(&sh->lock);
+	mailbox_destroy(sh->mb, NULL);
+out_free:
+	free(sh);
+	free(p);
+	return rc;
+}
+
+void prober_stop(struct prober *p)
+{
+	struct prober_shared *sh;
+	struct prober_job *j, *tmp;
+	QB_LIST_DECLARE(queued);
+	bool busy;
+
+	if (!p)
+		return;
+	sh = p->sh;
+	pthread_mutex_lock(&sh->lock);
+	sh->stopping = true;
+	busy = sh->running != NULL;
+	qb_list_splice(&sh->queue, &queued);
+	qb_list_init(&sh->queue);
+	pthread_cond_signal(&sh->wake);
+	pthread_mutex_unlock(&sh->lock);
+
+	qb_list_for_each_entry_safe(j, tmp, &p->jobs, live) {
+		qb_list_del(&j->live);
+		if (!j->cancelled) {
+			j->res.error = -ECANCELED;
+			j->done(j->ctx, &j->res);
+		}
+	}
+	qb_list_for_each_entry_safe(j, tmp, &queued, queued)
+		job_free(j);
+	/* What the worker posted before it saw stopping. */
+	mailbox_destroy(sh->mb, job_free);
+	/* An idle worker exits at once; a busy one may be stuck in the kernel. */
+	if (busy)
+		pthread_detach(p->worker);
+	else
+		pthread_join(p->worker, NULL);
+	shared_put(sh);
+	free(p);
+}
+
+static int job_submit(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
+		      uint64_t *ticket)
+{
+	struct prober_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->ticket = ++p->next_ticket;
+	j->scan = !spec;
+	if (spec)
+		snprintf(j->spec, sizeof(j->spec), "%s", spec);
+	j->done = done;
+	j->ctx = ctx;
+	qb_list_add_tail(&j->live, &p->jobs);
+	pthread_mutex_lock(&p->sh->lock);
+	qb_list_add_tail(&j->queued, &p->sh->queue);
+	pthread_cond_signal(&p->sh->wake);
+	pthread_mutex_unlock(&p->sh->lock);
+	*ticket = j->ticket;
+	return 0;
+}
+
+int prober_probe(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
+		 uint64_t *ticket)
+{
+	if (strlen(spec) > VDISK_DEVICE_MAX)
+		return -ENAMETOOLONG;
+	return job_submit(p, spec, done, ctx, ticket);
+}
+
+int prober_scan(struct prober *p, prober_done_fn done, void *ctx, uint64_t *ticket)
+{
+	return job_submit(p, NULL, done, ctx, ticket);
+}
+
+void prober_cancel(struct prober *p, uint64_t ticket)
+{
+	struct prober_job *j;
+
+	qb_list_for_each_entry(j, &p->jobs, live)
+		if (j->ticket == ticket) {
+			j->cancelled = true;
+			return;
+		}
+}
