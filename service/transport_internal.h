@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "mailbox.h"
+#include "peer.h"
 #include "transport.h"
 
 /* Receive window in frames: a sender never has more unacknowledged. */
@@ -27,8 +28,6 @@
 #define RECONNECT_MAX_MS 2000
 /* Messages above this are split across links under the stripe policy. */
 #define STRIPE_MIN_BYTES (64 * 1024)
-/* Most partly reassembled messages per peer. */
-#define REASM_MAX 256
 /* Unauthentic heartbeats are reported at most this often per link. */
 #define HB_BAD_LOG_MS 10000
 
@@ -37,7 +36,7 @@
 struct tframe {
 	struct qb_list_head list; /* peer->unacked, in seq order */
 	uint32_t refs;
-	bool acked;
+	bool msg_end; /* the last fragment of a fragmented message */
 	uint64_t seq;
 	int link; /* link it was last queued on, -1 if none */
 	size_t len;
@@ -105,14 +104,6 @@ struct tlink {
 	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
 };
 
-struct reasm {
-	struct qb_list_head list;
-	uint64_t msg_seq;
-	uint32_t got;
-	struct frame_hdr hdr;
-	uint8_t *buf;
-};
-
 struct tpeer {
 	uint32_t nodeid;
 	char name[VDISK_NODE_MAX + 1];
@@ -122,7 +113,8 @@ struct tpeer {
 	/* sending */
 	uint64_t next_seq;
 	struct qb_list_head unacked;
-	size_t unacked_n;
+	size_t frag_msgs; /* fragmented messages in unacked, at most REASM_MAX */
+	bool requeue; /* a frame in unacked could not be queued: try again */
 	unsigned int rr;
 	/* receiving */
 	uint64_t rx_cum; /* every seq <= rx_cum received */
