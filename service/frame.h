@@ -57,13 +57,14 @@ enum frame_type {
 #define FRAME_F_REPLY (1u << 1) /* an answer to a request */
 #define FRAME_F_KNOWN (FRAME_F_FRAG | FRAME_F_REPLY)
 
-/* Clients of the transport inside vdiskd. */
+/* Clients of the transport inside vdiskd. The reconfiguration cycle is not
+ * one: it runs over the database's CPG group, which orders its messages with
+ * the database changes they depend on. */
 enum tclient {
 	TCLIENT_ECHO = 1, /* echoes requests back to their sender's TCLIENT_PING */
 	TCLIENT_PING = 2,
 	TCLIENT_BACKEND = 3,
 	TCLIENT_ROUTER = 4,
-	TCLIENT_RECONFIG = 5,
 	TCLIENT_MAX,
 };
 
