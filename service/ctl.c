@@ -38,6 +38,7 @@ struct ctl_client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	bool privileged; /* root, or haclient among its groups at connect */
 };
 
 /* libqb's poll handlers carry no context: one server per process. */
@@ -424,7 +425,7 @@ static void scan_start(qb_ipcs_connection_t *c, struct ctl_client *cl, int32_t i
 	int rc;
 
 	/* A scan publishes this node's inventory: a cluster-wide write. */
-	if (!client_privileged(cl)) {
+	if (!cl->privileged) {
 		reply_error(c, id, -EPERM,
 			    "permission denied: scan publishes this node's devices to the "
 			    "cluster and needs root or membership of group " CTL_ADMIN_GROUP);
@@ -776,7 +777,7 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 	char err[512];
 	int rc;
 
-	if (!client_privileged(cl)) {
+	if (!cl->privileged) {
 		qb_log(LOG_WARNING, "refused change request %d from uid %u (pid %d)", req->hdr.id,
 		       (unsigned int)cl->uid, (int)cl->pid);
 		reply_error(c, req->hdr.id, -EPERM,
@@ -879,8 +880,11 @@ static int32_t ctl_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
 	cl->gid = gid;
 	if (qb_ipcs_connection_stats_get(c, &stats, QB_FALSE) == 0)
 		cl->pid = stats.client_pid;
+	/* Judged now, while the pid is surely the client's: later /proc
+	 * could show another process that got the pid. Reads are for
+	 * everybody; requests for changes ask this. */
+	cl->privileged = client_privileged(cl);
 	qb_ipcs_context_set(c, cl);
-	/* Reads are for everybody; changes are checked per request. */
 	return 0;
 }
 
