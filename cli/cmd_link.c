@@ -135,7 +135,8 @@ struct ping_view {
 	char node[CELL_LEN]; /* "n2 (2)" */
 	const char *peer;    /* "n2", for messages */
 	char peer_id[24];    /* peer's storage when it has no name */
-	uint64_t size, count, sent, received, lost, corrupt;
+	uint64_t size, count, sent, received, lost, corrupt, duplicates;
+	const char *error; /* the session was cut short: why; else NULL */
 	uint64_t rtt_us[6]; /* min, avg, p50, p90, p99, max */
 	uint64_t max_gap_us, duration_us;
 	double throughput;
@@ -154,6 +155,8 @@ static int ping_decode(struct json_object *reply, struct ping_view *v)
 		{ "received", FIELD_UINT, &v->received },
 		{ "lost", FIELD_UINT, &v->lost },
 		{ "corrupt", FIELD_UINT, &v->corrupt },
+		{ "duplicates", FIELD_UINT, &v->duplicates },
+		{ "error", FIELD_STRING_OPT, &v->error },
 		{ "rtt_us", FIELD_OBJECT, &rtt },
 		{ "max_gap_us", FIELD_UINT, &v->max_gap_us },
 		{ "duration_us", FIELD_UINT, &v->duration_us },
@@ -193,10 +196,12 @@ int ping_print(struct json_object *reply, const struct cli *cli, const union vdi
 		printf("interval %u ms\n", req->ping.interval_ms);
 	else
 		printf("back to back, window %u\n", req->ping.window);
-	printf("%llu sent, %llu received, %llu lost (%.1f%%), %llu corrupt, %.2f s\n",
+	printf("%llu sent, %llu received, %llu lost (%.1f%%), %llu corrupt, %llu duplicates, "
+	       "%.2f s\n",
 	       (unsigned long long)v.sent, (unsigned long long)v.received,
 	       (unsigned long long)v.lost, v.sent ? 100.0 * v.lost / v.sent : 0.0,
-	       (unsigned long long)v.corrupt, v.duration_us / 1e6);
+	       (unsigned long long)v.corrupt, (unsigned long long)v.duplicates,
+	       v.duration_us / 1e6);
 	/* as ping(8): without a reply there is no round trip to tell */
 	if (v.received) {
 		fputs("rtt min/avg/p50/p90/p99/max = ", stdout);
@@ -212,7 +217,7 @@ int ping_print(struct json_object *reply, const struct cli *cli, const union vdi
 int ping_check(struct json_object *reply)
 {
 	struct ping_view v;
-	unsigned long long sent, lost, corrupt;
+	unsigned long long sent, lost, corrupt, dups;
 	int ret;
 
 	ret = ping_decode(reply, &v);
@@ -221,11 +226,11 @@ int ping_check(struct json_object *reply)
 	sent = v.sent;
 	lost = v.lost;
 	corrupt = v.corrupt;
-	if (lost && corrupt)
-		complain("ping %s: %llu of %llu lost, %llu corrupt", v.peer, lost, sent, corrupt);
-	else if (lost)
-		complain("ping %s: %llu of %llu lost", v.peer, lost, sent);
-	else if (corrupt)
-		complain("ping %s: %llu of %llu corrupt", v.peer, corrupt, sent);
-	return lost || corrupt ? -EIO : 0;
+	dups = v.duplicates;
+	if (v.error)
+		complain("%s, after %llu sent", v.error, sent);
+	if (lost || corrupt || dups)
+		complain("ping %s: %llu of %llu lost, %llu corrupt, %llu answered twice", v.peer, lost,
+			 sent, corrupt, dups);
+	return v.error || lost || corrupt || dups ? -EIO : 0;
 }

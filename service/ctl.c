@@ -449,9 +449,11 @@ static void ping_done(void *ctx, const struct ping_result *r)
 	struct json_object *o, *rtt;
 	char err[128];
 
-	if (r->error) {
+	if (r->error)
 		snprintf(err, sizeof(err), "ping %s: %s", membership_node_name(m, ch->nodeid),
 			 strerror(-r->error));
+	/* A session cut short still tells how far it got, with the error. */
+	if (r->error && !r->sent) {
 		reply_error(ch->conn, ch->id, r->error, err);
 		goto out_unref;
 	}
@@ -464,6 +466,9 @@ static void ping_done(void *ctx, const struct ping_result *r)
 	json_object_object_add(o, "received", json_object_new_int64(r->received));
 	json_object_object_add(o, "lost", json_object_new_int64((int64_t)r->sent - r->received));
 	json_object_object_add(o, "corrupt", json_object_new_int64(r->corrupt));
+	json_object_object_add(o, "duplicates", json_object_new_int64(r->duplicates));
+	if (r->error)
+		json_object_object_add(o, "error", json_object_new_string(err));
 	json_object_object_add(rtt, "min", json_object_new_int64((int64_t)r->rtt_min_us));
 	json_object_object_add(rtt, "avg", json_object_new_int64((int64_t)r->rtt_avg_us));
 	json_object_object_add(rtt, "p50", json_object_new_int64((int64_t)r->rtt_p50_us));

@@ -3,7 +3,8 @@
  * to a peer's TCLIENT_ECHO, which returns them to our TCLIENT_PING. A session
  * measures round trips, checks every returned byte, counts what never came
  * back and the longest stretch without an answer (what a client would see as
- * a stall during a failover).
+ * a stall during a failover), and answers that come twice (the transport
+ * must deliver every message once).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ struct ping_session {
 	void *ctx;
 	uint64_t *sent_at; /* per ping, monotonic ns; 0 not sent */
 	uint64_t *rtt; /* per ping, ns; 0 no answer */
-	uint32_t next, outstanding, received, corrupt;
+	uint32_t next, outstanding, received, corrupt, duplicates;
 	uint64_t start, last_event, max_gap, last_send;
 	uint8_t *pattern; /* what every payload holds beyond its index */
 	dloop_timer_t timer;
@@ -88,6 +89,7 @@ static void session_finish(struct ping_session *s, int error)
 		r->sent = s->next;
 		r->received = s->received;
 		r->corrupt = s->corrupt;
+		r->duplicates = s->duplicates;
 		if (n) {
 			r->rtt_min_us = sorted[0] / 1000;
 			r->rtt_max_us = sorted[n - 1] / 1000;
@@ -191,8 +193,12 @@ static void ping_reply(void *ctx, const struct frame_hdr *h, const void *payload
 			goto found;
 	return;
 found:
-	if (idx >= s->next || s->rtt[idx])
+	if (idx >= s->next)
 		return;
+	if (s->rtt[idx]) {
+		s->duplicates++;
+		return;
+	}
 	now = now_ns();
 	s->rtt[idx] = now - s->sent_at[idx] ? now - s->sent_at[idx] : 1;
 	s->received++;

@@ -83,8 +83,11 @@ struct ping_args {
 };
 
 struct ping_result {
-	int error; /* 0, or -errno if the ping could not run at all */
+	/* 0, or -errno if the session could not run (sent 0) or was cut
+	 * short (the figures tell how far it got) */
+	int error;
 	uint32_t sent, received, corrupt;
+	uint32_t duplicates; /* answers that came a second time */
 	uint64_t rtt_min_us, rtt_avg_us, rtt_p50_us, rtt_p90_us, rtt_p99_us, rtt_max_us;
 	uint64_t max_gap_us; /* longest time without a reply while pings were out */
 	uint64_t duration_us;
