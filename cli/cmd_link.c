@@ -19,10 +19,11 @@
 
 static int link_row(struct json_object *item, struct table *table)
 {
-	char peer_text[CELL_LEN], link_text[24], rtt_text[72], tx_text[16], rx_text[16];
-	char downs_text[24], changed_text[16] = "-";
+	char peer_text[CELL_LEN], link_text[24], rtt_text[72], tx_text[48], rx_text[48];
+	char tx_size[16], rx_size[16], downs_text[24], changed_text[16] = "-";
 	const char *name, *state, *local, *remote;
-	uint64_t node, link, rtt_min, rtt_avg, rtt_max, tx, rx, downs, changed;
+	uint64_t node, link, rtt_min, rtt_avg, rtt_max, tx, rx, tx_frames, rx_frames, downs,
+		changed;
 	const struct field fields[] = {
 		{ "node", FIELD_UINT, &node },
 		{ "node_name", FIELD_STRING, &name },
@@ -35,6 +36,8 @@ static int link_row(struct json_object *item, struct table *table)
 		{ "rtt_max_us", FIELD_UINT, &rtt_max },
 		{ "tx_bytes", FIELD_UINT, &tx },
 		{ "rx_bytes", FIELD_UINT, &rx },
+		{ "tx_frames", FIELD_UINT, &tx_frames },
+		{ "rx_frames", FIELD_UINT, &rx_frames },
 		{ "downs", FIELD_UINT, &downs },
 		{ "last_change", FIELD_UINT, &changed },
 	};
@@ -49,11 +52,13 @@ static int link_row(struct json_object *item, struct table *table)
 			 (unsigned long long)changed);
 		return -EBADMSG;
 	}
-	ret = format_size_human(tx, tx_text, sizeof(tx_text));
+	ret = format_size_human(tx, tx_size, sizeof(tx_size));
 	if (!ret)
-		ret = format_size_human(rx, rx_text, sizeof(rx_text));
+		ret = format_size_human(rx, rx_size, sizeof(rx_size));
 	if (ret)
 		return ret;
+	snprintf(tx_text, sizeof(tx_text), "%s/%llu", tx_size, (unsigned long long)tx_frames);
+	snprintf(rx_text, sizeof(rx_text), "%s/%llu", rx_size, (unsigned long long)rx_frames);
 	name_id_format(name, node, peer_text, sizeof(peer_text));
 	snprintf(link_text, sizeof(link_text), "%llu", (unsigned long long)link);
 	/* the daemon sends zeros until a heartbeat has come back */
@@ -71,8 +76,9 @@ int links_print(struct json_object *reply, const struct cli *cli, const union vd
 {
 	static const struct table_column columns[] = {
 		{ "PEER", false }, { "LINK", true }, { "STATE", false }, { "LOCAL", false },
-		{ "REMOTE", false }, { "RTT", true }, { "TX", true },	 { "RX", true },
-		{ "DOWNS", true }, { "CHANGED", false },
+		{ "REMOTE", false },	      { "RTT MS MIN/AVG/MAX", true },
+		{ "TX BYTES/FRAMES", true }, { "RX BYTES/FRAMES", true },
+		{ "DOWNS", true },	      { "CHANGED", false },
 	};
 	char node_text[CELL_LEN];
 	struct json_object *node, *links;
