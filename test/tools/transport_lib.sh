@@ -88,15 +88,18 @@ jcheck() {
 	echo "ok: $1"
 }
 
-# ping_check DESC JSON: the ping reply says nothing was lost or corrupt.
+# ping_check DESC JSON: the ping reply says the session ran to its end and
+# every echo came back once and intact: nothing lost, corrupt, or answered
+# twice (the transport delivers each message once, across failovers too).
 ping_check() {
 	local desc=$1 j=$2
-	if ! jq_holds "$j" '.sent == .count and .received == .sent and .lost == 0 and .corrupt == 0'; then
-		echo "FAIL: $desc: pings lost or corrupt:" >&2
+	if ! jq_holds "$j" '.error == null and .sent == .count and .received == .sent and
+		.lost == 0 and .corrupt == 0 and .duplicates == 0'; then
+		echo "FAIL: $desc: pings cut short, lost, corrupt or answered twice:" >&2
 		echo "$j" >&2
 		exit 1
 	fi
-	echo "ok: $desc ($(jq -r '"\(.received)/\(.sent) received, 0 lost, 0 corrupt, p50 \(.rtt_us.p50) us, longest gap \(.max_gap_us / 1000) ms"' <<<"$j"))"
+	echo "ok: $desc ($(jq -r '"\(.received)/\(.sent) received, 0 lost, 0 corrupt, 0 duplicates, p50 \(.rtt_us.p50) us, longest gap \(.max_gap_us / 1000) ms"' <<<"$j"))"
 }
 
 # ping_ok DESC NODE PEER ARGS...: a ping that must lose nothing. Its JSON
