@@ -29,10 +29,11 @@
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
 
-enum zero_stage {
+/* Steps of trim and write-zeroes. */
+enum io_stage {
 	ZS_FALLOCATE, /* try fallocate first */
-	ZS_WRITE, /* the device cannot: write zeros */
-	ZS_SYNC, /* FUA: flush what was written */
+	ZS_WRITE, /* write-zeroes, the device cannot fallocate: write zeros */
+	ZS_SYNC, /* FUA: flush what was written or punched */
 };
 
 struct backend_dev {
@@ -130,6 +131,11 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	int fd = d->dfd >= 0 && io_aligned(io, d->align) ? d->dfd : d->fd;
 	int mode;
 
+	if (io->stage == ZS_SYNC) {
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data(sqe, io);
+		return;
+	}
 	switch (io->op) {
 	case VD_READ:
 		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
@@ -147,9 +153,7 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 					io->offset, io->length);
 		break;
 	case VD_WRITE_ZEROES:
-		if (io->stage == ZS_SYNC) {
-			io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
-		} else if (io->stage == ZS_WRITE) {
+		if (io->stage == ZS_WRITE) {
 			io_uring_prep_write(sqe, d->fd, b->zeros, left < ZERO_CHUNK ? left : ZERO_CHUNK,
 					    off);
 		} else {
@@ -266,6 +270,18 @@ static void backend_turn(void *data)
 	}
 }
 
+/* A FUA trim or write-zeroes is made durable by a flush once its data step
+ * succeeded (the NBD protocol asks that of FUA on any command that writes);
+ * true if that flush was issued. */
+static bool fua_sync(struct backend *b, struct backend_io *io, int res)
+{
+	if (res != 0 || io->stage == ZS_SYNC || !(io->flags & VD_F_FUA))
+		return false;
+	io->stage = ZS_SYNC;
+	io_issue(b, io);
+	return true;
+}
+
 /* One completion: finishes io or issues its next step. */
 static void io_complete(struct backend *b, struct backend_io *io, int res)
 {
@@ -285,8 +301,10 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 		break;
 	case VD_TRIM:
 		/* Trimming is advice; a device that cannot is still fine. */
-		if (res == -EOPNOTSUPP || res == -EINVAL)
+		if (io->stage != ZS_SYNC && (res == -EOPNOTSUPP || res == -EINVAL))
 			res = 0;
+		if (fua_sync(b, io, res))
+			return;
 		break;
 	case VD_WRITE_ZEROES:
 		if (io->stage == ZS_FALLOCATE && (res == -EOPNOTSUPP || res == -EINVAL)) {
@@ -302,11 +320,8 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 			}
 			res = 0;
 		}
-		if (res == 0 && io->stage != ZS_SYNC && (io->flags & VD_F_FUA)) {
-			io->stage = ZS_SYNC;
-			io_issue(b, io);
+		if (fua_sync(b, io, res))
 			return;
-		}
 		break;
 	default:
 		break;

@@ -35,7 +35,6 @@ struct backend_io {
 	uint32_t length;
 	void *buf;
 	backend_done_fn done;
-	void *ctx;
 	/* A file in memory is copied inline whatever the size: serving a
 	 * peer, this thread has nothing better to do meanwhile than the
 	 * network, and a worker thread's wake-up costs more than the copy. */
@@ -44,7 +43,7 @@ struct backend_io {
 	struct qb_list_head list; /* waiting for room in the ring, or done inline */
 	struct backend_dev *dev;
 	uint32_t progress; /* bytes done (short transfers, zero fill) */
-	uint8_t stage; /* write-zeroes fallback, FUA flush */
+	uint8_t stage; /* trim and write-zeroes: fallback, FUA flush */
 	int result; /* of an inline copy, until its done() runs */
 };
 
