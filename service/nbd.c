@@ -18,6 +18,13 @@
  * requests are still in the router gives up its socket and buffers at once
  * and is freed by the last done() (so done() never finds freed memory), or
  * by nbd_destroy() once the router is gone.
+ *
+ * Limits: a client has HANDSHAKE_MS to reach transmission, or is dropped (a
+ * half-open handshake holds a descriptor and buffers); at most CONNS_MAX
+ * connections are open, one more is accepted and closed at once (so the
+ * listener's backlog does not fill); when the process is out of
+ * descriptors (EMFILE, ENFILE) or memory, the listeners pause for
+ * ACCEPT_PAUSE_MS instead of failing accept() over and over.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +53,9 @@
 #define HELD_MAX (64u * 1024 * 1024)
 /* Data buffers are page aligned, so the backend can use O_DIRECT. */
 #define BUF_ALIGN 4096
+#define HANDSHAKE_MS 10000
+#define CONNS_MAX 1024
+#define ACCEPT_PAUSE_MS 200
 
 /* Everything is offered; all I/O goes through this daemon's router, so
  * connections to the same disk see each other's writes and flushes. */
@@ -69,6 +79,9 @@ struct nbd {
 	int tcp_fd;
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct qb_list_head conns;
+	size_t nopen; /* connections with their socket still open */
+	dloop_timer_t accept_pause; /* set: the listeners are out of the loop */
+	bool accept_logged; /* the reason of the pause, or of a refusal, was logged */
 };
 
 /* The export a connection negotiated (or an INFO describes). */
@@ -95,6 +108,7 @@ struct nbd_conn {
 	bool paused; /* stopped decoding at the back-pressure limits */
 	bool resume_queued;
 	bool flush_queued; /* answers go out at the end of the loop turn */
+	dloop_timer_t hs_timer; /* until transmission */
 	int32_t events; /* polled for */
 	struct nbd_export exp;
 	/* input */
@@ -322,6 +336,9 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	dloop_poll_del(c->n->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
+	c->n->nopen--;
+	dloop_timer_del(c->n->loop, c->hs_timer);
+	c->hs_timer = 0;
 	if (c->resume_queued)
 		dloop_job_del(c->n->loop, c, conn_resume);
 	if (c->flush_queued)
@@ -560,6 +577,8 @@ static void transmission_enter(struct nbd_conn *c, const struct nbd_export *e)
 {
 	c->exp = *e;
 	c->state = CS_TRANSMISSION;
+	dloop_timer_del(c->n->loop, c->hs_timer);
+	c->hs_timer = 0;
 	qb_log(LOG_INFO, "nbd: %s: serving '%s'%s%s", c->peer, e->name,
 	       (e->tflags & NBD_FLAG_READ_ONLY) ? " read-only" : "",
 	       c->structured ? " with structured replies" : "");
@@ -762,12 +781,31 @@ static void conn_resume(void *data)
 	conn_settle(c, conn_input(c));
 }
 
+static void conn_hs_timeout(void *data)
+{
+	struct nbd_conn *c = data;
+
+	c->hs_timer = 0;
+	qb_log(LOG_WARNING, "nbd: %s: no export chosen within %d ms of connecting", c->peer,
+	       HANDSHAKE_MS);
+	conn_close(c, "handshake timeout");
+}
+
 static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 {
 	uint8_t greeting[NBD_GREETING_SIZE];
-	struct nbd_conn *c = calloc(1, sizeof(*c));
+	struct nbd_conn *c;
 	int rc = -ENOMEM;
 
+	if (n->nopen >= CONNS_MAX) {
+		if (!n->accept_logged)
+			qb_log(LOG_WARNING, "nbd: %d connections open (the limit): refusing more",
+			       CONNS_MAX);
+		n->accept_logged = true;
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		goto out_close;
 	c->n = n;
@@ -779,14 +817,20 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	rc = c->rbuf ? peer_identify(c, tcp) : -ENOMEM;
 	if (rc)
 		goto out_free;
-	rc = dloop_poll_add(n->loop, fd, c->events, c, conn_event);
+	rc = dloop_timer_add(n->loop, HANDSHAKE_MS * 1000000ull, c, conn_hs_timeout, &c->hs_timer);
 	if (rc)
 		goto out_free;
+	rc = dloop_poll_add(n->loop, fd, c->events, c, conn_event);
+	if (rc)
+		goto out_timer;
+	n->nopen++;
 	qb_list_add_tail(&c->list, &n->conns);
 	qb_log(LOG_INFO, "nbd: %s: connected", c->peer);
 	conn_settle(c, queue(c, greeting, nbd_greeting_encode(greeting)));
 	return;
 
+out_timer:
+	dloop_timer_del(n->loop, c->hs_timer);
 out_free:
 	free(c->rbuf);
 	free(c->cred.groups);
@@ -797,6 +841,42 @@ out_close:
 }
 
 /* Listeners */
+
+static int listen_event(int32_t fd, int32_t revents, void *data);
+
+static void listeners_poll(struct nbd *n)
+{
+	if (dloop_poll_add(n->loop, n->unix_fd, POLLIN, n, listen_event))
+		qb_log(LOG_ERR, "nbd: cannot poll %s", n->socket_path);
+	if (n->tcp_fd >= 0 && dloop_poll_add(n->loop, n->tcp_fd, POLLIN, n, listen_event))
+		qb_log(LOG_ERR, "nbd: cannot poll the TCP listener");
+}
+
+static void accept_resume(void *data)
+{
+	struct nbd *n = data;
+
+	n->accept_pause = 0;
+	listeners_poll(n);
+}
+
+/* Out of descriptors or memory: the pending connection stays in the
+ * backlog, and a level-triggered listener would wake this thread again at
+ * once; it leaves the loop for a while instead. Logged once until an accept
+ * succeeds again. */
+static void accept_pause(struct nbd *n, int err)
+{
+	if (!n->accept_logged)
+		qb_log(LOG_WARNING, "nbd: accept: %s; pausing %d ms at a time until it works",
+		       strerror(err), ACCEPT_PAUSE_MS);
+	n->accept_logged = true;
+	if (dloop_timer_add(n->loop, ACCEPT_PAUSE_MS * 1000000ull, n, accept_resume,
+			    &n->accept_pause))
+		return; /* no memory for the timer either: try again at the next event */
+	dloop_poll_del(n->loop, n->unix_fd);
+	if (n->tcp_fd >= 0)
+		dloop_poll_del(n->loop, n->tcp_fd);
+}
 
 static int listen_event(int32_t fd, int32_t revents, void *data)
 {
@@ -810,9 +890,13 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 		cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			break;
+		if (n->nopen < CONNS_MAX)
+			n->accept_logged = false;
 		conn_open(n, cfd, fd == n->tcp_fd ? &ss : NULL);
 	}
-	if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+		accept_pause(n, errno);
+	else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 		qb_log(LOG_WARNING, "nbd: accept: %s", strerror(errno));
 	return 0;
 }
@@ -824,11 +908,7 @@ static void listeners_attach(void *arg)
 	struct nbd *n = *box;
 
 	free(box);
-	if (dloop_poll_add(n->loop, n->unix_fd, POLLIN, n, listen_event))
-		qb_log(LOG_ERR, "nbd: cannot poll %s", n->socket_path);
-	if (n->tcp_fd >= 0 &&
-	    dloop_poll_add(n->loop, n->tcp_fd, POLLIN, n, listen_event))
-		qb_log(LOG_ERR, "nbd: cannot poll the TCP listener");
+	listeners_poll(n);
 }
 
 int nbd_start(struct nbd **out, struct transport *t, struct router *r,
@@ -892,6 +972,7 @@ void nbd_destroy(struct nbd *n)
 
 	if (!n)
 		return;
+	dloop_timer_del(n->loop, n->accept_pause);
 	dloop_poll_del(n->loop, n->unix_fd);
 	close(n->unix_fd);
 	unlink(n->socket_path);

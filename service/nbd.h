@@ -9,6 +9,11 @@
  * (SO_PEERCRED, SO_PEERGROUPS); TCP peers are "other". Without write
  * permission the export is read-only.
  *
+ * Limits: at most 1024 connections open at once (more are accepted and
+ * closed at once, logged); a client that has not chosen an export 10 s after
+ * connecting is disconnected (logged). Out of file descriptors, the server
+ * stops accepting for 200 ms at a time instead of spinning on accept().
+ *
  * Threads: nbd_start() and nbd_destroy() run on the control thread; the
  * server itself lives on the data-plane thread (transport_loop()).
  */

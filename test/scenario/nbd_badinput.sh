@@ -3,8 +3,13 @@
 # or over the size limit, and garbage before, during and after the
 # handshake each get the protocol's answer (an error reply, or the
 # connection closed with the reason in vdiskd's log), and afterwards the
-# daemon still serves a normal client. The client is a small raw-socket
-# script, since no packaged client sends broken requests on purpose.
+# daemon still serves a normal client. While two clients hold half a
+# handshake (one of them sent garbage), another one reads and writes; the
+# half handshakes are dropped after the handshake timeout (10 s). Out of
+# file descriptors, the server pauses its listener (logged once) instead of
+# spinning on accept(), and takes clients again once it has descriptors.
+# The client is a small raw-socket script, since no packaged client sends
+# broken requests on purpose.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
@@ -120,6 +125,13 @@ def good_read(s, cookie):
     assert simple(s, cookie, 4096) == 0
 
 
+def read_back(s, cookie, offset, length):
+    request(s, CMD_READ, cookie, offset, length)
+    magic, err, ck = struct.unpack(">IIQ", recvn(s, 16))
+    assert magic == SIMPLE_MAGIC and ck == cookie and err == 0, (hex(magic), ck, err)
+    return recvn(s, length)
+
+
 s = connect()
 t, data = go(s, b"nosuchdisk")
 assert t == ERR_UNKNOWN and b"nosuchdisk" in data, (hex(t), data)
@@ -199,6 +211,28 @@ s.sendall(struct.pack(">QI", IHAVEOPT, OPT_GO))
 s.close()
 ok("clients gone in the middle of a write and of an option")
 
+stall = connect()
+stall.sendall(struct.pack(">QI", IHAVEOPT, OPT_GO))
+t0 = time.time()
+junk = connect(flags=None)
+junk.sendall(b"\x01\x02")
+s = transmission()
+for i in range(32):
+    data = bytes([i]) * 4096
+    request(s, CMD_WRITE, 100 + i, 65536 + i * 4096, 4096, data)
+    assert simple(s, 100 + i) == 0
+    assert read_back(s, 200 + i, 65536 + i * 4096, 4096) == data, i
+request(s, CMD_DISC, 300, 0, 0)
+assert closed(s)
+assert time.time() - t0 < 8, "the I/O took so long that the handshake timeout may have passed"
+ok("32 writes read back by a client while two others hold half a handshake")
+stall.settimeout(30)
+junk.settimeout(30)
+assert closed(stall) and closed(junk)
+waited = time.time() - t0
+assert 9 <= waited <= 20, waited
+ok("both half handshakes closed by the server after %.1f s" % waited)
+
 s = transmission(structured=True, name=GONE.encode())
 request(s, CMD_READ, 20, 0, 4096)
 assert chunk(s, 20)[0] == 1
@@ -240,7 +274,44 @@ expect_ok "qemu-img convert into vd1" qemu-img convert -n -f raw -O raw "$VDT_TM
 expect_ok "qemu-img compare" qemu-img compare -f raw -F raw "$VDT_TMP/src.img" "$uri"
 log=$VDC_DIR/n1/vdiskd.log
 for reason in "unknown client flags" "bad option magic" "bad request magic" \
-	"over the limit" "no virtual disk named 'nosuchdisk'" "'vd2' was deleted"; do
+	"over the limit" "no virtual disk named 'nosuchdisk'" "'vd2' was deleted" "handshake timeout"; do
 	grep -q "nbd: pid [0-9]* uid 0: .*$reason" "$log" || fail "vdiskd.log lacks '$reason'"
 	echo "ok: logged: $(grep -m1 "nbd: pid [0-9]* uid 0: .*$reason" "$log" | sed 's/.*\] //')"
 done
+
+step "out of file descriptors: the listener pauses, then serves again"
+pid=$(vdc pid n1 vdiskd)
+hard=$(prlimit --pid "$pid" --nofile --noheadings --output HARD)
+nfd=$(find "/proc/$pid/fd" -mindepth 1 | wc -l)
+mark=$(log_mark n1)
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# Room for 4 more descriptors; 16 clients connect and wait for the greeting.
+prlimit --pid "$pid" --nofile=$((nfd + 4)):"$hard"
+python3 - "$sock" >"$VDT_TMP/hold.out" 2>&1 <<'EOF' &
+import socket, sys, time
+held = []
+for i in range(16):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    held.append(s)
+print("connected", len(held), flush=True)
+time.sleep(4)
+EOF
+holder=$!
+sleep 1
+c0=$(cpu)
+sleep 2
+c1=$(cpu)
+prlimit --pid "$pid" --nofile="$hard":"$hard"
+wait "$holder" || fail "the holding client failed: $(cat "$VDT_TMP/hold.out")"
+echo "vdiskd used $((c1 - c0)) clock ticks of CPU in 2 s out of descriptors"
+((c1 - c0 < 100)) || fail "vdiskd spins while out of descriptors ($((c1 - c0)) ticks in 2 s)"
+log_has n1 "$mark" "nbd: accept: Too many open files; pausing" ||
+	fail "vdiskd did not log the accept pause"
+n=$(grep -c "nbd: accept: Too many open files" <(log_since n1 "$mark"))
+((n == 1)) || fail "the accept pause was logged $n times, not once"
+echo "ok: the accept pause was logged once"
+retry_until 10 nbdinfo "$uri" || fail "n1 does not serve vd1 again after the descriptor shortage"
+echo "ok: n1 serves again once it has descriptors"
+vdc pid n1 vdiskd >/dev/null || fail "vdiskd on n1 is gone"
+pass "nbd_badinput"
