@@ -2,8 +2,9 @@
  * The reliable channel's reassembly of fragmented messages: the pure checks
  * of peer.h (in order, out of order, repeated, overlapping, contradicting
  * fragments), and peer_receive()/transport_send() on a channel without
- * links: what the sender cuts the receiver puts together, and a fragment the
- * receiver cannot hold is not counted received, so its resend is taken.
+ * links: what the sender cuts the receiver puts together, a fragment the
+ * receiver cannot hold is not counted received, so its resend is taken, and
+ * the sender never has more partial messages out than the receiver holds.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -363,6 +364,29 @@ static void test_send_receive(void **state)
 	free(big);
 }
 
+/* The sender keeps within what the receiver can reassemble: REASM_MAX
+ * fragmented messages unacknowledged, then -ENOBUFS (and nothing queued),
+ * as for a full window; whole messages still go. */
+static void test_send_bound(void **state)
+{
+	struct chan *c = *state;
+	const size_t len = FRAME_PAYLOAD_MAX + 1;
+	struct frame_hdr req = { .client = TCLIENT_ECHO, .reqid = REQID };
+	uint8_t *big = calloc(1, len);
+	uint64_t next;
+
+	assert_non_null(big);
+	c->p->frag_msgs = REASM_MAX - 1;
+	assert_int_equal(transport_send(&c->t, 2, &req, big, len), 0);
+	assert_int_equal(c->p->frag_msgs, REASM_MAX);
+	next = c->p->next_seq;
+	assert_int_equal(transport_send(&c->t, 2, &req, big, len), -ENOBUFS);
+	assert_int_equal(c->p->next_seq, next);
+	assert_int_equal(transport_send(&c->t, 2, &req, big, FRAME_PAYLOAD_MAX), 0);
+	assert_int_equal(c->p->next_seq, next + 1);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_contradiction_not_received, chan_setup,
 						chan_teardown),
 		cmocka_unit_test_setup_teardown(test_send_receive, chan_setup, chan_teardown),
+		cmocka_unit_test_setup_teardown(test_send_bound, chan_setup, chan_teardown),
 	};
 	size_t i;
 
