@@ -18,11 +18,10 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
-#include <netdb.h>
-
 #include "cdb.h"
 #include "config.h"
 #include "ctl.h"
+#include "linkaddr.h"
 #include "nbd.h"
 #include "ndfs.h"
 #include "reconfig.h"
@@ -101,6 +100,7 @@ struct daemon {
 	struct nbd *nbd;
 	struct ndfs *ndfs;
 	struct reconfig *reconfig;
+	struct linkaddr *linkaddr;
 	uint64_t map_seq;
 	/* What the transport was last told, so a database change (which
 	 * leaves the nodes alone) costs no address lookups. */
@@ -131,36 +131,6 @@ static bool nodes_changed(struct daemon *d, struct membership *m)
 	return true;
 }
 
-/* Numeric only: this runs on the control loop, which must never wait for
- * DNS. [links] is checked at parse time; a host name in corosync.conf's
- * ringX_addr is reported here and its link stays unused. */
-static void addr_resolve(const char *host, uint16_t port, struct sockaddr_storage *out)
-{
-	struct addrinfo hints = {
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-	};
-	struct addrinfo *res;
-	char service[8];
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (!host[0])
-		return;
-	snprintf(service, sizeof(service), "%u", port);
-	rc = getaddrinfo(host, service, &hints, &res);
-	if (rc) {
-		qb_log(LOG_WARNING,
-		       "link address '%s': %s; vdisk needs a numeric address: set it in "
-		       "vdisk.conf's [links]",
-		       host,
-		       rc == EAI_NONAME ? "not a numeric IPv4 or IPv6 address" : gai_strerror(rc));
-		return;
-	}
-	memcpy(out, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-}
-
 /* Tells the transport who is in the nodelist, who is a member and where
  * each link of each node is: vdisk.conf's [links], else corosync's ringX_addr. */
 static void nodes_publish(void *ctx)
@@ -182,11 +152,21 @@ static void nodes_publish(void *ctx)
 		snprintf(tn[i].name, sizeof(tn[i].name), "%s", nodes[i].name);
 		over = config_links_find(d->cfg, nodes[i].name, nodes[i].nodeid);
 		for (li = 0; li < MEMBERSHIP_MAX_LINKS && li < TRANSPORT_MAX_LINKS; li++)
-			addr_resolve(over ? (li < (int)over->naddrs ? over->addr[li] : "") :
+			linkaddr_get(d->linkaddr,
+				     over ? (li < (int)over->naddrs ? over->addr[li] : "") :
 					    nodes[i].addr[li],
 				     d->cfg->port, &tn[i].addr[li]);
 	}
 	transport_nodes_set(d->transport, membership_local_nodeid(m), tn, n);
+}
+
+/* A link's host name resolved, or is to be asked again: publish anew. */
+static void link_names_changed(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	d->npublished = SIZE_MAX;
+	nodes_publish(d);
 }
 
 /* Hands the data plane a new mapping snapshot; returns its seq. */
@@ -275,6 +255,11 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
 		goto out_transport;
 	}
+	rc = linkaddr_create(&d.linkaddr, loop, cdb_prober(d.cdb), link_names_changed, &d);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start: %s", strerror(-rc));
+		goto out_cdb;
+	}
 	rc = reconfig_start(&d.reconfig, loop, d.cdb, cfg, map_publish, &d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the reconfiguration service: %s", strerror(-rc));
@@ -307,6 +292,8 @@ static int run(const struct vdisk_config *cfg)
 	 * joined before the server it reports to goes away. */
 out_cdb:
 	cdb_stop(d.cdb);
+	/* After the prober: no lookup can end in it any more. */
+	linkaddr_destroy(d.linkaddr);
 out_transport:
 	/* Data-plane parts are freed once their thread is gone. */
 	transport_halt(d.transport);

@@ -7,6 +7,7 @@
  * touches, so cancelling is a flag the loop reads at delivery.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -25,9 +26,9 @@ struct prober_job {
 	struct qb_list_head queued; /* shared->queue, under shared->lock */
 	struct qb_list_head live; /* prober->jobs, loop only */
 	uint64_t ticket;
-	bool scan;
+	enum { JOB_PROBE, JOB_SCAN, JOB_RESOLVE } kind;
 	bool cancelled;
-	char spec[VDISK_DEVICE_MAX + 1];
+	char spec[VDISK_DEVICE_MAX + 1]; /* a device spec, or a host name */
 	prober_done_fn done;
 	void *ctx;
 	struct prober_result res;
@@ -84,17 +85,34 @@ static void job_deliver(void *arg)
 	job_free(j);
 }
 
+static int resolve(const char *host, struct sockaddr_storage *out)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+
+	if (rc)
+		return rc == EAI_NONAME || rc == EAI_NODATA ? -ENOENT : rc == EAI_AGAIN ? -EAGAIN :
+											  -EIO;
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
 static void job_run(struct prober_job *j)
 {
-	int rc;
-
-	if (j->scan) {
-		rc = device_scan(&j->res.devices, &j->res.ndevices);
-	} else {
-		j->res.path[0] = '\0';
-		rc = device_probe(j->spec, j->res.path, sizeof(j->res.path), &j->res.size);
+	switch (j->kind) {
+	case JOB_SCAN:
+		j->res.error = device_scan(&j->res.devices, &j->res.ndevices);
+		break;
+	case JOB_RESOLVE:
+		j->res.error = resolve(j->spec, &j->res.addr);
+		break;
+	default:
+		j->res.error = device_probe(j->spec, j->res.path, sizeof(j->res.path),
+					    &j->res.size);
+		break;
 	}
-	j->res.error = rc;
 }
 
 static void *worker_main(void *arg)
@@ -207,15 +225,18 @@ void prober_stop(struct prober *p)
 	free(p);
 }
 
-static int job_submit(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
-		      uint64_t *ticket)
+static int job_submit(struct prober *p, int kind, const char *spec, prober_done_fn done,
+		      void *ctx, uint64_t *ticket)
 {
-	struct prober_job *j = calloc(1, sizeof(*j));
+	struct prober_job *j;
 
+	if (spec && strlen(spec) > VDISK_DEVICE_MAX)
+		return -ENAMETOOLONG;
+	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
 	j->ticket = ++p->next_ticket;
-	j->scan = !spec;
+	j->kind = kind;
 	if (spec)
 		snprintf(j->spec, sizeof(j->spec), "%s", spec);
 	j->done = done;
@@ -232,14 +253,18 @@ static int job_submit(struct prober *p, const char *spec, prober_done_fn done, v
 int prober_probe(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
 		 uint64_t *ticket)
 {
-	if (strlen(spec) > VDISK_DEVICE_MAX)
-		return -ENAMETOOLONG;
-	return job_submit(p, spec, done, ctx, ticket);
+	return job_submit(p, JOB_PROBE, spec, done, ctx, ticket);
 }
 
 int prober_scan(struct prober *p, prober_done_fn done, void *ctx, uint64_t *ticket)
 {
-	return job_submit(p, NULL, done, ctx, ticket);
+	return job_submit(p, JOB_SCAN, NULL, done, ctx, ticket);
+}
+
+int prober_resolve(struct prober *p, const char *host, prober_done_fn done, void *ctx,
+		   uint64_t *ticket)
+{
+	return job_submit(p, JOB_RESOLVE, host, done, ctx, ticket);
 }
 
 void prober_cancel(struct prober *p, uint64_t ticket)

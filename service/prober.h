@@ -1,5 +1,5 @@
 /*
- * Device probes off the control loop. Resolving a spec with libblkid,
+ * Device probes (and host name lookups) off the control loop. Resolving a spec with libblkid,
  * opening a device and asking its size can wait on a dead disk for as long
  * as the kernel's I/O timeouts, and the control loop (CPG, quorum, the
  * control socket, reconfiguration cycles) must never wait. One worker
@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <qb/qbloop.h>
 
@@ -26,9 +27,14 @@
 struct prober;
 
 struct prober_result {
-	int error; /* 0, or the -errno of device_probe() or device_scan() */
+	/* 0, or the -errno of device_probe() or device_scan(); a resolve
+	 * gives -ENOENT for an unknown name, -EAGAIN for a temporary failure,
+	 * -EIO otherwise */
+	int error;
 	uint64_t size; /* a probe's device size in bytes */
 	char path[PATH_MAX]; /* a probe's resolved path */
+	/* A resolve's first address, port 0. */
+	struct sockaddr_storage addr;
 	/* A scan's devices: malloc'd, the callback takes them over. */
 	struct device_info *devices;
 	size_t ndevices;
@@ -41,12 +47,15 @@ int prober_start(struct prober **out, qb_loop_t *loop);
 void prober_stop(struct prober *p);
 
 /*
- * Asks for device_probe(spec) (prober_probe) or device_scan() (prober_scan).
- * Returns 0 with *ticket set, or -errno and the callback never runs.
+ * Asks for device_probe(spec) (prober_probe), device_scan() (prober_scan)
+ * or a host name's address (prober_resolve: getaddrinfo, which may wait on
+ * DNS). Returns 0 with *ticket set, or -errno and the callback never runs.
  */
 int prober_probe(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
 		 uint64_t *ticket);
 int prober_scan(struct prober *p, prober_done_fn done, void *ctx, uint64_t *ticket);
+int prober_resolve(struct prober *p, const char *host, prober_done_fn done, void *ctx,
+		   uint64_t *ticket);
 
 /* The callback of ticket will not run; a no-op for a ticket already done. */
 void prober_cancel(struct prober *p, uint64_t ticket);

@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
 #include <vdisk/ctl.h>
 
+#include "linkaddr.h"
 #include "prober.h"
 
 struct outcome {
@@ -134,11 +137,55 @@ static void test_cancel_and_stop(void **state)
 	qb_loop_destroy(loop);
 }
 
+static void names_changed(void *ctx)
+{
+	qb_loop_stop(ctx);
+}
+
+/* Numeric addresses at once; a host name once the prober looked it up. */
+static void test_linkaddr(void **state)
+{
+	qb_loop_t *loop = qb_loop_create();
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	struct linkaddr *la;
+	struct prober *p;
+
+	assert_non_null(loop);
+	assert_int_equal(prober_start(&p, loop), 0);
+	assert_int_equal(linkaddr_create(&la, loop, p, names_changed, loop), 0);
+	linkaddr_get(la, "10.1.2.3", 5420, &ss);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(in->sin_port), 5420);
+	assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a010203);
+	linkaddr_get(la, "fd00::1", 5421, &ss);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(in6->sin6_port), 5421);
+	linkaddr_get(la, "", 5420, &ss);
+	assert_int_equal(ss.ss_family, AF_UNSPEC);
+
+	linkaddr_get(la, "localhost", 5420, &ss);
+	assert_int_equal(ss.ss_family, AF_UNSPEC);
+	qb_loop_run(loop);
+	linkaddr_get(la, "localhost", 5422, &ss);
+	assert_true(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+	if (ss.ss_family == AF_INET)
+		assert_int_equal(ntohs(in->sin_port), 5422);
+	else
+		assert_int_equal(ntohs(in6->sin6_port), 5422);
+
+	prober_stop(p);
+	linkaddr_destroy(la);
+	qb_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_probe_and_scan),
 		cmocka_unit_test(test_cancel_and_stop),
+		cmocka_unit_test(test_linkaddr),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
