@@ -26,7 +26,7 @@ enum vdisk_policy {
 
 /* [links]: nodes named, links per node, and their sizes. */
 #define CONFIG_LINK_NODES_MAX 64
-#define CONFIG_LINKS_MAX 4
+#define CONFIG_LINKS_MAX 8
 #define CONFIG_NODE_MAX 63
 #define CONFIG_ADDR_MAX 255
 

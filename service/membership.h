@@ -21,8 +21,8 @@
 
 #define MEMBERSHIP_GROUP "vdisk"
 #define MEMBERSHIP_MAX_NODES 64
-/* Links read from the nodelist: ring0_addr .. ring3_addr. */
-#define MEMBERSHIP_MAX_LINKS 4
+/* Links read from the nodelist: ring0_addr .. ring7_addr, knet's most. */
+#define MEMBERSHIP_MAX_LINKS 8
 
 /* A node of corosync's nodelist. */
 struct membership_node {

@@ -33,7 +33,7 @@
 #include "frame.h"
 #include "mailbox.h"
 
-#define TRANSPORT_MAX_LINKS 4
+#define TRANSPORT_MAX_LINKS 8 /* as many as knet (and corosync) have */
 #define TRANSPORT_MAX_PEERS 64
 
 struct transport_config {

@@ -283,8 +283,9 @@ static const struct error_case error_cases[] = {
 	{"[links]\nn1 = 1,2,3,4,5\n",
 	 "test.conf:2: links of 'n1': '1' is not a numeric IPv4 or IPv6 address (host names are "
 	 "not looked up)"},
-	{"[links]\nn1 = 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5\n",
-	 "test.conf:2: links of 'n1': more than 4 addresses"},
+	{"[links]\nn1 = 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5,10.0.0.6,10.0.0.7,10.0.0.8,"
+	 "10.0.0.9\n",
+	 "test.conf:2: links of 'n1': more than 8 addresses"},
 	{"[nbd]\nlisten = off\n",
 	 "test.conf:2: invalid listen address 'off', expected PORT, HOST:PORT or "
 	 "[IPV6]:PORT with PORT 1-65535"},
