@@ -635,8 +635,12 @@ static void session_attach(void *arg)
 {
 	struct ndfs *n = unbox(arg);
 
-	if (dloop_poll_add(n->loop, n->fd, POLLIN, n, fuse_event))
-		qb_log(LOG_ERR, "ndfs: cannot poll the FUSE device");
+	if (!dloop_poll_add(n->loop, n->fd, POLLIN, n, fuse_event))
+		return;
+	/* Unserved, every access to the mount would hang: detach it, so
+	 * they fail with ENOTCONN instead. */
+	qb_log(LOG_ERR, "ndfs: cannot poll the FUSE device; detaching the device files");
+	fuse_session_unmount(n->se);
 }
 
 static void fuse_log_to_qb(enum fuse_log_level level, const char *fmt, va_list ap)
