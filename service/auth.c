@@ -32,13 +32,15 @@ int auth_key_load(struct auth_key *k, const char *path, char *err, size_t errlen
 	}
 	rc = persist_read_file(path, &buf, &len);
 	if (rc) {
-		snprintf(err, errlen, "authkey %s: %s (set 'authkey = none' to run without authentication)",
+		snprintf(err, errlen,
+			 "[transport] authkey: %s: %s (set 'authkey = none' to run without "
+			 "authentication)",
 			 path, strerror(-rc));
 		return rc;
 	}
 	if (len < AUTH_KEY_MIN || len > AUTH_KEY_MAX) {
-		snprintf(err, errlen, "authkey %s: %zu bytes, a key has %d to %d", path, len,
-			 AUTH_KEY_MIN, AUTH_KEY_MAX);
+		snprintf(err, errlen, "[transport] authkey: %s: %zu bytes, a key has %d to %d",
+			 path, len, AUTH_KEY_MIN, AUTH_KEY_MAX);
 		rc = -EINVAL;
 		goto out_free;
 	}
@@ -56,23 +58,27 @@ void auth_key_clear(struct auth_key *k)
 	OPENSSL_cleanse(k, sizeof(*k));
 }
 
-void auth_mac(const struct auth_key *k, const void *a, size_t alen, const void *b, size_t blen,
+void auth_mac(const struct auth_key *k, const struct auth_part *parts, size_t n,
 	      uint8_t out[AUTH_MAC_LEN])
 {
 	uint8_t msg[AUTH_MSG_MAX];
-	unsigned int n = AUTH_MAC_LEN;
+	unsigned int maclen = AUTH_MAC_LEN;
+	size_t i, len = 0;
 
 	memset(out, 0, AUTH_MAC_LEN);
-	if (k->none || alen + blen > sizeof(msg))
+	if (k->none)
 		return;
-	memcpy(msg, a, alen);
-	if (blen)
-		memcpy(msg + alen, b, blen);
-	if (!HMAC(EVP_sha256(), k->key, (int)k->len, msg, alen + blen, out, &n))
+	for (i = 0; i < n; i++) {
+		if (parts[i].len > sizeof(msg) - len)
+			return;
+		memcpy(msg + len, parts[i].data, parts[i].len);
+		len += parts[i].len;
+	}
+	if (!HMAC(EVP_sha256(), k->key, (int)k->len, msg, len, out, &maclen))
 		memset(out, 0, AUTH_MAC_LEN);
 }
 
-bool auth_verify(const struct auth_key *k, const void *a, size_t alen, const void *b, size_t blen,
+bool auth_verify(const struct auth_key *k, const struct auth_part *parts, size_t n,
 		 const uint8_t *mac, size_t maclen)
 {
 	uint8_t want[AUTH_MAC_LEN];
@@ -82,7 +88,7 @@ bool auth_verify(const struct auth_key *k, const void *a, size_t alen, const voi
 		return true;
 	if (maclen > AUTH_MAC_LEN)
 		return false;
-	auth_mac(k, a, alen, b, blen, want);
+	auth_mac(k, parts, n, want);
 	/* An all-zero MAC is what a failed HMAC leaves; never accept it. */
 	return CRYPTO_memcmp(want, zero, maclen) != 0 && CRYPTO_memcmp(want, mac, maclen) == 0;
 }

@@ -12,7 +12,7 @@
 
 #define AUTH_KEY_MAX 4096
 #define AUTH_MAC_LEN 32
-/* Longest message (both parts) a MAC is computed over. */
+/* Longest message (all its parts) a MAC is computed over. */
 #define AUTH_MSG_MAX 256
 
 struct auth_key {
@@ -27,13 +27,19 @@ int auth_key_load(struct auth_key *k, const char *path, char *err, size_t errlen
 /* Wipes the key from memory. */
 void auth_key_clear(struct auth_key *k);
 
-/* MAC over two buffers (the message and the peer's nonce), at most
- * AUTH_MSG_MAX bytes together; all zero if longer or on failure. */
-void auth_mac(const struct auth_key *k, const void *a, size_t alen, const void *b, size_t blen,
+/* One piece of the message a MAC covers. */
+struct auth_part {
+	const void *data;
+	size_t len;
+};
+
+/* MAC over the concatenation of n parts, at most AUTH_MSG_MAX bytes
+ * together; all zero if longer or on failure. */
+void auth_mac(const struct auth_key *k, const struct auth_part *parts, size_t n,
 	      uint8_t out[AUTH_MAC_LEN]);
 
 /* Constant-time check of the first maclen bytes of the MAC. */
-bool auth_verify(const struct auth_key *k, const void *a, size_t alen, const void *b, size_t blen,
+bool auth_verify(const struct auth_key *k, const struct auth_part *parts, size_t n,
 		 const uint8_t *mac, size_t maclen);
 
 /* Fills buf with cryptographically random bytes. 0 or -EIO. */

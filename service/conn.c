@@ -3,13 +3,15 @@
  * node with the lower nodeid, authenticated by a challenge-response over the
  * cluster key before any frame is read from it.
  *
- * Handshake (each message HS_SIZE bytes, see frame.h):
- *   connector -> HELLO  (its nodeid, link, incarnation, nonce Nc)
- *   acceptor  -> REPLY  (its nodeid, link, incarnation, nonce Na,
- *                        MAC(key, REPLY without MAC || Nc))
- *   connector -> AUTH   (MAC(key, AUTH without MAC || Na))
- * Each side proves it holds the key over the other's fresh nonce, so neither
- * message can be replayed. Frames may follow AUTH at once.
+ * Handshake: HELLO, REPLY, AUTH (frame.h has the format and what each MAC
+ * covers). Each MAC covers the hello, so nothing in it (who, which link,
+ * which incarnation, which nonce) can be changed on the way, and the other
+ * side's fresh nonce, so no message can be replayed. AUTH repeats the hello's
+ * fields and must agree with them. Frames may follow AUTH at once.
+ *
+ * An authenticated connection that holds part of a frame and receives
+ * nothing more for the heartbeat timeout is closed: a stalled peer must not
+ * keep the connection and its buffer forever.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,6 +29,9 @@
 #include "transport_internal.h"
 
 #define RBUF_INITIAL (256 * 1024)
+/* A buffer grown for a large frame goes back to RBUF_INITIAL once it is
+ * empty and no frame has needed more for this long. */
+#define RBUF_SHRINK_MS 2000
 #define IOV_BATCH 64
 /* Reads per poll event, so one busy peer cannot starve the others. */
 #define READS_PER_EVENT 16
@@ -44,6 +49,18 @@ static struct tlink *conn_link(struct tconn *c)
 	return p ? &p->links[c->link] : NULL;
 }
 
+/* When an outbound link connects next: backoff_ms from now, the delay
+ * doubling (up to the cap) unless the last connection proved stable. */
+static void link_backoff(struct tlink *l, uint64_t now, bool stable)
+{
+	if (stable)
+		l->backoff_ms = RECONNECT_MIN_MS;
+	l->next_connect = now + (uint64_t)l->backoff_ms * 1000000;
+	if (!stable)
+		l->backoff_ms = l->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
+								      l->backoff_ms * 2;
+}
+
 static void poll_out(struct tconn *c, bool on)
 {
 	if (c->polling_out == on)
@@ -59,6 +76,7 @@ void conn_close(struct tconn *c, const char *why)
 	struct tlink *l = conn_link(c);
 	struct txq_ent *e, *tmp;
 	bool was_up = c->state == CONN_UP;
+	uint64_t now = now_ns();
 
 	qb_log(was_up ? LOG_NOTICE : LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) closed: %s",
 	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr, why);
@@ -69,19 +87,16 @@ void conn_close(struct tconn *c, const char *why)
 		tframe_put(e->f);
 		free(e);
 	}
-	if (l && c->outbound && c->state != CONN_UP) {
-		l->connecting = false;
-		l->next_connect = now_ns() + (uint64_t)l->backoff_ms * 1000000;
-		l->backoff_ms = l->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
-								      l->backoff_ms * 2;
+	if (l && c->outbound && (!was_up || l->conn == c)) {
+		if (!was_up)
+			l->connecting = false;
+		link_backoff(l, now, was_up && now - c->up_since >= CONN_STABLE_MS * 1000000ull);
 	}
 	free(c->rbuf);
 	if (l && l->conn == c) {
 		struct tpeer *p = transport_peer(t, c->nodeid);
 
 		l->conn = NULL;
-		if (c->outbound)
-			l->next_connect = now_ns() + (uint64_t)l->backoff_ms * 1000000;
 		free(c);
 		link_state_update(p, l);
 		peer_link_lost(t, p, l);
@@ -186,7 +201,25 @@ static struct tconn *conn_new(struct transport *t, int fd, bool outbound, int li
 
 /* Handshake */
 
-static int hs_send(struct tconn *c, enum hs_type type, const uint8_t *peer_nonce, uint8_t *raw)
+/* What the MAC of a REPLY or AUTH message (msg, its first HS_MAC_OFFSET
+ * bytes) covers: the handshake so far, up to and including msg. */
+static void hs_parts(const struct tconn *c, const uint8_t *msg, struct auth_part parts[3],
+		     size_t *n)
+{
+	parts[0] = (struct auth_part){ c->hello, HS_SIZE };
+	if (msg[5] == HS_REPLY) {
+		parts[1] = (struct auth_part){ msg, HS_MAC_OFFSET };
+		*n = 2;
+		return;
+	}
+	parts[1] = (struct auth_part){ c->reply, HS_MAC_OFFSET };
+	parts[2] = (struct auth_part){ msg, HS_MAC_OFFSET };
+	*n = 3;
+}
+
+/* Sends our HELLO, REPLY or AUTH, and keeps the hello or reply for the MACs
+ * still to come. */
+static int hs_send(struct tconn *c, enum hs_type type)
 {
 	struct hs_msg m = {
 		.type = type,
@@ -194,30 +227,34 @@ static int hs_send(struct tconn *c, enum hs_type type, const uint8_t *peer_nonce
 		.link = (uint32_t)c->link,
 		.incarnation = c->t->incarnation,
 	};
+	struct auth_part parts[3];
 	uint8_t buf[HS_SIZE];
+	size_t nparts;
 	ssize_t n;
 
 	memcpy(m.nonce, c->my_nonce, HS_NONCE);
 	hs_encode(&m, buf);
-	if (peer_nonce) {
-		auth_mac(&c->t->cfg.key, buf, HS_SIZE, peer_nonce, HS_NONCE, m.mac);
-		memcpy(buf + HS_MAC_OFFSET, m.mac, HS_MAC);
+	if (type == HS_HELLO) {
+		memcpy(c->hello, buf, HS_SIZE);
+	} else {
+		hs_parts(c, buf, parts, &nparts);
+		auth_mac(&c->t->cfg.key, parts, nparts, buf + HS_MAC_OFFSET);
+		if (type == HS_REPLY)
+			memcpy(c->reply, buf, HS_MAC_OFFSET);
 	}
-	if (raw)
-		memcpy(raw, buf, HS_SIZE);
 	/* A fresh socket's buffer always takes 88 bytes. */
 	n = write(c->fd, buf, HS_SIZE);
 	return n == HS_SIZE ? 0 : (n < 0 ? -errno : -EIO);
 }
 
-/* MAC check of a received handshake message against our nonce. */
+/* MAC check of a received REPLY or AUTH. */
 static bool hs_verify(struct tconn *c, const uint8_t *raw, const struct hs_msg *m)
 {
-	uint8_t copy[HS_SIZE];
+	struct auth_part parts[3];
+	size_t n;
 
-	memcpy(copy, raw, HS_SIZE);
-	memset(copy + HS_MAC_OFFSET, 0, HS_MAC);
-	return auth_verify(&c->t->cfg.key, copy, HS_SIZE, c->my_nonce, HS_NONCE, m->mac, HS_MAC);
+	hs_parts(c, raw, parts, &n);
+	return auth_verify(&c->t->cfg.key, parts, n, m->mac, HS_MAC);
 }
 
 static void conn_established(struct tconn *c)
@@ -238,7 +275,7 @@ static void conn_established(struct tconn *c)
 	if (l->conn && l->conn != c)
 		conn_close(l->conn, "replaced by a new connection");
 	l->conn = c;
-	l->backoff_ms = RECONNECT_MIN_MS;
+	c->up_since = now_ns();
 	qb_log(LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) authenticated",
 	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr);
 	link_state_update(p, l);
@@ -269,9 +306,9 @@ static int hs_receive(struct tconn *c, const uint8_t *raw)
 		}
 		c->nodeid = m.nodeid;
 		c->peer_incarnation = m.incarnation;
-		memcpy(c->peer_nonce, m.nonce, HS_NONCE);
+		memcpy(c->hello, raw, HS_SIZE);
 		c->state = CONN_WAIT_AUTH;
-		return hs_send(c, HS_REPLY, c->peer_nonce, NULL);
+		return hs_send(c, HS_REPLY);
 	case CONN_HELLO_SENT:
 		if (m.type != HS_REPLY || m.nodeid != c->nodeid || m.link != (uint32_t)c->link ||
 		    !hs_verify(c, raw, &m)) {
@@ -280,15 +317,26 @@ static int hs_receive(struct tconn *c, const uint8_t *raw)
 			return -EACCES;
 		}
 		c->peer_incarnation = m.incarnation;
-		memcpy(c->peer_nonce, m.nonce, HS_NONCE);
-		rc = hs_send(c, HS_AUTH, c->peer_nonce, NULL);
+		memcpy(c->reply, raw, HS_MAC_OFFSET);
+		rc = hs_send(c, HS_AUTH);
 		if (rc == 0)
 			conn_established(c);
 		return rc;
 	case CONN_WAIT_AUTH:
-		if (m.type != HS_AUTH || m.nodeid != c->nodeid || !hs_verify(c, raw, &m)) {
+		if (m.type != HS_AUTH || !hs_verify(c, raw, &m)) {
 			qb_log(LOG_WARNING, "%s: node %" PRIu32 " failed authentication, disconnecting",
 			       c->addr, c->nodeid);
+			return -EACCES;
+		}
+		/* The MAC says the key holder sent this AUTH for this hello;
+		 * who it says it is must be who the hello said. */
+		if (memcmp(raw + HS_ID_OFFSET, c->hello + HS_ID_OFFSET, HS_ID_SIZE)) {
+			qb_log(LOG_WARNING,
+			       "%s: node %" PRIu32 " sent an AUTH (node %" PRIu32 ", link %" PRIu32
+			       ", incarnation %" PRIx64 ") that does not match its hello"
+			       " (incarnation %" PRIx64 "), disconnecting",
+			       c->addr, c->nodeid, m.nodeid, m.link, m.incarnation,
+			       c->peer_incarnation);
 			return -EACCES;
 		}
 		conn_established(c);
@@ -336,6 +384,8 @@ static int conn_input(struct tconn *c)
 			break;
 		}
 		total = FRAME_HDR_SIZE + h.payload_len;
+		if (total > RBUF_INITIAL)
+			c->big_at = c->rx_at;
 		if (avail < total) {
 			/* The rest of this frame must fit behind it: compact,
 			 * and grow the buffer only to one frame. */
@@ -381,12 +431,48 @@ static int conn_read(struct tconn *c)
 			return -ECONNRESET;
 		if (n < 0)
 			return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+		if (i == 0)
+			c->rx_at = now_ns();
 		c->rlen += (size_t)n;
 		rc = conn_input(c);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+/* What is buffered of a frame not yet complete, for logs. */
+static void conn_partial(const struct tconn *c, char *buf, size_t len)
+{
+	size_t avail = c->rlen - c->rpos;
+	struct frame_hdr h;
+
+	/* A buffered header has been decoded once already: it decodes. */
+	if (avail < FRAME_HDR_SIZE || frame_hdr_decode(c->rbuf + c->rpos, avail, &h))
+		snprintf(buf, len, "%zu of %d header bytes", avail, FRAME_HDR_SIZE);
+	else
+		snprintf(buf, len, "%zu of %zu bytes", avail,
+			 FRAME_HDR_SIZE + (size_t)h.payload_len);
+}
+
+/* A connection that failed (-errno); a peer that leaves in the middle of a
+ * frame cut it short, which says more than that it left. */
+static void conn_fail(struct tconn *c, int rc)
+{
+	char part[64];
+
+	if (rc != -ECONNRESET) {
+		conn_close(c, strerror(-rc));
+		return;
+	}
+	if (c->state == CONN_UP && c->rlen > c->rpos) {
+		conn_partial(c, part, sizeof(part));
+		qb_log(LOG_WARNING,
+		       "%s: node %" PRIu32 " link %d: truncated frame: %s, then the peer"
+		       " closed the connection",
+		       c->addr, c->nodeid, c->link, part);
+	}
+	conn_close(c, "closed by peer");
 }
 
 static int conn_event(int32_t fd, int32_t revents, void *data)
@@ -402,7 +488,7 @@ static int conn_event(int32_t fd, int32_t revents, void *data)
 			return 0;
 		}
 		c->state = CONN_HELLO_SENT;
-		rc = hs_send(c, HS_HELLO, NULL, c->hello);
+		rc = hs_send(c, HS_HELLO);
 		if (rc) {
 			conn_close(c, strerror(-rc));
 			return 0;
@@ -417,7 +503,7 @@ static int conn_event(int32_t fd, int32_t revents, void *data)
 	if (rc == 0 && (revents & (POLLERR | POLLHUP)) && !(revents & POLLIN))
 		rc = -ECONNRESET;
 	if (rc) {
-		conn_close(c, rc == -ECONNRESET ? "closed by peer" : strerror(-rc));
+		conn_fail(c, rc);
 		return 0;
 	}
 	p = c->state == CONN_UP ? transport_peer(c->t, c->nodeid) : NULL;
@@ -431,11 +517,13 @@ int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l)
 	const struct sockaddr_storage *local = &t->local[l->index];
 	struct sockaddr_storage src = *local;
 	struct tconn *c;
-	int fd;
+	int fd, rc;
 
 	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		goto out_backoff;
+	}
 	/* Leave through this link's own address, whatever the routes say. */
 	if (src.ss_family == l->addr.ss_family) {
 		if (src.ss_family == AF_INET)
@@ -447,28 +535,44 @@ int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l)
 	}
 	if (connect(fd, (struct sockaddr *)&l->addr, sockaddr_len(&l->addr)) &&
 	    errno != EINPROGRESS) {
-		int rc = -errno;
-
-		close(fd);
-		return rc;
+		rc = -errno;
+		goto out_close;
 	}
 	c = conn_new(t, fd, true, l->index, p->nodeid);
 	if (!c) {
-		close(fd);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto out_close;
 	}
 	snprintf(c->addr, sizeof(c->addr), "%s", l->addr_str);
 	l->connecting = true;
 	return 0;
+
+out_close:
+	close(fd);
+out_backoff:
+	link_backoff(l, now_ns(), false);
+	return rc;
 }
 
 static int listen_event(int32_t fd, int32_t revents, void *data);
 
+/* A listener that cannot be polled again is closed; the tick opens the
+ * link again (transport.c), with backoff. */
+static void listen_lost(struct fd_ctx *ctx, const char *what, int rc)
+{
+	qb_log(LOG_ERR, "link %d: %s: %s; closing the listener to open it again", ctx->link, what,
+	       strerror(-rc));
+	conn_unlisten(ctx->t, ctx->link);
+}
+
 static void listen_resume(void *data)
 {
 	struct fd_ctx *ctx = data;
+	int rc = dloop_poll_add(ctx->t->loop, ctx->t->listen_fd[ctx->link], POLLIN, ctx,
+				listen_event);
 
-	dloop_poll_add(ctx->t->loop, ctx->t->listen_fd[ctx->link], POLLIN, ctx, listen_event);
+	if (rc)
+		listen_lost(ctx, "cannot resume accepting", rc);
 }
 
 /* Connections that have not authenticated yet: an unauthenticated crowd must
@@ -486,18 +590,30 @@ static size_t handshakes_count(struct transport *t)
 static int listen_event(int32_t fd, int32_t revents, void *data)
 {
 	struct fd_ctx *ctx = data;
+	struct transport *t = ctx->t;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	struct tconn *c;
-	int nfd;
+	uint64_t n;
+	int nfd, rc;
 
 	while ((nfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		len = sizeof(ss);
-		if (handshakes_count(ctx->t) >= HANDSHAKES_MAX) {
+		if (handshakes_count(t) >= HANDSHAKES_MAX) {
+			char addr[64];
+
 			close(nfd);
+			n = ratelog_hit(&t->hs_full, now_ns(), RATELOG_MS);
+			if (!n)
+				continue;
+			sockaddr_format(&ss, addr, sizeof(addr));
+			qb_log(LOG_WARNING,
+			       "link %d: %d connections in their handshake already: closed %" PRIu64
+			       " new one(s) since the last report, the last from %s",
+			       ctx->link, HANDSHAKES_MAX, n, addr);
 			continue;
 		}
-		c = conn_new(ctx->t, nfd, false, ctx->link, 0);
+		c = conn_new(t, nfd, false, ctx->link, 0);
 		if (!c) {
 			close(nfd);
 			continue;
@@ -509,12 +625,15 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 		 * readable: polling it now would spin. Look again later. */
 		qb_log(LOG_WARNING, "link %d: cannot accept (%s); pausing for %d ms", ctx->link,
 		       strerror(errno), ACCEPT_PAUSE_MS);
-		dloop_poll_del(ctx->t->loop, fd);
-		dloop_timer_add(ctx->t->loop, ACCEPT_PAUSE_MS * 1000000ull, ctx, listen_resume, NULL);
+		rc = dloop_timer_add(t->loop, ACCEPT_PAUSE_MS * 1000000ull, ctx, listen_resume,
+				     NULL);
+		if (rc)
+			listen_lost(ctx, "cannot pause accepting", rc);
+		else
+			dloop_poll_del(t->loop, fd);
 	}
 	return 0;
 }
-
 int conn_listen(struct transport *t, int link)
 {
 	int fd, one = 1, rc;
@@ -540,11 +659,49 @@ out_close:
 	return rc;
 }
 
+void conn_unlisten(struct transport *t, int link)
+{
+	dloop_poll_del(t->loop, t->listen_fd[link]);
+	close(t->listen_fd[link]);
+	t->listen_fd[link] = -1;
+}
+
+/* Gives back the memory a large frame took once the buffer is empty and
+ * large frames have stopped coming. */
+static void rbuf_shrink(struct tconn *c, uint64_t now)
+{
+	uint8_t *small;
+
+	if (c->rcap <= RBUF_INITIAL || c->rlen || now - c->big_at < RBUF_SHRINK_MS * 1000000ull)
+		return;
+	small = realloc(c->rbuf, RBUF_INITIAL);
+	if (!small)
+		return;
+	c->rbuf = small;
+	c->rcap = RBUF_INITIAL;
+}
+
 void conn_expire(struct transport *t, uint64_t now)
 {
+	uint64_t stall = (uint64_t)t->cfg.hb_timeout_ms * 1000000;
 	struct tconn *c, *tmp;
+	char part[64];
 
-	qb_list_for_each_entry_safe(c, tmp, &t->conns, list)
-		if (c->state != CONN_UP && now > c->deadline)
-			conn_close(c, "handshake timed out");
+	qb_list_for_each_entry_safe(c, tmp, &t->conns, list) {
+		if (c->state != CONN_UP) {
+			if (now > c->deadline)
+				conn_close(c, "handshake timed out");
+			continue;
+		}
+		if (c->rlen > c->rpos && now - c->rx_at >= stall) {
+			conn_partial(c, part, sizeof(part));
+			qb_log(LOG_WARNING,
+			       "%s: node %" PRIu32 " link %d: truncated frame: %s, "
+			       "no progress for %" PRIu64 " ms, disconnecting",
+			       c->addr, c->nodeid, c->link, part, (now - c->rx_at) / 1000000);
+			conn_close(c, "truncated frame");
+			continue;
+		}
+		rbuf_shrink(c, now);
+	}
 }

@@ -28,6 +28,14 @@
  * Handshake message (TCP, before any frame), HS_SIZE bytes:
  *   0 magic HS_MAGIC, 4 version, 5 type (enum hs_type), 6 reserved (2),
  *   8 nodeid, 12 link, 16 incarnation (8), 24 nonce (32), 56 mac (32)
+ * The connector sends HELLO (mac zero), the acceptor REPLY, the connector
+ * AUTH. With H the HELLO's 88 bytes as sent and R, A the first 56 bytes
+ * (all but the mac) of REPLY and AUTH:
+ *   REPLY mac = HMAC-SHA256(key, H || R)
+ *   AUTH mac  = HMAC-SHA256(key, H || R || A)
+ * so both MACs bind the whole hello (nodeid, link, incarnation, the
+ * connector's nonce) and each side's fresh nonce, and AUTH's bytes 8..55
+ * must equal the HELLO's (the same node, link, incarnation and nonce).
  *
  * Heartbeat (UDP), HB_SIZE bytes:
  *   0 magic HB_MAGIC, 4 version, 5 type (enum hb_type), 6 reserved (2),
@@ -98,11 +106,15 @@ int frame_hdr_decode(const uint8_t *buf, size_t len, struct frame_hdr *h);
 #define HS_NONCE 32
 #define HS_MAC 32
 #define HS_MAC_OFFSET 56
+/* Who a handshake message speaks for (nodeid .. nonce): AUTH repeats its
+ * hello's. */
+#define HS_ID_OFFSET 8
+#define HS_ID_SIZE (HS_MAC_OFFSET - HS_ID_OFFSET)
 
 enum hs_type {
 	HS_HELLO = 1, /* connector: who I am, my nonce */
-	HS_REPLY = 2, /* acceptor: who I am, my nonce, MAC over it and the hello's nonce */
-	HS_AUTH = 3, /* connector: MAC over its hello and the reply's nonce */
+	HS_REPLY = 2, /* acceptor: who I am, my nonce, MAC over the hello and the reply */
+	HS_AUTH = 3, /* connector: its hello again, MAC over hello, reply and AUTH */
 };
 
 struct hs_msg {

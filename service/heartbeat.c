@@ -1,10 +1,13 @@
 /*
  * UDP heartbeats on every link: each node pings each member on each link
- * every interval; the peer answers at once. A link is up after HB_UP_STREAK
- * answers in a row and down when none came for the timeout; going down
- * closes the link's connection, which sends its unacknowledged frames on
- * another link. Heartbeats carry a truncated HMAC so nobody can keep a dead
- * link "up" by spoofing them.
+ * every interval; the peer answers at once. An answer counts once, and only
+ * if it answers, within the timeout, a ping sent after the last one answered. A link is up
+ * after HB_UP_STREAK answers in a row (a ping missed or answered late starts
+ * the count over) and down the moment the timeout has passed since the last
+ * answer (a timer, not the interval, says when); going down closes the
+ * link's connection, which sends its unacknowledged frames on another link.
+ * Heartbeats carry a truncated HMAC so nobody can keep a dead link "up" by
+ * spoofing them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,9 +33,10 @@ static void hb_send(struct transport *t, int link, enum hb_type type, uint64_t s
 		.stamp = stamp,
 	};
 	uint8_t buf[HB_SIZE], mac[AUTH_MAC_LEN];
+	struct auth_part head = { buf, HB_MAC_OFFSET };
 
 	hb_encode(&m, buf);
-	auth_mac(&t->cfg.key, buf, HB_MAC_OFFSET, NULL, 0, mac);
+	auth_mac(&t->cfg.key, &head, 1, mac);
 	memcpy(buf + HB_MAC_OFFSET, mac, HB_MAC);
 	/* Loss is what heartbeats measure: a failed send is a missed beat. */
 	if (sendto(t->udp_fd[link], buf, sizeof(buf), MSG_DONTWAIT, (const struct sockaddr *)to,
@@ -40,16 +44,83 @@ static void hb_send(struct transport *t, int link, enum hb_type type, uint64_t s
 		qb_log(LOG_TRACE, "heartbeat on link %d: %s", link, strerror(errno));
 }
 
+static void hb_deadline(void *data);
+
+/* Makes the deadline timer fire by when (monotonic ns) at the latest. */
+static void hb_deadline_arm(struct transport *t, uint64_t when, uint64_t now)
+{
+	if (t->hb_timer && t->hb_timer_at <= when)
+		return;
+	dloop_timer_del(t->loop, t->hb_timer);
+	t->hb_timer = 0;
+	/* On failure the tick's check is the backstop, one interval late. */
+	if (dloop_timer_add(t->loop, when > now ? when - now : 0, t, hb_deadline, &t->hb_timer))
+		t->hb_timer = 0;
+	else
+		t->hb_timer_at = when;
+}
+
+/* Takes down every up link whose last answer is a timeout old, and sets the
+ * timer for the next such deadline. */
+static void hb_expire(struct transport *t, uint64_t now)
+{
+	uint64_t timeout = (uint64_t)t->cfg.hb_timeout_ms * 1000000, next = UINT64_MAX;
+	size_t i;
+	int li;
+
+	for (i = 0; i < t->npeers; i++) {
+		struct tpeer *p = t->peers[i];
+
+		for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
+			struct tlink *l = &p->links[li];
+
+			if (!l->hb_up)
+				continue;
+			if (now < l->last_pong + timeout) {
+				if (l->last_pong + timeout < next)
+					next = l->last_pong + timeout;
+				continue;
+			}
+			l->hb_up = false;
+			l->streak = 0;
+			qb_log(LOG_NOTICE,
+			       "link %d to node %" PRIu32 " (%s): no heartbeat for %" PRIu64 " ms",
+			       li, p->nodeid, l->addr_str, (now - l->last_pong) / 1000000);
+			if (l->conn)
+				conn_close(l->conn, "heartbeat timeout");
+			else
+				link_state_update(p, l);
+		}
+	}
+	if (next != UINT64_MAX)
+		hb_deadline_arm(t, next, now);
+}
+
+static void hb_deadline(void *data)
+{
+	struct transport *t = data;
+
+	t->hb_timer = 0;
+	hb_expire(t, now_ns());
+}
+
 static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const struct hb_msg *m)
 {
 	uint64_t now = now_ns(), rtt;
+	bool missed;
 
-	if (m->stamp > now)
+	/* Only the answer to a ping we sent, once: a repeated or an
+	 * overtaken pong says nothing new. */
+	if (m->seq <= l->pong_seq || m->seq > l->hb_seq || m->stamp > now)
 		return;
+	missed = m->seq != l->pong_seq + 1;
+	l->pong_seq = m->seq;
 	rtt = now - m->stamp;
 	/* An answer older than the timeout says nothing about now. */
-	if (rtt > (uint64_t)t->cfg.hb_timeout_ms * 1000000)
+	if (rtt > (uint64_t)t->cfg.hb_timeout_ms * 1000000) {
+		l->streak = 0;
 		return;
+	}
 	l->last_pong = now;
 	if (!l->rtt_n || rtt < l->rtt_min)
 		l->rtt_min = rtt;
@@ -59,9 +130,11 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 	l->rtt_n++;
 	if (l->hb_up)
 		return;
-	if (++l->streak < HB_UP_STREAK)
+	l->streak = missed ? 1 : l->streak + 1;
+	if (l->streak < HB_UP_STREAK)
 		return;
 	l->hb_up = true;
+	hb_deadline_arm(t, now + (uint64_t)t->cfg.hb_timeout_ms * 1000000, now);
 	link_state_update(p, l);
 	peer_kick(t, p);
 }
@@ -71,18 +144,14 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 static void hb_bad_log(struct transport *t, int link, const struct sockaddr_storage *from,
 		       uint32_t nodeid)
 {
-	uint64_t now = now_ns();
+	uint64_t n = ratelog_hit(&t->hb_bad[link], now_ns(), RATELOG_MS);
 	char addr[64];
 
-	t->hb_bad[link]++;
-	if (now - t->hb_bad_logged[link] < (uint64_t)HB_BAD_LOG_MS * 1000000)
+	if (!n)
 		return;
 	sockaddr_format(from, addr, sizeof(addr));
 	qb_log(LOG_WARNING, "link %d: heartbeat from %s (claims node %" PRIu32
-	       ") fails authentication (%" PRIu64 " since the last report)", link, addr, nodeid,
-	       t->hb_bad[link]);
-	t->hb_bad[link] = 0;
-	t->hb_bad_logged[link] = now;
+	       ") fails authentication (%" PRIu64 " since the last report)", link, addr, nodeid, n);
 }
 
 static int hb_event(int32_t fd, int32_t revents, void *data)
@@ -97,6 +166,7 @@ static int hb_event(int32_t fd, int32_t revents, void *data)
 		socklen_t len = sizeof(from);
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
 				     &len);
+		struct auth_part head = { buf, HB_MAC_OFFSET };
 		struct hb_msg m;
 		struct tpeer *p;
 
@@ -105,7 +175,7 @@ static int hb_event(int32_t fd, int32_t revents, void *data)
 		if (hb_decode(buf, (size_t)n, &m) || m.link != (uint32_t)ctx->link ||
 		    m.nodeid == t->local_nodeid)
 			continue;
-		if (!auth_verify(&t->cfg.key, buf, HB_MAC_OFFSET, NULL, 0, m.mac, HB_MAC)) {
+		if (!auth_verify(&t->cfg.key, &head, 1, m.mac, HB_MAC)) {
 			hb_bad_log(t, ctx->link, &from, m.nodeid);
 			continue;
 		}
@@ -145,7 +215,6 @@ out_close:
 
 void hb_tick(struct transport *t, uint64_t now)
 {
-	uint64_t timeout = (uint64_t)t->cfg.hb_timeout_ms * 1000000;
 	size_t i;
 	int li;
 
@@ -160,18 +229,7 @@ void hb_tick(struct transport *t, uint64_t now)
 			if (!l->configured || t->udp_fd[li] < 0)
 				continue;
 			hb_send(t, li, HB_PING, ++l->hb_seq, now, &l->addr);
-			if (now - l->last_pong <= timeout)
-				continue;
-			l->streak = 0;
-			if (!l->hb_up)
-				continue;
-			l->hb_up = false;
-			qb_log(LOG_NOTICE, "link %d to node %" PRIu32 " (%s): no heartbeat for %u ms",
-			       li, p->nodeid, l->addr_str, t->cfg.hb_timeout_ms);
-			if (l->conn)
-				conn_close(l->conn, "heartbeat timeout");
-			else
-				link_state_update(p, l);
 		}
 	}
+	hb_expire(t, now);
 }

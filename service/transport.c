@@ -80,6 +80,17 @@ void link_state_update(struct tpeer *p, struct tlink *l)
 	l->changed = time(NULL);
 }
 
+uint64_t ratelog_hit(struct ratelog *r, uint64_t now, uint32_t period_ms)
+{
+	uint64_t n = ++r->count;
+
+	if (r->logged && now - r->logged < (uint64_t)period_ms * 1000000)
+		return 0;
+	r->count = 0;
+	r->logged = now;
+	return n;
+}
+
 int transport_client_register(struct transport *t, enum tclient client, transport_recv_fn recv,
 			      transport_reset_fn reset, void *ctx)
 {
@@ -157,6 +168,11 @@ int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n)
 	return rc;
 }
 
+static bool local_link_ready(const struct transport *t, int li)
+{
+	return t->listen_fd[li] >= 0 && t->udp_fd[li] >= 0;
+}
+
 static void reconnect_due(struct transport *t, uint64_t now)
 {
 	size_t i;
@@ -174,15 +190,71 @@ static void reconnect_due(struct transport *t, uint64_t now)
 			int rc;
 
 			if (!l->configured || !l->hb_up || l->conn || l->connecting ||
-			    now < l->next_connect || t->listen_fd[li] < 0)
+			    now < l->next_connect || !local_link_ready(t, li))
 				continue;
 			rc = conn_connect(t, p, l);
-			if (rc) {
+			if (rc)
 				qb_log(LOG_INFO, "connect to node %" PRIu32 " link %d (%s): %s",
 				       p->nodeid, li, l->addr_str, strerror(-rc));
-				l->next_connect = now + (uint64_t)l->backoff_ms * 1000000;
-			}
 		}
+	}
+}
+
+/* Opens what is not open yet of a local link: its listener and its
+ * heartbeat socket. A failure (the address not up yet, say) is retried with
+ * backoff, and logged when it first happens or changes. */
+static void local_link_open(struct transport *t, int li, uint64_t now)
+{
+	int rc = 0;
+
+	if (t->listen_fd[li] < 0)
+		rc = conn_listen(t, li);
+	if (rc == 0 && t->udp_fd[li] < 0)
+		rc = hb_open(t, li);
+	if (rc == 0) {
+		qb_log(LOG_NOTICE, "link %d: listening on %s", li, t->local_str[li]);
+		t->local_err[li] = 0;
+		t->local_backoff_ms[li] = RECONNECT_MIN_MS;
+		return;
+	}
+	if (rc != t->local_err[li])
+		qb_log(LOG_ERR, "link %d: cannot listen on %s: %s; retrying every %u ms at most",
+		       li, t->local_str[li], strerror(-rc), RECONNECT_MAX_MS);
+	t->local_err[li] = rc;
+	t->local_retry_at[li] = now + (uint64_t)t->local_backoff_ms[li] * 1000000;
+	t->local_backoff_ms[li] = t->local_backoff_ms[li] * 2 > RECONNECT_MAX_MS ?
+					  RECONNECT_MAX_MS :
+					  t->local_backoff_ms[li] * 2;
+}
+
+static void local_links_retry(struct transport *t, uint64_t now)
+{
+	int li;
+
+	for (li = 0; li < TRANSPORT_MAX_LINKS; li++)
+		if (t->local[li].ss_family != AF_UNSPEC && !local_link_ready(t, li) &&
+		    now >= t->local_retry_at[li])
+			local_link_open(t, li, now);
+}
+
+static void tick(void *data);
+
+/* Without its tick the transport would stop heartbeating, reconnecting and
+ * expiring for good: when the timer cannot be set, try again on the loop's
+ * next turn. */
+static void tick_arm(void *data)
+{
+	struct transport *t = data;
+	int rc = dloop_timer_add(t->loop, (uint64_t)t->cfg.hb_interval_ms * 1000000, t, tick,
+				 &t->tick);
+
+	if (rc == 0)
+		return;
+	if (ratelog_hit(&t->tick_lost, now_ns(), RATELOG_MS))
+		qb_log(LOG_ERR, "transport: cannot set its timer: %s; retrying", strerror(-rc));
+	if (dloop_job_add(t->loop, t, tick_arm)) {
+		qb_log(LOG_CRIT, "transport: cannot set its timer nor queue a retry; aborting");
+		abort();
 	}
 }
 
@@ -192,14 +264,14 @@ static void tick(void *data)
 	uint64_t now = now_ns();
 	size_t i;
 
+	local_links_retry(t, now);
 	hb_tick(t, now);
 	reconnect_due(t, now);
 	conn_expire(t, now);
 	for (i = 0; i < t->npeers; i++)
 		peer_ack_flush(t, t->peers[i]);
 	stats_publish(t);
-	dloop_timer_add(t->loop, (uint64_t)t->cfg.hb_interval_ms * 1000000, t, tick,
-			  &t->tick);
+	tick_arm(t);
 }
 
 /* Nodes */
@@ -213,22 +285,17 @@ struct nodes_msg {
 
 static void local_links_open(struct transport *t, const struct transport_node *self)
 {
-	int li, rc;
+	uint64_t now = now_ns();
+	int li;
 
 	for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
-		if (self->addr[li].ss_family == AF_UNSPEC || t->listen_fd[li] >= 0)
+		/* An address in use stays; one that is failing may change. */
+		if (self->addr[li].ss_family == AF_UNSPEC || t->listen_fd[li] >= 0 ||
+		    t->udp_fd[li] >= 0)
 			continue;
 		t->local[li] = self->addr[li];
 		sockaddr_format(&t->local[li], t->local_str[li], sizeof(t->local_str[li]));
-		rc = conn_listen(t, li);
-		if (rc == 0)
-			rc = hb_open(t, li);
-		if (rc) {
-			qb_log(LOG_ERR, "link %d: cannot listen on %s: %s", li, t->local_str[li],
-			       strerror(-rc));
-			continue;
-		}
-		qb_log(LOG_NOTICE, "link %d: listening on %s", li, t->local_str[li]);
+		local_link_open(t, li, now);
 	}
 }
 
@@ -378,8 +445,10 @@ int transport_start(struct transport **out, const struct transport_config *cfg,
 	t->ctl_loop = ctl_loop;
 	qb_list_init(&t->conns);
 	pthread_mutex_init(&t->stats_lock, NULL);
-	for (li = 0; li < TRANSPORT_MAX_LINKS; li++)
+	for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
 		t->listen_fd[li] = t->udp_fd[li] = -1;
+		t->local_backoff_ms[li] = RECONNECT_MIN_MS;
+	}
 	/* A random incarnation tells peers that a restarted daemon is a new
 	 * process whose frames start over. */
 	do {
@@ -398,8 +467,9 @@ int transport_start(struct transport **out, const struct transport_config *cfg,
 	if (rc)
 		goto out_to_data;
 	ping_init(t);
-	dloop_timer_add(t->loop, (uint64_t)cfg->hb_interval_ms * 1000000, t, tick,
-			  &t->tick);
+	rc = dloop_timer_add(t->loop, (uint64_t)cfg->hb_interval_ms * 1000000, t, tick, &t->tick);
+	if (rc)
+		goto out_to_ctl;
 	rc = -pthread_create(&t->thread, NULL, transport_thread, t);
 	if (rc)
 		goto out_to_ctl;
@@ -450,16 +520,15 @@ void transport_stop(struct transport *t)
 	for (i = 0; i < t->npeers; i++)
 		peer_free(t->peers[i]);
 	for (li = 0; li < TRANSPORT_MAX_LINKS; li++) {
-		if (t->listen_fd[li] >= 0) {
-			dloop_poll_del(t->loop, t->listen_fd[li]);
-			close(t->listen_fd[li]);
-		}
+		if (t->listen_fd[li] >= 0)
+			conn_unlisten(t, li);
 		if (t->udp_fd[li] >= 0) {
 			dloop_poll_del(t->loop, t->udp_fd[li]);
 			close(t->udp_fd[li]);
 		}
 	}
 	dloop_timer_del(t->loop, t->tick);
+	dloop_timer_del(t->loop, t->hb_timer);
 	mailbox_destroy(t->to_data, free);
 	/* Ping sessions just reported "cancelled": their requesters hold
 	 * resources until told, and this is their thread. */

@@ -24,12 +24,18 @@
 #define HB_UP_STREAK 3
 /* A connection must be authenticated within this. */
 #define HANDSHAKE_TIMEOUT_MS 3000
+/* Outbound connections and local links that fail to open are retried
+ * after a delay that doubles on every failure, from RECONNECT_MIN_MS up to
+ * RECONNECT_MAX_MS. It starts over only once a connection stayed
+ * authenticated for CONN_STABLE_MS: one that keeps dying slows down. */
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
+#define CONN_STABLE_MS 3000
 /* Messages above this are split across links under the stripe policy. */
 #define STRIPE_MIN_BYTES (64 * 1024)
-/* Unauthentic heartbeats are reported at most this often per link. */
-#define HB_BAD_LOG_MS 10000
+/* Rate-limited reports (unauthentic heartbeats, refused connections) come
+ * at most this often. */
+#define RATELOG_MS 10000
 
 /* One frame kept until the peer acknowledges it. refs: one for the channel
  * (until acked or reset), one per connection send queue holding it. */
@@ -74,13 +80,18 @@ struct tconn {
 	int link;
 	uint32_t nodeid; /* 0 until the hello names it (inbound) */
 	uint64_t peer_incarnation;
-	uint8_t hello[HS_SIZE]; /* the connector's hello as sent: MAC input */
+	/* The handshake as it went on the wire, what the MACs cover: the
+	 * connector's hello, the acceptor's reply up to its MAC. */
+	uint8_t hello[HS_SIZE];
+	uint8_t reply[HS_MAC_OFFSET];
 	uint8_t my_nonce[HS_NONCE];
-	uint8_t peer_nonce[HS_NONCE];
 	uint64_t deadline; /* monotonic ns */
+	uint64_t up_since; /* monotonic ns, authenticated since */
 	/* Input: bytes [rpos, rlen) of rbuf are received, not yet taken. */
 	uint8_t *rbuf;
 	size_t rpos, rlen, rcap;
+	uint64_t rx_at; /* monotonic ns of the last bytes read */
+	uint64_t big_at; /* when a frame last needed more than the initial buffer */
 	struct qb_list_head txq;
 	char addr[64]; /* peer address, for logs */
 };
@@ -92,7 +103,9 @@ struct tlink {
 	char addr_str[64];
 	bool hb_up;
 	unsigned int streak;
-	uint64_t hb_seq, last_pong; /* monotonic ns */
+	uint64_t hb_seq; /* last ping sent */
+	uint64_t pong_seq; /* last ping answered: a pong counts once, in order */
+	uint64_t last_pong; /* monotonic ns */
 	uint64_t rtt_min, rtt_max, rtt_sum, rtt_n; /* ns */
 	uint32_t downs;
 	int64_t changed; /* wall-clock seconds of the last state change */
@@ -136,6 +149,12 @@ struct fd_ctx {
 	int link;
 };
 
+/* An event that is logged with a count at most once per period. */
+struct ratelog {
+	uint64_t count; /* since the last report */
+	uint64_t logged; /* monotonic ns of the last report */
+};
+
 struct transport {
 	struct transport_config cfg;
 	uint64_t incarnation;
@@ -155,8 +174,16 @@ struct transport {
 	int listen_fd[TRANSPORT_MAX_LINKS];
 	int udp_fd[TRANSPORT_MAX_LINKS];
 	struct fd_ctx fdctx[TRANSPORT_MAX_LINKS];
-	uint64_t hb_bad[TRANSPORT_MAX_LINKS]; /* unauthentic heartbeats not yet logged */
-	uint64_t hb_bad_logged[TRANSPORT_MAX_LINKS]; /* when last logged, ns */
+	/* Local links that failed to open: retried with backoff, the error
+	 * logged when it changes. */
+	int local_err[TRANSPORT_MAX_LINKS];
+	uint32_t local_backoff_ms[TRANSPORT_MAX_LINKS];
+	uint64_t local_retry_at[TRANSPORT_MAX_LINKS];
+	dloop_timer_t hb_timer; /* the earliest heartbeat deadline of an up link */
+	uint64_t hb_timer_at;
+	struct ratelog hb_bad[TRANSPORT_MAX_LINKS]; /* unauthentic heartbeats */
+	struct ratelog hs_full; /* connections refused: too many handshakes */
+	struct ratelog tick_lost; /* the tick's timer could not be set */
 	struct qb_list_head conns;
 	struct tclient_slot clients[TCLIENT_MAX];
 	struct qb_list_head pings;
@@ -171,9 +198,13 @@ struct tpeer *transport_peer(struct transport *t, uint32_t nodeid);
 void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 socklen_t sockaddr_len(const struct sockaddr_storage *ss);
 void link_state_update(struct tpeer *p, struct tlink *l);
+/* Counts one event: its count since the last report if one is due now (the
+ * count starts over), else 0. */
+uint64_t ratelog_hit(struct ratelog *r, uint64_t now, uint32_t period_ms);
 
 /* conn.c */
 int conn_listen(struct transport *t, int link);
+void conn_unlisten(struct transport *t, int link);
 int conn_connect(struct transport *t, struct tpeer *p, struct tlink *l);
 void conn_close(struct tconn *c, const char *why);
 int conn_queue(struct tconn *c, struct tframe *f);

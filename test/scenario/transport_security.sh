@@ -4,13 +4,21 @@
 # 10.201.0.1:5420, and
 #   a) sends garbage; says hello as a non-member or on the wrong link;
 #   b) answers the challenge with a MAC from the wrong key, or with a data
-#      frame instead of its AUTH;
-#   c) completes the handshake with the right key, then sends a truncated,
-#      an oversized, a foreign-magic, a forged-source or a bad-flags frame;
+#      frame instead of its AUTH; holds the key but presents an AUTH for
+#      another hello than the one it sent (what a man in the middle who
+#      rewrote the hello would get), or an AUTH that disagrees with its hello;
+#   c) completes the handshake with the right key, then sends a truncated
+#      header and nothing more, a header promising 8 MiB and 1000 bytes of
+#      it, an oversized, a foreign-magic, a forged-source or a bad-flags
+#      frame, or leaves in the middle of a header;
 #   d) sends heartbeats with a bad MAC, and forged pongs that try to keep a
-#      dead link up.
+#      dead link up;
+#   e) listens as n3 on link 0 (n1's connections there redirected to it) and
+#      answers n1's hello with the wrong key: n1, the connecting side,
+#      refuses it.
 # Each is disconnected (or ignored) and logged, and n1 keeps serving: after
 # each, a ping n1 -> n2 loses nothing and every vdiskd is alive.
+# Last, vdiskd's start with its key missing, and with `authkey = none`.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/transport_lib.sh
@@ -41,6 +49,22 @@ peer() {
 	fi
 	return $rc
 }
+
+# nft_add NODE TABLE TYPE HOOK PRIORITY RULE: RULE in a table of its own in
+# NODE's namespace; nft_del NODE TABLE takes it away.
+nft_add() {
+	ip netns exec "$VDC_PREFIX-$1" nft -f - <<EOF
+table ip $2
+delete table ip $2
+table ip $2 {
+	chain c {
+		type $3 hook $4 priority $5; policy accept;
+		$6
+	}
+}
+EOF
+}
+nft_del() { ip netns exec "$VDC_PREFIX-$1" nft delete table ip "$2"; }
 
 # still_serving DESC: n1 -> n2 loses nothing, every vdiskd is alive.
 still_serving() {
@@ -73,16 +97,30 @@ jcheck "wrong link: refused without a reply" "$PEER" '.closed == true and .reply
 expect_log n1 "$mark" "hello from node 2 link 1 refused" 2
 still_serving "refused hellos"
 
+# auth_refused AUTH DESC LOG: a hello as node 2 whose AUTH (vdpeer's --auth
+# AUTH) n1 refuses: its REPLY proves the key, then it disconnects, logs a
+# line matching LOG, and never takes the connection as authenticated.
+auth_refused() {
+	local mark
+	mark=$(log_mark n1)
+	peer hello "$N1" "$PORT" --node 2 --link 0 --key "$KEY" --auth "$1" ||
+		fail "$2: not disconnected, or n1's reply did not prove the key"
+	jcheck "$2: n1 replied as node 1 with a valid MAC, then disconnected" "$PEER" \
+		'.reply.type == 2 and .reply.nodeid == 1 and .reply.link == 0 and .reply_mac_ok == true and .closed == true and .closed_after_ms < 1000'
+	expect_log n1 "$mark" "$3" 2
+	if log_has n1 "$mark" "connection from node 2 link 0 .* authenticated"; then
+		fail "n1 logged the connection ($2) as authenticated"
+	fi
+	still_serving "$2"
+}
+
 step "b) hello as node 2, challenge answered with the wrong key"
-mark=$(log_mark n1)
-peer hello "$N1" "$PORT" --node 2 --link 0 --key "$KEY" --auth wrong ||
-	fail "wrong key: not disconnected, or n1's reply did not prove the key"
-jcheck "wrong key: n1 replied as node 1 with a valid MAC, then disconnected" "$PEER" \
-	'.reply.type == 2 and .reply.nodeid == 1 and .reply.link == 0 and .reply_mac_ok == true and .closed == true'
-expect_log n1 "$mark" "node 2 failed authentication, disconnecting" 2
-log_has n1 "$mark" "connection from node 2 link 0 .* authenticated" &&
-	fail "n1 logged the wrong-key connection as authenticated"
-still_serving "the wrong key"
+auth_refused wrong "the wrong key" "node 2 failed authentication, disconnecting"
+step "b) the right key, but an AUTH for another hello than the one sent"
+auth_refused althello "an AUTH for a rewritten hello" "node 2 failed authentication, disconnecting"
+step "b) the right key, but an AUTH that claims another incarnation than the hello"
+auth_refused altinc "an AUTH disagreeing with its hello" \
+	"node 2 sent an AUTH \(node 2, link 0, incarnation [0-9a-f]+\) that does not match its hello \(incarnation [0-9a-f]+\), disconnecting"
 
 step "b) hello as node 2, a data frame instead of AUTH"
 mark=$(log_mark n1)
@@ -105,57 +143,105 @@ jcheck "control: good-MAC heartbeat pings are answered" "$PEER" '.sent == 5 and 
 step "d) forged pongs cannot keep a dead link up"
 # Drop n1's real heartbeats on link 1 (they come from port 5420): the link
 # dies, but the forged pongs (from another port) still get through.
-ip netns exec "$VDC_PREFIX-n1" nft -f - <<'EOF'
-table inet vdtr_hb
-delete table inet vdtr_hb
-table inet vdtr_hb {
-	chain input {
-		type filter hook input priority -50; policy accept;
-		iifname "link1" udp sport 5420 drop
-	}
-}
-EOF
+nft_add n1 vdtr_hb filter input -50 'iifname "link1" udp sport 5420 drop'
 wait_link_state n1 n2 1 down 3
-peer hb 10.201.1.1 "$PORT" --node 2 --link 1 --type pong --mac bad --count 75 --interval 20
-assert_eq "link 1 to n2 after 1.5 s of bad-MAC pongs" "$(link_state_fast n1 n2 1)" down
-peer hb 10.201.1.1 "$PORT" --node 2 --link 1 --type pong --mac good --key "$KEY" --count 25 --interval 20
+# Pongs that answer n1's own pings (seen on n2's link1), but with a bad MAC.
+peer hb 10.201.1.1 "$PORT" --node 2 --link 1 --type pong --mac bad --count 8 --answer link1
+assert_eq "link 1 to n2 after 1.6 s of bad-MAC answers to its pings" "$(link_state_fast n1 n2 1)" down
+# The right MAC, but answering no ping n1 sent (pongs count only as the
+# answer to an outstanding ping, once).
+peer hb 10.201.1.1 "$PORT" --node 2 --link 1 --type pong --mac good --key "$KEY" --count 75 --interval 20
+assert_eq "link 1 to n2 after 1.5 s of pongs that answer no ping" "$(link_state_fast n1 n2 1)" down
+peer hb 10.201.1.1 "$PORT" --node 2 --link 1 --type pong --mac good --key "$KEY" --count 5 --answer link1
 s=$(link_state_fast n1 n2 1)
-[[ $s != down ]] || fail "control: pongs with the right MAC did not revive link 1 (the forged-pong check proves nothing)"
-echo "ok: control: pongs with the right MAC do revive it ($s)"
-ip netns exec "$VDC_PREFIX-n1" nft delete table inet vdtr_hb
+[[ $s != down ]] || fail "control: right-MAC answers to its pings did not revive link 1 (the checks above prove nothing)"
+echo "ok: control: right-MAC answers to its pings do revive it ($s)"
+nft_del n1 vdtr_hb
 wait_links_up n1 5 n2 n3
 still_serving "forged heartbeats"
 
+step "e) n1 connects on link 0 to a fake n3 that does not hold the key"
+# n1's new connections to n3's link 0 go to vdpeer, listening in n3's
+# namespace on port 5421; heartbeats (UDP) still reach the real n3.
+nft_add n3 vdtr_nat nat prerouting -100 'ip saddr 10.201.0.1 tcp dport 5420 redirect to :5421'
+vdc exec n3 python3 "$VDPEER" accept 10.201.0.3 5421 --node 3 --link 0 --auth wrong --timeout 15 \
+	>"$VDT_TMP/accept.json" 2>"$VDT_TMP/accept.err" &
+accept_pid=$!
+retry_until 5 vdc exec n3 sh -c 'ss -Hltn "sport = :5421" | grep -q .' ||
+	fail "vdpeer accept does not listen: $(cat "$VDT_TMP/accept.err")"
+mark=$(log_mark n1)
+# Cut n1's connection to the real n3 on link 0: n1 connects again once
+# heartbeats bring the link back.
+ip -n "$VDC_PREFIX-n3" link set link0 down
+wait_link_state n1 n3 0 down 3
+ip -n "$VDC_PREFIX-n3" link set link0 up
+rc=0
+wait "$accept_pid" || rc=$?
+PEER=$(cat "$VDT_TMP/accept.json")
+echo "vdpeer accept: $PEER"
+((rc == 0)) || fail "fake n3: n1 did not connect, or kept the connection (exit $rc): $(cat "$VDT_TMP/accept.err")"
+jcheck "fake n3: n1 said hello as node 1 on link 0, then hung up on the wrong key" "$PEER" \
+	'.hello.type == 1 and .hello.nodeid == 1 and .hello.link == 0 and .closed == true and .closed_after_ms < 1000'
+expect_log n1 "$mark" "10\.201\.0\.3:5420: node 3 failed authentication, disconnecting" 2
+log_has n1 "$mark" "connection to node 3 link 0 .* authenticated" &&
+	fail "n1 took the fake n3 for the real one"
+nft_del n3 vdtr_nat
+wait_links_up n1 10 n3
+still_serving "a fake n3"
+ping_ok "ping n1 -> n3 after the fake n3" n1 n3 --count 50 --interval 2 --size 4096
+
 # c) The right key, then a broken frame. The client claims node 3 (it could
 # be any member; the key is what it needs), so n1 -> n2 must not notice.
-step "c) handshake with the right key as node 3, then broken frames"
-for kind in oversized badmagic wrongsrc badflags; do
-	# The real n3 back on both links first: its reconnection would kick
-	# the impostor out (a new incarnation resets the channel) and blur
-	# what closed it.
-	wait_links_up n1 5 n3
+# The impostor must live until n1 has judged its frame: n1's new connection
+# to the real n3 would reset node 3's channel (another incarnation) and close
+# it, so n1 cannot open one meanwhile (its SYNs to n3 on link 1 are dropped,
+# and link 0 is the impostor's).
+# frame_case KIND FILTER LOG...: the impostor, authenticated, sends a KIND
+# frame (vdpeer frame --kind KIND); its JSON line satisfies FILTER, and n1
+# logs a line matching each LOG (PORT there stands for the client's port),
+# or none matching a LOG that starts with '!'. Then n1 serves n2.
+frame_case() {
+	local kind=$1 filter=$2 mark port re
+	shift 2
+	wait_links_up n1 10 n3
+	nft_add n1 vdtr_syn filter output 0 'ip daddr 10.201.1.3 tcp dport 5420 tcp flags & (syn | ack) == syn drop'
 	mark=$(log_mark n1)
 	peer frame "$N1" "$PORT" --node 3 --link 0 --key "$KEY" --kind "$kind" ||
-		fail "$kind frame: not disconnected ($PEER)"
-	jcheck "$kind frame: authenticated, then disconnected" "$PEER" \
-		'.reply_mac_ok == true and .closed == true'
-	expect_log n1 "$mark" "connection from node 3 link 0 \(10\.201\.0\.2:[0-9]+\) authenticated" 2
-	expect_log n1 "$mark" "10\.201\.0\.2:[0-9]+: bad frame from node 3 \(.*\), disconnecting" 2
+		fail "$kind frame: not the outcome vdpeer expects ($PEER)"
+	nft_del n1 vdtr_syn
+	jcheck "$kind frame: authenticated, then $filter" "$PEER" ".reply_mac_ok == true and $filter"
+	port=$(sed -nE '/.*connection from node 3 link 0 \(10\.201\.0\.2:([0-9]+)\) authenticated.*/{s//\1/p;q}' <(log_since n1 "$mark"))
+	[[ -n $port ]] || fail "n1 did not log the $kind-frame client as authenticated"
+	for re in "$@"; do
+		re=${re//PORT/$port}
+		if [[ $re != '!'* ]]; then
+			expect_log n1 "$mark" "$re" 2
+		elif log_has n1 "$mark" "${re#!}"; then
+			fail "$kind frame: n1 logged '${re#!}'"
+		fi
+	done
 	still_serving "a $kind frame"
+}
+
+step "c) handshake with the right key as node 3, then broken frames"
+for kind in oversized badmagic wrongsrc badflags; do
+	frame_case "$kind" '.closed == true' \
+		"10\.201\.0\.2:PORT: bad frame from node 3 \(.*\), disconnecting"
 done
-wait_links_up n1 5 n3
-mark=$(log_mark n1)
-peer frame "$N1" "$PORT" --node 3 --link 0 --key "$KEY" --kind truncated
-jcheck "truncated frame: authenticated, 40 bytes of a header, then we left" "$PEER" \
-	'.reply_mac_ok == true'
-port=$(sed -nE '/.*connection from node 3 link 0 \(10\.201\.0\.2:([0-9]+)\) authenticated.*/{s//\1/p;q}' <(log_since n1 "$mark"))
-[[ -n $port ]] || fail "n1 did not log the truncated-frame client as authenticated"
-expect_log n1 "$mark" "connection from node 3 link 0 \(10\.201\.0\.2:$port\) closed: (closed by peer|peer restarted)" 2
-if log_has n1 "$mark" "10\.201\.0\.2:$port: bad frame"; then
-	fail "n1 decoded a frame out of 40 bytes of a header"
-fi
-echo "ok: nothing decoded from a truncated header"
-still_serving "a truncated frame"
+# A partial frame that makes no progress for the heartbeat timeout (1 s
+# here) is n1's to close, whether it stops in the header or in the payload.
+in_time='.closed == true and .closed_after_ms >= 900 and .closed_after_ms < 3000'
+frame_case truncated "$in_time" \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 88 header bytes, no progress for [0-9]+ ms, disconnecting" \
+	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: truncated frame" \
+	"!10\.201\.0\.2:PORT: bad frame"
+frame_case stalled "$in_time" \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 1088 of 8388696 bytes, no progress for [0-9]+ ms, disconnecting" \
+	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: truncated frame"
+# A peer that leaves in the middle of a frame: said so, not just "closed".
+frame_case cut '.closed_by_daemon == false' \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 88 header bytes, then the peer closed the connection" \
+	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: closed by peer"
 log_since n1 0 | grep -E "bad frame|failed authentication|not a vdisk handshake|refused" | sed 's/^/  n1: /'
 
 # The client held the key, so n1 took it for node 3 and, seeing a new
@@ -165,6 +251,37 @@ log_since n1 0 | grep -E "bad frame|failed authentication|not a vdisk handshake|
 # impostor needs a channel epoch in the handshake, which the transport does
 # not have yet (a known limitation). Restarting n3's vdiskd gives both sides a
 # fresh channel, and n1 must serve it at once.
+step "vdiskd without its key file: a clear error at start, naming the option"
+# The default key, corosync's, hidden by an empty file system if it exists.
+nokey=$VDT_TMP/nokey
+mkdir -p "$nokey"
+printf '[daemon]\nstate_dir = %s/state\nrun_dir = %s/run\n' "$nokey" "$nokey" >"$nokey/vdisk.conf"
+rc=0
+# shellcheck disable=SC2016 # for the inner bash to expand
+err=$(unshare -m bash -c '[[ ! -d /etc/corosync ]] || mount -t tmpfs none /etc/corosync || exit 99
+	exec timeout 10 "$0" -f -c "$1"' "$VDISK_BUILD/service/vdiskd" "$nokey/vdisk.conf" 2>&1 >/dev/null) ||
+	rc=$?
+((rc != 0 && rc != 124 && rc != 99)) || fail "vdiskd without /etc/corosync/authkey: exit $rc: $err"
+grep -qF "[transport] authkey: /etc/corosync/authkey: No such file or directory" <<<"$err" ||
+	fail "vdiskd without its key: exit $rc, but no clear error: $err"
+echo "ok: vdiskd without its key: exit $rc: $(grep -F "authkey" <<<"$err")"
+
+step "n3 with authkey = none: it warns, and the nodes with the key ignore it"
+sed -i "s|^authkey = .*|authkey = none|" "$VDC_DIR/n3/vdisk.conf"
+mark=$(log_mark n1)
+mark3=$(log_mark n3)
+vdc restart n3 vdiskd
+expect_log n3 "$mark3" "peer authentication is disabled \(authkey = none\)" 5
+expect_log n1 "$mark" "heartbeat from 10\.201\.[01]\.3:5420 \(claims node 3\) fails authentication" 12
+# Long enough for a keyed n3's links to come up (3 heartbeats, a connection).
+sleep 2
+for l in 0 1; do
+	assert_eq "n1's link $l to the keyless n3" "$(link_state_fast n1 n3 $l)" down
+done
+log_has n1 "$mark" "connection (to|from) node 3 link [01] .* authenticated" &&
+	fail "n1 connected to the keyless n3"
+sed -i "s|^authkey = none|authkey = $KEY|" "$VDC_DIR/n3/vdisk.conf"
+
 step "the node the client impersonated is served again after it restarts"
 vdc restart n3 vdiskd
 vdc wait-synced n3 20

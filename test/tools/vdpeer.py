@@ -5,11 +5,12 @@ Speaks the wire formats of service/frame.h by hand, so the security tests can
 do what a real vdiskd never does: send garbage, answer the challenge with the
 wrong key, send broken frames after a good handshake, forge heartbeats.
 
-Handshake (TCP, 88 bytes each, little-endian; see service/conn.c):
-  connector -> HELLO (nodeid, link, incarnation, nonce Nc, mac 0)
-  acceptor  -> REPLY (its nodeid, link, incarnation, nonce Na,
-                      mac = HMAC-SHA256(key, REPLY with mac zeroed || Nc))
-  connector -> AUTH  (mac = HMAC-SHA256(key, AUTH with mac zeroed || Na))
+Handshake (TCP, 88 bytes each, little-endian; see service/frame.h):
+  connector -> HELLO H (nodeid, link, incarnation, nonce Nc, mac 0)
+  acceptor  -> REPLY   (its nodeid, link, incarnation, nonce Na,
+                        mac = HMAC-SHA256(key, H || R)), R = REPLY[:56]
+  connector -> AUTH    (H's nodeid, link, incarnation, nonce again,
+                        mac = HMAC-SHA256(key, H || R || A)), A = AUTH[:56]
 Heartbeat (UDP, 64 bytes): mac = HMAC-SHA256(key, bytes 0..39)[:24].
 
 Every TCP subcommand ends by waiting for the daemon to close the connection
@@ -19,9 +20,15 @@ usage or setup error.
 
   vdpeer.py garbage HOST PORT [--bytes N]
       N random bytes (default 88): expect the daemon to disconnect.
-  vdpeer.py hello HOST PORT --node ID --link L [--key FILE] [--auth good|wrong|skip|none]
+  vdpeer.py hello HOST PORT --node ID --link L [--key FILE]
+              [--auth good|wrong|althello|altinc|skip|none]
       HELLO as node ID on link L. With --auth wrong (default) answer the
       challenge with a MAC from a random key: expect a disconnect. With
+      --auth althello (needs --key), a MAC from the right key but over a
+      hello with another incarnation, as if a man in the middle had changed
+      it: expect a disconnect. With --auth altinc (needs --key), an AUTH that
+      claims another incarnation than the hello did, its MAC right for what
+      was sent: expect a disconnect. With
       --auth skip, answer it with a data frame instead of AUTH: expect a
       disconnect (no frame is read before the handshake is over). With
       --auth good (needs --key): expect the connection to stay open (print
@@ -30,15 +37,25 @@ usage or setup error.
       With --key, the REPLY's MAC is checked too (the daemon must prove it
       holds the key): exit 1 when it does not verify.
   vdpeer.py frame HOST PORT --node ID --link L --key FILE --kind KIND
-      A good handshake, then: truncated (40 bytes of a header, 0.2 s, then
-      we close; always exit 0: the log tells what the daemon made of it), oversized (payload_len 8 MiB + 1), badmagic, wrongsrc (a valid
-      header claiming another node), badflags. All but truncated expect the
-      daemon to disconnect us.
+      A good handshake, then: truncated (40 bytes of a header, then
+      silence), stalled (a header promising 8 MiB, 1000 bytes of it, then
+      silence), oversized (payload_len 8 MiB + 1), badmagic, wrongsrc (a
+      valid header claiming another node), badflags: expect the daemon to
+      disconnect us. Or cut (40 bytes of a header, 0.2 s, then we close;
+      exit 0 unless the daemon closed first: the log tells the rest).
+  vdpeer.py accept HOST PORT --node ID --link L [--key FILE] [--auth wrong|good]
+      Listens on HOST:PORT for one connection from vdiskd, takes its HELLO
+      and replies as node ID on link L, the REPLY's MAC from a random key
+      (--auth wrong, expect vdiskd to disconnect) or from --key (--auth
+      good: expect its AUTH, checked, and the connection kept for 1 s).
   vdpeer.py hb HOST PORT --node ID --link L [--key FILE] [--mac good|bad]
-              [--type ping|pong] [--count N] [--interval MS]
+              [--type ping|pong] [--count N] [--interval MS] [--answer IFACE]
       UDP heartbeats; a pong carries the current CLOCK_MONOTONIC as its stamp
-      (what the daemon sent, as far as it can tell). Prints how many were
-      sent and how many answers came back.
+      and its own sequence numbers, from 2^40 (answering no ping of the
+      daemon's).
+      Prints how many were sent and how many answers came back. With
+      --answer, the N pongs answer the pings HOST sends to PORT, seen on
+      IFACE: their sequence number and stamp, as the real peer would.
 """
 
 import argparse
@@ -157,11 +174,15 @@ def send_safely(s, data):
         return False
 
 
+def new_incarnation():
+    return int.from_bytes(os.urandom(8), "little") | 1
+
+
 def handshake(s, nodeid, link, key, auth):
     """HELLO, REPLY, AUTH. Returns a dict of what happened; 'reply' is None
     when the daemon hung up instead of replying."""
     nonce = os.urandom(32)
-    incarnation = int.from_bytes(os.urandom(8), "little") | 1
+    incarnation = new_incarnation()
     hello = hs_encode(HS_HELLO, nodeid, link, incarnation, nonce)
     res = dict(incarnation=incarnation)
     s.sendall(hello)
@@ -177,17 +198,23 @@ def handshake(s, nodeid, link, key, auth):
         return res
     rep = hs_decode(raw)
     res["reply"] = dict(type=rep["type"], nodeid=rep["nodeid"], link=rep["link"])
+    reply = raw[:HS_MAC_OFFSET]
     if key is not None:
-        want = mac(key, raw[:HS_MAC_OFFSET] + bytes(32) + nonce)
+        want = mac(key, hello + reply)
         res["reply_mac_ok"] = hmac.compare_digest(want, rep["mac"])
     if auth == "skip":
         # No AUTH at all: straight to a well-formed data frame for the
         # echo service, as if the handshake were over.
         a = frame_hdr(nodeid)
     else:
-        auth_key = key if auth == "good" else os.urandom(128)
-        a = hs_encode(HS_AUTH, nodeid, link, incarnation, nonce)
-        a = a[:HS_MAC_OFFSET] + mac(auth_key, a + rep["nonce"])
+        auth_key = key if auth in ("good", "althello", "altinc") else os.urandom(128)
+        other = incarnation ^ 0x5A5A
+        a = hs_encode(HS_AUTH, nodeid, link, other if auth == "altinc" else incarnation,
+                      nonce)[:HS_MAC_OFFSET]
+        # What the MAC is computed over: the hello as sent, or (althello)
+        # as a man in the middle would have rewritten it.
+        h = hs_encode(HS_HELLO, nodeid, link, other, nonce) if auth == "althello" else hello
+        a += mac(auth_key, h + reply + a)
     res["auth_sent"] = send_safely(s, a)
     return res
 
@@ -206,8 +233,8 @@ def cmd_garbage(args):
 
 def cmd_hello(args):
     key = load_key(args.key)
-    if args.auth == "good" and key is None:
-        print("vdpeer: --auth good needs --key", file=sys.stderr)
+    if args.auth in ("good", "althello", "altinc") and key is None:
+        print("vdpeer: --auth %s needs --key" % args.auth, file=sys.stderr)
         return 2
     s = connect(args.host, args.port, args.timeout)
     res = handshake(s, args.node, args.link, key, args.auth)
@@ -240,8 +267,10 @@ def cmd_frame(args):
         out(case="frame-" + args.kind, ok=False, error="handshake failed", **res)
         return 1
     kind = args.kind
-    if kind == "truncated":
+    if kind in ("truncated", "cut"):
         data = frame_hdr(args.node, payload_len=16)[:40]
+    elif kind == "stalled":
+        data = frame_hdr(args.node, payload_len=FRAME_PAYLOAD_MAX) + bytes(1000)
     elif kind == "oversized":
         data = frame_hdr(args.node, payload_len=FRAME_PAYLOAD_MAX + 1)
     elif kind == "badmagic":
@@ -254,19 +283,86 @@ def cmd_frame(args):
         print("vdpeer: unknown --kind " + kind, file=sys.stderr)
         return 2
     send_safely(s, data)
-    if kind == "truncated":
-        # Nothing to decode yet: the daemon must just wait (it may still
-        # drop us for other reasons, e.g. the real node reconnecting). Then
-        # we leave in the middle of the header.
+    if kind == "cut":
+        # Nothing to decode yet: the daemon must just wait. Then we leave
+        # in the middle of the header.
         closed = wait_closed(s, 0.2)
         s.close()
-        out(case="frame-truncated", ok=True, closed_by_daemon=closed is not None, **res)
-        return 0
+        out(case="frame-cut", ok=closed is None, closed_by_daemon=closed is not None, **res)
+        return 0 if closed is None else 1
     closed = wait_closed(s, args.timeout)
     ok = closed is not None
     out(case="frame-" + kind, ok=ok, closed=ok,
         closed_after_ms=None if closed is None else round(closed * 1000), **res)
     return 0 if ok else 1
+
+
+def cmd_accept(args):
+    key = load_key(args.key)
+    if args.auth == "good" and key is None:
+        print("vdpeer: --auth good needs --key", file=sys.stderr)
+        return 2
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((args.host, args.port))
+    ls.listen(1)
+    ls.settimeout(args.timeout)
+    try:
+        s, addr = ls.accept()
+    except socket.timeout:
+        out(case="accept-" + args.auth, ok=False, error="no connection")
+        return 1
+    ls.close()
+    s.settimeout(args.timeout)
+    raw = recv_exact(s, HS_SIZE)
+    if len(raw) != HS_SIZE:
+        out(case="accept-" + args.auth, ok=False, error="no hello", got=len(raw))
+        return 1
+    h = hs_decode(raw)
+    res = dict(peer="%s:%d" % addr,
+               hello=dict(type=h["type"], nodeid=h["nodeid"], link=h["link"]))
+    r = hs_encode(HS_REPLY, args.node, args.link, new_incarnation(),
+                  os.urandom(32))[:HS_MAC_OFFSET]
+    r += mac(key if args.auth == "good" else os.urandom(128), raw + r)
+    send_safely(s, r)
+    if args.auth == "good":
+        a = recv_exact(s, HS_SIZE)
+        res["auth_mac_ok"] = (len(a) == HS_SIZE and
+                              hmac.compare_digest(mac(key, raw + r[:HS_MAC_OFFSET] +
+                                                      a[:HS_MAC_OFFSET]),
+                                                  a[HS_MAC_OFFSET:]))
+        closed = wait_closed(s, 1.0)
+        res["authenticated"] = res["auth_mac_ok"] and closed is None
+        ok = res["authenticated"]
+    else:
+        closed = wait_closed(s, args.timeout)
+        res["closed"] = closed is not None
+        res["closed_after_ms"] = None if closed is None else round(closed * 1000)
+        ok = closed is not None
+    s.close()
+    out(case="accept-" + args.auth, ok=ok, **res)
+    return 0 if ok else 1
+
+
+def pings_seen(iface, host, port):
+    """Heartbeat pings that HOST sends to PORT, as the interface IFACE sees
+    them (an AF_PACKET socket; whoever they are for gets them too): yields
+    (seq, stamp) of each."""
+    eth_p_ip = 0x0800
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(eth_p_ip))
+    raw.bind((iface, eth_p_ip))
+    src = socket.inet_aton(host)
+    while True:
+        pkt = raw.recv(2048)
+        ihl = (pkt[0] & 0x0F) * 4
+        if len(pkt) != ihl + 8 + HB_SIZE or pkt[9] != socket.IPPROTO_UDP or pkt[12:16] != src:
+            continue
+        if struct.unpack("!H", pkt[ihl + 2:ihl + 4])[0] != port:
+            continue
+        magic, _, typ, _, _, _, _, seq, stamp = struct.unpack("<IBBHIIQQQ",
+                                                              pkt[ihl + 8:ihl + 8 + 40])
+        if magic == HB_MAGIC and typ == HB_PING:
+            yield seq, stamp
 
 
 def cmd_hb(args):
@@ -276,9 +372,20 @@ def cmd_hb(args):
     s.setblocking(False)
     incarnation = int.from_bytes(os.urandom(8), "little") | 1
     answers = 0
+    if args.answer:
+        # Answer HOST's own pings, seen on the wire: pongs that would
+        # count if their MAC did.
+        pings = pings_seen(args.answer, args.host, args.port)
+        for _ in range(args.count):
+            seq, stamp = next(pings)
+            s.sendto(hb_encode(HB_PONG, args.node, args.link, incarnation, seq, stamp, key,
+                               args.mac == "good"), (args.host, args.port))
+        out(case="hb-answer-" + args.mac, sent=args.count)
+        return 0
     for i in range(args.count):
         stamp = time.monotonic_ns()
-        pkt = hb_encode(typ, args.node, args.link, incarnation, i + 1, stamp, key,
+        # Far above any sequence number of the daemon's pings.
+        pkt = hb_encode(typ, args.node, args.link, incarnation, (1 << 40) + i, stamp, key,
                         args.mac == "good")
         s.sendto(pkt, (args.host, args.port))
         time.sleep(args.interval / 1000.0)
@@ -337,31 +444,38 @@ def main():
         p.add_argument("--timeout", type=float, default=5.0,
                        help="seconds to wait for the daemon to disconnect")
 
+    def as_node(p, key_required=False):
+        p.add_argument("--node", type=int, required=True)
+        p.add_argument("--link", type=int, required=True)
+        p.add_argument("--key", required=key_required)
+
     p = sub.add_parser("garbage")
     common(p)
     p.add_argument("--bytes", type=int, default=HS_SIZE)
     p = sub.add_parser("hello")
     common(p)
-    p.add_argument("--node", type=int, required=True)
-    p.add_argument("--link", type=int, required=True)
-    p.add_argument("--key")
-    p.add_argument("--auth", choices=["good", "wrong", "skip", "none"], default="wrong")
+    as_node(p)
+    p.add_argument("--auth", choices=["good", "wrong", "althello", "altinc", "skip", "none"],
+                   default="wrong")
     p = sub.add_parser("frame")
     common(p)
-    p.add_argument("--node", type=int, required=True)
-    p.add_argument("--link", type=int, required=True)
-    p.add_argument("--key", required=True)
+    as_node(p, key_required=True)
     p.add_argument("--kind", required=True,
-                   choices=["truncated", "oversized", "badmagic", "wrongsrc", "badflags"])
+                   choices=["truncated", "stalled", "cut", "oversized", "badmagic", "wrongsrc",
+                            "badflags"])
+    p = sub.add_parser("accept")
+    common(p)
+    as_node(p)
+    p.add_argument("--auth", choices=["good", "wrong"], default="wrong")
     p = sub.add_parser("hb")
     common(p)
-    p.add_argument("--node", type=int, required=True)
-    p.add_argument("--link", type=int, required=True)
-    p.add_argument("--key")
+    as_node(p)
     p.add_argument("--mac", choices=["good", "bad"], default="bad")
     p.add_argument("--type", choices=["ping", "pong"], default="ping")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--interval", type=float, default=20.0, help="milliseconds")
+    p.add_argument("--answer", metavar="IFACE",
+                   help="pong HOST's own pings, seen on IFACE, instead of sending our own")
     p = sub.add_parser("flood")
     common(p)
     p.add_argument("--count", type=int, default=100)
@@ -369,7 +483,7 @@ def main():
     args = ap.parse_args()
     try:
         return {"garbage": cmd_garbage, "hello": cmd_hello, "frame": cmd_frame,
-                "hb": cmd_hb, "flood": cmd_flood}[args.cmd](args)
+                "accept": cmd_accept, "hb": cmd_hb, "flood": cmd_flood}[args.cmd](args)
     except OSError as e:
         print("vdpeer: %s: %s" % (args.cmd, e), file=sys.stderr)
         return 2
