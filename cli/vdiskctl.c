@@ -273,8 +273,8 @@ static void help_print(void)
 	     "MODE is octal, as for chmod (0660).\n"
 	     "ping defaults: --size 64 --count 10 --interval 200 (ms); --interval 0 sends\n"
 	     "back to back, keeping --window (default 1) pings in flight.\n"
-	     "Exit status: 0 success, 1 failure (for ping also a lost or corrupt echo),\n"
-	     "2 usage error.");
+	     "Exit status: 0 success, 1 failure (for ping also an echo lost, corrupt or\n"
+	     "answered twice, or a session cut short), 2 usage error.");
 }
 
 /* Global and command options may come anywhere on the line. */
