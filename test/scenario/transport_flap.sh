@@ -2,7 +2,8 @@
 # Transport under link flapping: link 0 of n1 goes down and up every 0.5 s
 # for 30 s while a ping stream n1 -> n2 runs. Nothing is lost or corrupted,
 # no vdiskd dies, and neither n1's vdiskd (which connects) nor n2's (which
-# accepts) grows in descriptors or memory.
+# accepts) grows in descriptors or memory. Last, a link address that comes
+# up after vdiskd starts is taken up.
 #
 # Heartbeats here are faster than the default (every 50 ms, timeout 300 ms)
 # so that every 0.5 s outage is really detected: each cycle closes link 0's
@@ -99,3 +100,24 @@ for n in 1 2; do
 		fail "n$n's vdiskd grew from ${rss_before[$n]} to $rss_after KiB of RSS (slack $RSS_SLACK_KIB KiB)"
 	echo "ok: n$n: no memory growth (slack $RSS_SLACK_KIB KiB)"
 done
+
+# A link address that is not up yet when vdiskd starts (an interface that
+# comes up late) is tried again on its own, without waiting for a
+# membership change, and its failure is logged once, not once per try.
+step "n2's vdiskd starts while its link 1 address is missing"
+ip -n "$VDC_PREFIX-n2" addr del 10.201.1.2/24 dev link1
+mark=$(log_mark n2)
+vdc restart n2 vdiskd
+pids[1]=$(vdiskd_pid n2)
+expect_log n2 "$mark" "link 1: cannot listen on 10\.201\.1\.2:5420: Cannot assign requested address" 10
+# Long enough for several tries at the longest backoff (2 s).
+sleep 5
+tries=$(log_since n2 "$mark" | grep -c "link 1: cannot listen" || true)
+assert_eq "lines logged for link 1's failing tries" "$tries" 1
+assert_eq "n1's link 1 to n2 without n2's address" "$(link_state_fast n1 n2 1)" down
+ip -n "$VDC_PREFIX-n2" addr add 10.201.1.2/24 dev link1
+# The next try, at most the longest backoff and a tick away.
+expect_log n2 "$mark" "link 1: listening on 10\.201\.1\.2:5420" 3
+wait_links_up n1 10 n2
+ping_ok "ping n1 -> n2 with n2's late link 1" n1 n2 --count 100 --interval 0 --window 8 --size 65536
+assert_alive "${pids[@]}"

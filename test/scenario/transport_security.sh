@@ -15,7 +15,8 @@
 #      dead link up;
 #   e) listens as n3 on link 0 (n1's connections there redirected to it) and
 #      answers n1's hello with the wrong key: n1, the connecting side,
-#      refuses it.
+#      refuses it; or authenticates and hangs up at once, again and again:
+#      n1 waits longer before each new connection.
 # Each is disconnected (or ignored) and logged, and n1 keeps serving: after
 # each, a ping n1 -> n2 loses nothing and every vdiskd is alive.
 # Last, vdiskd's start with its key missing, and with `authkey = none`.
@@ -160,35 +161,55 @@ nft_del n1 vdtr_hb
 wait_links_up n1 5 n2 n3
 still_serving "forged heartbeats"
 
+# fake_n3 ARGS...: n1's next connections to n3's link 0 go to `vdpeer accept
+# ARGS`, listening in n3's namespace on port 5421 (heartbeats, UDP, still
+# reach the real n3): n1's connection to the real n3 there is cut (link 0
+# down until n1 sees it, then up). vdpeer's JSON line in $PEER.
+fake_n3() {
+	local rc=0 pid
+	nft_add n3 vdtr_nat nat prerouting -100 'ip saddr 10.201.0.1 tcp dport 5420 redirect to :5421'
+	vdc exec n3 python3 "$VDPEER" accept 10.201.0.3 5421 --node 3 --link 0 --timeout 15 "$@" \
+		>"$VDT_TMP/accept.json" 2>"$VDT_TMP/accept.err" &
+	pid=$!
+	retry_until 5 vdc exec n3 sh -c 'ss -Hltn "sport = :5421" | grep -q .' ||
+		fail "vdpeer accept does not listen: $(cat "$VDT_TMP/accept.err")"
+	ip -n "$VDC_PREFIX-n3" link set link0 down
+	wait_link_state n1 n3 0 down 3
+	ip -n "$VDC_PREFIX-n3" link set link0 up
+	wait "$pid" || rc=$?
+	nft_del n3 vdtr_nat
+	PEER=$(cat "$VDT_TMP/accept.json")
+	echo "vdpeer accept: $PEER"
+	((rc == 0)) ||
+		fail "fake n3 ($*): not what vdpeer expects (exit $rc): $(cat "$VDT_TMP/accept.err")"
+}
+
 step "e) n1 connects on link 0 to a fake n3 that does not hold the key"
-# n1's new connections to n3's link 0 go to vdpeer, listening in n3's
-# namespace on port 5421; heartbeats (UDP) still reach the real n3.
-nft_add n3 vdtr_nat nat prerouting -100 'ip saddr 10.201.0.1 tcp dport 5420 redirect to :5421'
-vdc exec n3 python3 "$VDPEER" accept 10.201.0.3 5421 --node 3 --link 0 --auth wrong --timeout 15 \
-	>"$VDT_TMP/accept.json" 2>"$VDT_TMP/accept.err" &
-accept_pid=$!
-retry_until 5 vdc exec n3 sh -c 'ss -Hltn "sport = :5421" | grep -q .' ||
-	fail "vdpeer accept does not listen: $(cat "$VDT_TMP/accept.err")"
 mark=$(log_mark n1)
-# Cut n1's connection to the real n3 on link 0: n1 connects again once
-# heartbeats bring the link back.
-ip -n "$VDC_PREFIX-n3" link set link0 down
-wait_link_state n1 n3 0 down 3
-ip -n "$VDC_PREFIX-n3" link set link0 up
-rc=0
-wait "$accept_pid" || rc=$?
-PEER=$(cat "$VDT_TMP/accept.json")
-echo "vdpeer accept: $PEER"
-((rc == 0)) || fail "fake n3: n1 did not connect, or kept the connection (exit $rc): $(cat "$VDT_TMP/accept.err")"
+fake_n3 --auth wrong
 jcheck "fake n3: n1 said hello as node 1 on link 0, then hung up on the wrong key" "$PEER" \
-	'.hello.type == 1 and .hello.nodeid == 1 and .hello.link == 0 and .closed == true and .closed_after_ms < 1000'
+	'.conns[0].hello == {"type": 1, "nodeid": 1, "link": 0} and .conns[0].closed_after_ms < 1000'
 expect_log n1 "$mark" "10\.201\.0\.3:5420: node 3 failed authentication, disconnecting" 2
-log_has n1 "$mark" "connection to node 3 link 0 .* authenticated" &&
+if log_has n1 "$mark" "connection to node 3 link 0 .* authenticated"; then
 	fail "n1 took the fake n3 for the real one"
-nft_del n3 vdtr_nat
+fi
 wait_links_up n1 10 n3
 still_serving "a fake n3"
 ping_ok "ping n1 -> n3 after the fake n3" n1 n3 --count 50 --interval 2 --size 4096
+
+step "e) a connection that dies each time right after it is authenticated: n1 waits longer each time"
+# n1's backoff starts over only after a connection that stayed up 3 s, as
+# the real n3's now has.
+sleep 3.5
+# As in c): n1's connection to the real n3 on link 1 would reset node 3's
+# channel and close the fake one.
+nft_add n1 vdtr_syn filter output 0 'ip daddr 10.201.1.3 tcp dport 5420 tcp flags & (syn | ack) == syn drop'
+fake_n3 --auth good --key "$KEY" --count 6 --hold 0.2
+nft_del n1 vdtr_syn
+jcheck "n1 authenticated the 6 connections, and waited longer before each: $(jq -c .gaps_ms <<<"$PEER") ms" \
+	"$PEER" '(.gaps_ms | length == 5 and .[4] >= 1200 and .[4] >= 3 * .[0]) and all(.conns[]; .auth_mac_ok)'
+wait_links_up n1 10 n3
+still_serving "a connection that keeps dying"
 
 # c) The right key, then a broken frame. The client claims node 3 (it could
 # be any member; the key is what it needs), so n1 -> n2 must not notice.

@@ -44,10 +44,14 @@ usage or setup error.
       disconnect us. Or cut (40 bytes of a header, 0.2 s, then we close;
       exit 0 unless the daemon closed first: the log tells the rest).
   vdpeer.py accept HOST PORT --node ID --link L [--key FILE] [--auth wrong|good]
-      Listens on HOST:PORT for one connection from vdiskd, takes its HELLO
-      and replies as node ID on link L, the REPLY's MAC from a random key
-      (--auth wrong, expect vdiskd to disconnect) or from --key (--auth
-      good: expect its AUTH, checked, and the connection kept for 1 s).
+              [--count N] [--hold S]
+      Listens on HOST:PORT for N connections from vdiskd, one after the
+      other; takes each one's HELLO and replies as node ID on link L, the
+      REPLY's MAC from a random key (--auth wrong, expect vdiskd to
+      disconnect) or from --key (--auth good: expect its AUTH, checked, and
+      the connection kept for S seconds, then we close it). Prints the
+      connections (conns) and the milliseconds from each close of ours to
+      vdiskd's next connection (gaps_ms).
   vdpeer.py hb HOST PORT --node ID --link L [--key FILE] [--mac good|bad]
               [--type ping|pong] [--count N] [--interval MS] [--answer IFACE]
       UDP heartbeats; a pong carries the current CLOCK_MONOTONIC as its stamp
@@ -297,27 +301,20 @@ def cmd_frame(args):
     return 0 if ok else 1
 
 
-def cmd_accept(args):
-    key = load_key(args.key)
-    if args.auth == "good" and key is None:
-        print("vdpeer: --auth good needs --key", file=sys.stderr)
-        return 2
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.host, args.port))
-    ls.listen(1)
-    ls.settimeout(args.timeout)
+def accept_one(ls, args, key):
+    """One connection from vdiskd on the listening socket ls: its HELLO,
+    our REPLY as node --node, then (--auth good) its AUTH checked and the
+    connection held --hold seconds, or (wrong) the wait for vdiskd to hang
+    up. A dict of what happened, ok saying whether it was what we expect."""
     try:
         s, addr = ls.accept()
     except socket.timeout:
-        out(case="accept-" + args.auth, ok=False, error="no connection")
-        return 1
-    ls.close()
+        return dict(ok=False, error="no connection")
     s.settimeout(args.timeout)
     raw = recv_exact(s, HS_SIZE)
     if len(raw) != HS_SIZE:
-        out(case="accept-" + args.auth, ok=False, error="no hello", got=len(raw))
-        return 1
+        s.close()
+        return dict(ok=False, error="no hello", got=len(raw))
     h = hs_decode(raw)
     res = dict(peer="%s:%d" % addr,
                hello=dict(type=h["type"], nodeid=h["nodeid"], link=h["link"]))
@@ -331,16 +328,43 @@ def cmd_accept(args):
                               hmac.compare_digest(mac(key, raw + r[:HS_MAC_OFFSET] +
                                                       a[:HS_MAC_OFFSET]),
                                                   a[HS_MAC_OFFSET:]))
-        closed = wait_closed(s, 1.0)
+        closed = wait_closed(s, args.hold)
         res["authenticated"] = res["auth_mac_ok"] and closed is None
-        ok = res["authenticated"]
+        res["ok"] = res["authenticated"]
     else:
         closed = wait_closed(s, args.timeout)
         res["closed"] = closed is not None
         res["closed_after_ms"] = None if closed is None else round(closed * 1000)
-        ok = closed is not None
+        res["ok"] = closed is not None
     s.close()
-    out(case="accept-" + args.auth, ok=ok, **res)
+    return res
+
+
+def cmd_accept(args):
+    key = load_key(args.key)
+    if args.auth == "good" and key is None:
+        print("vdpeer: --auth good needs --key", file=sys.stderr)
+        return 2
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((args.host, args.port))
+    ls.listen(1)
+    ls.settimeout(args.timeout)
+    conns, gaps, left = [], [], None
+    for _ in range(args.count):
+        res = accept_one(ls, args, key)
+        now = time.monotonic()
+        if left is not None and "hello" in res:
+            # From our hanging up to its next connection, about (the
+            # connection took a few ms): what vdiskd waited.
+            gaps.append(round((now - left) * 1000))
+        left = time.monotonic()
+        conns.append(res)
+        if not res["ok"]:
+            break
+    ls.close()
+    ok = len(conns) == args.count and all(c["ok"] for c in conns)
+    out(case="accept-" + args.auth, ok=ok, conns=conns, gaps_ms=gaps)
     return 0 if ok else 1
 
 
@@ -466,6 +490,9 @@ def main():
     p = sub.add_parser("accept")
     common(p)
     as_node(p)
+    p.add_argument("--count", type=int, default=1, help="connections, one after the other")
+    p.add_argument("--hold", type=float, default=1.0,
+                   help="seconds an authenticated connection is kept")
     p.add_argument("--auth", choices=["good", "wrong"], default="wrong")
     p = sub.add_parser("hb")
     common(p)
