@@ -57,8 +57,7 @@ static void link_backoff(struct tlink *l, uint64_t now, bool stable)
 		l->backoff_ms = RECONNECT_MIN_MS;
 	l->next_connect = now + (uint64_t)l->backoff_ms * 1000000;
 	if (!stable)
-		l->backoff_ms = l->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
-								      l->backoff_ms * 2;
+		l->backoff_ms = backoff_double(l->backoff_ms);
 }
 
 static void poll_out(struct tconn *c, bool on)

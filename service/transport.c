@@ -168,6 +168,11 @@ int transport_link_stats(struct transport *t, struct link_stat **out, size_t *n)
 	return rc;
 }
 
+uint32_t backoff_double(uint32_t ms)
+{
+	return ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ms * 2;
+}
+
 static bool local_link_ready(const struct transport *t, int li)
 {
 	return t->listen_fd[li] >= 0 && t->udp_fd[li] >= 0;
@@ -222,9 +227,7 @@ static void local_link_open(struct transport *t, int li, uint64_t now)
 		       li, t->local_str[li], strerror(-rc), RECONNECT_MAX_MS);
 	t->local_err[li] = rc;
 	t->local_retry_at[li] = now + (uint64_t)t->local_backoff_ms[li] * 1000000;
-	t->local_backoff_ms[li] = t->local_backoff_ms[li] * 2 > RECONNECT_MAX_MS ?
-					  RECONNECT_MAX_MS :
-					  t->local_backoff_ms[li] * 2;
+	t->local_backoff_ms[li] = backoff_double(t->local_backoff_ms[li]);
 }
 
 static void local_links_retry(struct transport *t, uint64_t now)

@@ -201,6 +201,8 @@ void link_state_update(struct tpeer *p, struct tlink *l);
 /* Counts one event: its count since the last report if one is due now (the
  * count starts over), else 0. */
 uint64_t ratelog_hit(struct ratelog *r, uint64_t now, uint32_t period_ms);
+/* The retry delay after one more failure: twice ms, at most RECONNECT_MAX_MS. */
+uint32_t backoff_double(uint32_t ms);
 
 /* conn.c */
 int conn_listen(struct transport *t, int link);
