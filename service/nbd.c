@@ -636,8 +636,14 @@ static int opt_list(struct nbd_conn *c)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; m && i < m->ndisks && !rc; i++)
-		rc = queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, m->disks[i].name));
+	/* Only what this client may read: names are not everybody's business,
+	 * least of all a TCP client's. */
+	for (i = 0; m && i < m->ndisks && !rc; i++) {
+		const struct vdmap_disk *d = &m->disks[i];
+
+		if (nbd_access(&c->cred, d->uid, d->gid, d->mode) & NBD_ACCESS_READ)
+			rc = queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, d->name));
+	}
 	return rc ? rc : opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL);
 }
 

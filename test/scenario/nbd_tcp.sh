@@ -167,6 +167,11 @@ echo "ok: the client and n1's log say TCP clients count as others"
 assert_eq "private's first block is still zero" \
 	"$(dd if="$f_private" bs=4096 count=1 status=none | tr -d '\0' | wc -c)" 0
 
+step "a TCP client's export list holds only what it may read"
+expect_ok "nbdinfo --list over TCP" vdc exec n2 nbdinfo --list --json "nbd://$addr:$port"
+assert_eq "listed exports" "$(jq -c '[.exports[]."export-name"] | sort' <<<"$OUT")" \
+	'["open","shared"]'
+
 step "a mode change applies to the next TCP client"
 expect_ok "perm set private 0664" ctl n2 perm set private --mode 0664
 retry_until 5 info private || fail "private still refused over TCP after perm set 0664"
