@@ -46,6 +46,9 @@ struct backend_dev {
 	uint32_t inflight;
 	bool stale; /* unmapped: closed once idle */
 	bool memory; /* tmpfs or ramfs: small copies are done inline */
+	/* A block device may be shared with another host (a dual-ported
+	 * disk), whose writes this host's page cache does not see. */
+	bool shared_cache_risk;
 };
 
 struct backend {
@@ -103,6 +106,7 @@ static int dev_open(struct backend *b, const char *spec, struct backend_dev **ou
 		d->align = (uint32_t)ssz;
 	d->memory = S_ISREG(st.st_mode) && fstatfs(d->fd, &sfs) == 0 &&
 		    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+	d->shared_cache_risk = S_ISBLK(st.st_mode);
 	qb_list_add_tail(&d->list, &b->devs);
 	qb_log(LOG_INFO, "backend: opened %s as %s%s%s", spec, d->path,
 	       d->dfd >= 0 ? " (O_DIRECT for aligned I/O)" : "",
@@ -138,11 +142,20 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	}
 	switch (io->op) {
 	case VD_READ:
+		/* Unaligned I/O goes through the page cache, which on a disk
+		 * shared with another host may hold what that host has since
+		 * overwritten: drop it first (only clean pages go; a write
+		 * through the cache below leaves none dirty). */
+		if (fd == d->fd && d->shared_cache_risk)
+			posix_fadvise(d->fd, (off_t)(off - off % d->align),
+				      (off_t)(left + off % d->align + d->align), POSIX_FADV_DONTNEED);
 		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
 		break;
 	case VD_WRITE:
 		io_uring_prep_write(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
-		if (io->flags & VD_F_FUA)
+		/* Through the cache, a shared disk's other host must see it
+		 * on the disk when this node answers. */
+		if ((io->flags & VD_F_FUA) || (fd == d->fd && d->shared_cache_risk))
 			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case VD_FLUSH:
