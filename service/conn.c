@@ -97,7 +97,7 @@ void conn_close(struct tconn *c, const char *why)
 
 		l->conn = NULL;
 		free(c);
-		link_state_update(p, l);
+		link_state_update(t, p, l);
 		peer_link_lost(t, p, l);
 		return;
 	}
@@ -277,7 +277,7 @@ static void conn_established(struct tconn *c)
 	c->up_since = now_ns();
 	qb_log(LOG_INFO, "connection %s node %" PRIu32 " link %d (%s) authenticated",
 	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr);
-	link_state_update(p, l);
+	link_state_update(t, p, l);
 	peer_kick(t, p);
 }
 

@@ -89,7 +89,7 @@ static void hb_expire(struct transport *t, uint64_t now)
 			if (l->conn)
 				conn_close(l->conn, "heartbeat timeout");
 			else
-				link_state_update(p, l);
+				link_state_update(t, p, l);
 		}
 	}
 	if (next != UINT64_MAX)
@@ -135,7 +135,7 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 		return;
 	l->hb_up = true;
 	hb_deadline_arm(t, now + (uint64_t)t->cfg.hb_timeout_ms * 1000000, now);
-	link_state_update(p, l);
+	link_state_update(t, p, l);
 	peer_kick(t, p);
 }
 

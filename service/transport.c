@@ -65,7 +65,9 @@ struct tpeer *transport_peer(struct transport *t, uint32_t nodeid)
 	return NULL;
 }
 
-void link_state_update(struct tpeer *p, struct tlink *l)
+static void stats_publish(struct transport *t);
+
+void link_state_update(struct transport *t, struct tpeer *p, struct tlink *l)
 {
 	enum link_state s = !l->hb_up ? LINK_DOWN : (peer_link_usable(l) ? LINK_UP : LINK_CONNECTING);
 
@@ -78,6 +80,8 @@ void link_state_update(struct tpeer *p, struct tlink *l)
 	       link_state_name(l->reported), link_state_name(s));
 	l->reported = s;
 	l->changed = time(NULL);
+	/* Operators see a change at once, not at the next tick. */
+	stats_publish(t);
 }
 
 uint64_t ratelog_hit(struct ratelog *r, uint64_t now, uint32_t period_ms)
@@ -316,7 +320,7 @@ static void peer_depart(struct transport *t, struct tpeer *p)
 		l->streak = 0;
 		if (l->conn)
 			conn_close(l->conn, "node left the membership");
-		link_state_update(p, l);
+		link_state_update(t, p, l);
 	}
 }
 

@@ -197,7 +197,8 @@ struct transport {
 struct tpeer *transport_peer(struct transport *t, uint32_t nodeid);
 void sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len);
 socklen_t sockaddr_len(const struct sockaddr_storage *ss);
-void link_state_update(struct tpeer *p, struct tlink *l);
+/* Logs and publishes a change of the link's state, if there is one. */
+void link_state_update(struct transport *t, struct tpeer *p, struct tlink *l);
 /* Counts one event: its count since the last report if one is due now (the
  * count starts over), else 0. */
 uint64_t ratelog_hit(struct ratelog *r, uint64_t now, uint32_t period_ms);
