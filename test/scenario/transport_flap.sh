@@ -3,7 +3,8 @@
 # for 30 s while a ping stream n1 -> n2 runs. Nothing is lost or corrupted,
 # no vdiskd dies, and neither n1's vdiskd (which connects) nor n2's (which
 # accepts) grows in descriptors or memory. Last, a link address that comes
-# up after vdiskd starts is taken up.
+# up after vdiskd starts is taken up, receive buffers shrink back, and a
+# link goes down within the timeout even with a long heartbeat interval.
 #
 # Heartbeats here are faster than the default (every 50 ms, timeout 300 ms)
 # so that every 0.5 s outage is really detected: each cycle closes link 0's
@@ -138,3 +139,24 @@ for n in 1 2; do
 		fail "n$n's vdiskd did not give back the receive buffer of its 8 MiB frames"
 done
 echo "ok: both ends gave their 8 MiB receive buffers back"
+
+# A link is down at its last answer + the timeout, whatever the interval:
+# with heartbeats every 1000 ms and a 1200 ms timeout, checking once per
+# interval would take up to 2200 ms.
+step "heartbeats every 1000 ms, timeout 1200 ms on n1: link 0 down within 1400 ms, 3 times"
+sed -i -e 's/^heartbeat_interval_ms = .*/heartbeat_interval_ms = 1000/' \
+	-e 's/^heartbeat_timeout_ms = .*/heartbeat_timeout_ms = 1200/' "$VDC_DIR/n1/vdisk.conf"
+vdc restart n1 vdiskd
+pids[0]=$(vdiskd_pid n1)
+for try in 1 2 3; do
+	wait_links_up n1 15 n2
+	t0=$(now_ms)
+	ip -n "$VDC_PREFIX-n1" link set link0 down
+	wait_link_state n1 n2 0 down 5
+	took=$(($(now_ms) - t0))
+	ip -n "$VDC_PREFIX-n1" link set link0 up
+	((took <= 1400)) || fail "try $try: link 0 went down $took ms after it was cut (timeout 1200 ms)"
+	echo "ok: try $try: link 0 down after $took ms"
+done
+wait_links_up n1 15 n2 n3
+assert_alive "${pids[@]}"
