@@ -315,6 +315,15 @@ static int dispatch_remote(struct router *r, struct vd_request *req, const struc
 	return transport_send(r->t, node, &h, req->buf, req->op == VD_WRITE ? req->length : 0);
 }
 
+/* req's attempt goes to node's path (or tried to). */
+static void attempt_take(struct vd_request *req, uint8_t path, uint32_t node)
+{
+	req->moves += req->sent && path != req->path;
+	req->sent = true;
+	req->path = path;
+	req->target = node;
+}
+
 /* Sends req down the first path that can take it, or leaves it waiting. */
 static void route(struct router *r, struct vd_request *req)
 {
@@ -360,17 +369,14 @@ static void route(struct router *r, struct vd_request *req)
 			rc = dispatch_local(r, req, d, path);
 		else
 			rc = dispatch_remote(r, req, d, path, node);
+		/* A local device that cannot take it is a failed attempt too. */
 		if (rc && node == r->map->local_nodeid) {
-			req->path = path;
-			req->target = node;
+			attempt_take(req, path, node);
 			attempt_failed(r, req, rc);
 		}
 		if (rc)
 			continue;
-		req->moves += req->sent && path != req->path;
-		req->sent = true;
-		req->path = path;
-		req->target = node;
+		attempt_take(req, path, node);
 		req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
 		req->slow_logged = false;
 		/* A stale mapping's bounce is no path yet. */
