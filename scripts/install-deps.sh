@@ -10,7 +10,7 @@ PACKAGES=(
 	libcorosync-common-dev libblkid-dev libjson-c-dev libcmocka-dev
 	libssl-dev nftables iproute2 util-linux jq procps psmisc
 	liburing-dev python3
-	libfuse3-dev fuse3 mount e2fsprogs passwd
+	libfuse3-dev fuse3 mount e2fsprogs fdisk passwd
 	qemu-utils libnbd-bin fio nbdkit iperf3 sockperf
 	pacemaker pacemaker-cli-utils pcs resource-agents libxml2-utils shellcheck
 )
