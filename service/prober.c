@@ -4,7 +4,9 @@
  * A job is in exactly one of three places: the shared queue, the worker's
  * hands (shared->running), or the mailbox on its way back to the loop. The
  * loop also keeps every undelivered job on its own list, which only the loop
- * touches, so cancelling is a flag the loop reads at delivery.
+ * touches, so cancelling is a flag the loop reads at delivery. Once the
+ * loop stops the prober, a job in the worker's hands is the worker's alone:
+ * the loop answers its callback from a copy and the worker frees it.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <qb/qblist.h>
 
@@ -25,6 +28,7 @@
 struct prober_job {
 	struct qb_list_head queued; /* shared->queue, under shared->lock */
 	struct qb_list_head live; /* prober->jobs, loop only */
+	struct prober *p; /* read on the loop only */
 	uint64_t ticket;
 	enum { JOB_PROBE, JOB_SCAN, JOB_RESOLVE } kind;
 	bool cancelled;
@@ -49,8 +53,13 @@ struct prober {
 	struct prober_shared *sh;
 	pthread_t worker;
 	struct qb_list_head jobs;
+	size_t njobs;
 	uint64_t next_ticket;
+	bool stopping; /* callbacks run from prober_stop() may not ask again */
 };
+
+/* A device that hangs holds the worker; what queues behind it is bounded. */
+#define PROBER_JOBS_MAX 64
 
 static void job_free(void *arg)
 {
@@ -80,6 +89,7 @@ static void job_deliver(void *arg)
 	struct prober_job *j = arg;
 
 	qb_list_del(&j->live);
+	j->p->njobs--;
 	if (!j->cancelled)
 		j->done(j->ctx, &j->res);
 	job_free(j);
@@ -135,12 +145,16 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&sh->lock);
 		sh->running = NULL;
-		/* After stop the loop is gone: nobody to tell. */
-		if (sh->stopping || mailbox_post(sh->mb, job_deliver, j)) {
-			if (!sh->stopping)
-				j->res.error = -ENOMEM;
-			job_free(j);
+		/* Out of memory, the answer waits for some: a job the loop
+		 * knows of must come back to it. This thread may sleep. */
+		while (!sh->stopping && mailbox_post(sh->mb, job_deliver, j)) {
+			pthread_mutex_unlock(&sh->lock);
+			nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+			pthread_mutex_lock(&sh->lock);
 		}
+		/* After stop the loop answered it already: nobody to tell. */
+		if (sh->stopping)
+			job_free(j);
 	}
 	pthread_mutex_unlock(&sh->lock);
 	shared_put(sh);
@@ -189,28 +203,40 @@ out_free:
 
 void prober_stop(struct prober *p)
 {
+	struct prober_result cancelled = { .error = -ECANCELED };
 	struct prober_shared *sh;
 	struct prober_job *j, *tmp;
 	QB_LIST_DECLARE(queued);
+	prober_done_fn run_done = NULL;
+	void *run_ctx = NULL;
 	bool busy;
 
 	if (!p)
 		return;
+	p->stopping = true;
 	sh = p->sh;
 	pthread_mutex_lock(&sh->lock);
 	sh->stopping = true;
 	busy = sh->running != NULL;
+	if (busy) {
+		/* From here on the worker frees it, maybe at once. */
+		qb_list_del(&sh->running->live);
+		if (!sh->running->cancelled) {
+			run_done = sh->running->done;
+			run_ctx = sh->running->ctx;
+		}
+	}
 	qb_list_splice(&sh->queue, &queued);
 	qb_list_init(&sh->queue);
 	pthread_cond_signal(&sh->wake);
 	pthread_mutex_unlock(&sh->lock);
 
+	if (run_done)
+		run_done(run_ctx, &cancelled);
 	qb_list_for_each_entry_safe(j, tmp, &p->jobs, live) {
 		qb_list_del(&j->live);
-		if (!j->cancelled) {
-			j->res.error = -ECANCELED;
-			j->done(j->ctx, &j->res);
-		}
+		if (!j->cancelled)
+			j->done(j->ctx, &cancelled);
 	}
 	qb_list_for_each_entry_safe(j, tmp, &queued, queued)
 		job_free(j);
@@ -230,8 +256,12 @@ static int job_submit(struct prober *p, int kind, const char *spec, prober_done_
 {
 	struct prober_job *j;
 
+	if (p->stopping)
+		return -ESHUTDOWN;
 	if (spec && strlen(spec) > VDISK_DEVICE_MAX)
 		return -ENAMETOOLONG;
+	if (p->njobs >= PROBER_JOBS_MAX)
+		return -EBUSY;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
@@ -241,7 +271,9 @@ static int job_submit(struct prober *p, int kind, const char *spec, prober_done_
 		snprintf(j->spec, sizeof(j->spec), "%s", spec);
 	j->done = done;
 	j->ctx = ctx;
+	j->p = p;
 	qb_list_add_tail(&j->live, &p->jobs);
+	p->njobs++;
 	pthread_mutex_lock(&p->sh->lock);
 	qb_list_add_tail(&j->queued, &p->sh->queue);
 	pthread_cond_signal(&p->sh->wake);

@@ -46,6 +46,21 @@ static void outcome_record(void *ctx, struct prober_result *res)
 		qb_loop_stop(o->loop);
 }
 
+struct again {
+	struct prober *p;
+	int calls;
+	int rc;
+};
+
+static void ask_again(void *ctx, struct prober_result *res)
+{
+	struct again *a = ctx;
+	uint64_t t;
+
+	a->calls++;
+	a->rc = prober_probe(a->p, "/", ask_again, a, &t);
+}
+
 static char file[] = "/tmp/vdisk-test-prober-XXXXXX";
 
 static int setup(void **state)
@@ -100,6 +115,7 @@ static void test_cancel_and_stop(void **state)
 	qb_loop_t *loop = qb_loop_create();
 	struct prober *p;
 	struct outcome gone = { 0 }, last = { 0 }, pending[8];
+	struct again again;
 	int total = 0, i;
 	uint64_t t, tgone;
 	char longspec[VDISK_DEVICE_MAX + 2];
@@ -126,6 +142,24 @@ static void test_cancel_and_stop(void **state)
 		assert_true(pending[i].error == -ECANCELED || pending[i].error == 0);
 	}
 	assert_int_equal(gone.calls, 0);
+
+	/* A hung device holds the worker: what waits behind it is bounded. */
+	assert_int_equal(prober_start(&p, loop), 0);
+	for (i = 0; i < 64; i++)
+		assert_int_equal(prober_probe(p, file, outcome_record, &gone, &t), 0);
+	assert_int_equal(prober_probe(p, file, outcome_record, &gone, &t), -EBUSY);
+	for (i = 1; i <= 64; i++)
+		prober_cancel(p, t - 64 + (uint64_t)i);
+	prober_stop(p);
+	assert_int_equal(gone.calls, 0);
+
+	/* A callback run by prober_stop() cannot queue anything more. */
+	assert_int_equal(prober_start(&p, loop), 0);
+	again = (struct again){ .p = p };
+	assert_int_equal(prober_probe(p, file, ask_again, &again, &t), 0);
+	prober_stop(p);
+	assert_int_equal(again.calls, 1);
+	assert_int_equal(again.rc, -ESHUTDOWN);
 
 	assert_int_equal(prober_start(&p, loop), 0);
 	memset(longspec, 'a', sizeof(longspec));
