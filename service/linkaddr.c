@@ -121,6 +121,8 @@ static void name_resolved(void *ctx, struct prober_result *res)
 		nm->state = NAME_FAILED;
 		nm->error = res->error;
 		nm->failed_ns = now_ns();
+		if (nm->retry_armed)
+			qb_loop_timer_del(nm->la->loop, nm->retry);
 		nm->retry_armed = !qb_loop_timer_add(nm->la->loop, QB_LOOP_LOW, LINKADDR_RETRY_NS,
 						     nm, name_retry, &nm->retry);
 		return;
@@ -139,6 +141,11 @@ static struct name *name_find(struct linkaddr *la, const char *host)
 	for (i = 0; i < la->nnames; i++)
 		if (!strcmp(la->names[i]->host, host))
 			return la->names[i];
+	/* corosync would not take it either; a cut one would never match. */
+	if (strlen(host) >= sizeof(nm->host)) {
+		qb_log(LOG_WARNING, "link address '%.64s...' is too long for a host name", host);
+		return NULL;
+	}
 	nm = calloc(1, sizeof(*nm));
 	grown = realloc(la->names, (la->nnames + 1) * sizeof(*grown));
 	if (!nm || !grown) {

@@ -5,8 +5,9 @@
  * take seconds and the control loop never waits) and kept: the first ask
  * finds nothing, and `changed` runs once the answer is in.
  *
- * Owned by the control loop. Destroy it after the prober has stopped: a
- * lookup still out then ends without calling `changed`.
+ * Owned by the control loop. Give it a prober of its own, so a device probe
+ * stuck on a dead disk never holds up a lookup; destroy it after that
+ * prober has stopped: a lookup still out then ends without `changed`.
  */
 #ifndef VDISK_LINKADDR_H
 #define VDISK_LINKADDR_H

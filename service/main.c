@@ -24,6 +24,7 @@
 #include "linkaddr.h"
 #include "nbd.h"
 #include "ndfs.h"
+#include "prober.h"
 #include "reconfig.h"
 #include "router.h"
 #include "transport.h"
@@ -100,6 +101,7 @@ struct daemon {
 	struct nbd *nbd;
 	struct ndfs *ndfs;
 	struct reconfig *reconfig;
+	struct prober *resolver; /* host names of links, apart from device probes */
 	struct linkaddr *linkaddr;
 	uint64_t map_seq;
 	/* What the transport was last told, so a database change (which
@@ -255,7 +257,9 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
 		goto out_transport;
 	}
-	rc = linkaddr_create(&d.linkaddr, loop, cdb_prober(d.cdb), link_names_changed, &d);
+	rc = prober_start(&d.resolver, loop);
+	if (!rc)
+		rc = linkaddr_create(&d.linkaddr, loop, d.resolver, link_names_changed, &d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start: %s", strerror(-rc));
 		goto out_cdb;
@@ -292,7 +296,8 @@ static int run(const struct vdisk_config *cfg)
 	 * joined before the server it reports to goes away. */
 out_cdb:
 	cdb_stop(d.cdb);
-	/* After the prober: no lookup can end in it any more. */
+	/* After its prober: no lookup can end in it any more. */
+	prober_stop(d.resolver);
 	linkaddr_destroy(d.linkaddr);
 out_transport:
 	/* Data-plane parts are freed once their thread is gone. */
