@@ -337,7 +337,8 @@ struct change {
 	int32_t id;
 	uint32_t nodeid; /* ping */
 	struct ping_args ping;
-	char disk[VDISK_NAME_MAX + 1]; /* disk check */
+	char disk[VDISK_NAME_MAX + 1]; /* disk check: the disk and the device probed */
+	char device[VDISK_DEVICE_MAX + 1];
 };
 
 static struct change *change_new(qb_ipcs_connection_t *c, int32_t id)
@@ -734,12 +735,22 @@ static void disk_check_done(void *ctx, struct prober_result *res)
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
 	const struct db_disk *d = db_disk_find(cdb_db(cl->ctl->cdb), ch->disk);
+	const struct db_path *p = d ? local_path(cl->ctl, d) : NULL;
 	char err[VDISK_NAME_MAX + 64];
 
-	/* The disk may have gone while its path was being checked. */
+	if (res->error == -ECANCELED) {
+		change_reply(ch, -ECANCELED, "vdiskd is shutting down", NULL);
+		return;
+	}
+	/* The disk may have gone, or moved, while its path was checked. */
 	if (!d) {
 		snprintf(err, sizeof(err), "no such disk '%s'", ch->disk);
 		change_reply(ch, -ENOENT, err, NULL);
+		return;
+	}
+	if (!p || strcmp(p->device, ch->device)) {
+		snprintf(err, sizeof(err), "'%s' was remapped meanwhile: ask again", ch->disk);
+		change_reply(ch, -EAGAIN, err, NULL);
 		return;
 	}
 	change_reply(ch, 0, NULL, disk_check_view(cl->ctl, d, res));
@@ -761,6 +772,7 @@ static void disk_check_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 	if (!ch)
 		return;
 	snprintf(ch->disk, sizeof(ch->disk), "%s", d->name);
+	snprintf(ch->device, sizeof(ch->device), "%s", p->device);
 	rc = prober_probe(cdb_prober(cl->ctl->cdb), p->device, disk_check_done, ch, &ticket);
 	if (rc)
 		change_reply(ch, rc, strerror(-rc), NULL);
