@@ -26,6 +26,9 @@
 /* Larger copies of memory files go through the ring: a worker thread then
  * copies while this one serves the network. */
 #define INLINE_MAX (64 * 1024)
+/* The largest page size Linux uses (64 KiB on some arm64): dropping cache
+ * around unaligned I/O in its units covers every smaller page size too. */
+#define PAGE_BYTES (64 * 1024)
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
 
@@ -140,15 +143,16 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 		io_uring_sqe_set_data(sqe, io);
 		return;
 	}
+	/* Unaligned I/O goes through the page cache, which on a disk shared
+	 * with another host may hold what that host has since overwritten,
+	 * for a read, or for the rest of a page a write modifies: drop the
+	 * pages first (whole pages: the kernel keeps partial ones; only clean
+	 * pages go, and a write through the cache below leaves none dirty). */
+	if (fd == d->fd && d->shared_cache_risk && (io->op == VD_READ || io->op == VD_WRITE))
+		posix_fadvise(d->fd, (off_t)(off - off % PAGE_BYTES),
+			      (off_t)(left + off % PAGE_BYTES + PAGE_BYTES), POSIX_FADV_DONTNEED);
 	switch (io->op) {
 	case VD_READ:
-		/* Unaligned I/O goes through the page cache, which on a disk
-		 * shared with another host may hold what that host has since
-		 * overwritten: drop it first (only clean pages go; a write
-		 * through the cache below leaves none dirty). */
-		if (fd == d->fd && d->shared_cache_risk)
-			posix_fadvise(d->fd, (off_t)(off - off % d->align),
-				      (off_t)(left + off % d->align + d->align), POSIX_FADV_DONTNEED);
 		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
 		break;
 	case VD_WRITE:
