@@ -21,8 +21,10 @@
  *
  * Limits: a client has HANDSHAKE_MS to reach transmission, or is dropped (a
  * half-open handshake holds a descriptor and buffers); at most CONNS_MAX
- * connections are open, one more is accepted and closed at once (so the
- * listener's backlog does not fill); when the process is out of
+ * connections are open, half of them at most over TCP (so anonymous clients
+ * cannot lock local ones out), one more is accepted and closed at once (so
+ * the listener's backlog does not fill); a listener takes at most
+ * ACCEPT_BATCH connections per loop turn; when the process is out of
  * descriptors (EMFILE, ENFILE) or memory, the listeners pause for
  * ACCEPT_PAUSE_MS instead of failing accept() over and over.
  */
@@ -55,6 +57,7 @@
 #define BUF_ALIGN 4096
 #define HANDSHAKE_MS 10000
 #define CONNS_MAX 1024
+#define ACCEPT_BATCH 32
 #define ACCEPT_PAUSE_MS 200
 
 /* Everything is offered; all I/O goes through this daemon's router, so
@@ -80,6 +83,7 @@ struct nbd {
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct qb_list_head conns;
 	size_t nopen; /* connections with their socket still open */
+	size_t nopen_tcp; /* of which over TCP */
 	dloop_timer_t accept_pause; /* set: the listeners are out of the loop */
 	bool accept_logged; /* the reason of the pause, or of a refusal, was logged */
 };
@@ -337,6 +341,7 @@ static void conn_close(struct nbd_conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	c->n->nopen--;
+	c->n->nopen_tcp -= !c->cred.local;
 	dloop_timer_del(c->n->loop, c->hs_timer);
 	c->hs_timer = 0;
 	if (c->resume_queued)
@@ -803,10 +808,11 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	struct nbd_conn *c;
 	int rc = -ENOMEM;
 
-	if (n->nopen >= CONNS_MAX) {
+	if (n->nopen >= CONNS_MAX || (tcp && n->nopen_tcp >= CONNS_MAX / 2)) {
 		if (!n->accept_logged)
-			qb_log(LOG_WARNING, "nbd: %d connections open (the limit): refusing more",
-			       CONNS_MAX);
+			qb_log(LOG_WARNING, "nbd: %zu connections open, %zu over TCP (limits %d, "
+			       "%d): refusing more", n->nopen, n->nopen_tcp, CONNS_MAX,
+			       CONNS_MAX / 2);
 		n->accept_logged = true;
 		close(fd);
 		return;
@@ -830,6 +836,7 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	if (rc)
 		goto out_timer;
 	n->nopen++;
+	n->nopen_tcp += !c->cred.local;
 	qb_list_add_tail(&c->list, &n->conns);
 	qb_log(LOG_INFO, "nbd: %s: connected", c->peer);
 	conn_settle(c, queue(c, greeting, nbd_greeting_encode(greeting)));
@@ -889,17 +896,20 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 	struct nbd *n = data;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int cfd;
+	int cfd, i;
 
-	for (;;) {
+	/* The rest waits for the next turn: requests are served between. */
+	for (i = 0; i < ACCEPT_BATCH; i++) {
 		len = sizeof(ss);
 		cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			break;
-		if (n->nopen < CONNS_MAX)
+		if (n->nopen < CONNS_MAX && n->nopen_tcp < CONNS_MAX / 2)
 			n->accept_logged = false;
 		conn_open(n, cfd, fd == n->tcp_fd ? &ss : NULL);
 	}
+	if (i == ACCEPT_BATCH)
+		return 0;
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 		accept_pause(n, errno);
 	else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
