@@ -7,7 +7,10 @@
  * issue the request again on the other path.
  *
  * Timeouts, both `[io] timeout_ms`: an attempt out to another node that is
- * not answered in time counts as a failed path (the request moves on); a
+ * not answered in time counts as a failed path (the request moves on; the
+ * silent node may still complete it later, so on storage both paths share a
+ * late write can land after a newer one: nothing fences the old path, and
+ * timeout_ms should stay well above the storage's own I/O timeouts); a
  * request that finds no path to go to waits, and gets -EIO once it has had
  * no path for that long without a break. A local attempt is never abandoned
  * (see tick() in router.c): past the timeout it is only logged.
