@@ -69,7 +69,7 @@ Use vd1 from any node (here n1, which has no path to it):
   ls -l $VDC_DIR/n*/dev/                   # each node's device files (ndfs), same on every node
   losetup -f --show $VDC_DIR/n1/dev/vd1    # a block device over n1's file; mkfs, mount
 Fail over: start I/O on n1, then kill vd1's primary node; n3 takes over, no error:
-  ... test/cluster/vdcluster exec n1 fio --name=v --ioengine=nbd --uri="nbd+unix:///vd1?socket=\$sock" \
+  ... test/cluster/vdcluster exec n1 fio --name=v --ioengine=nbd --uri="nbd+unix:///vd1?socket=\$sock" \\
         --rw=randwrite --bs=4k --iodepth=32 --size=1G --verify=crc32c --verify_state_save=0 &
   ... test/cluster/vdcluster kill n2 vdiskd; ... test/cluster/vdcluster kill n2 corosync
   ... test/cluster/vdcluster start n2 corosync; ... test/cluster/vdcluster start n2 vdiskd
