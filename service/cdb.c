@@ -26,7 +26,7 @@
 #include "cmap_mirror.h"
 #include "cpg_msg.h"
 #include "db_json.h"
-#include "persist.h"
+#include "dbfile.h"
 #include "prober.h"
 
 enum op_state {
@@ -124,16 +124,13 @@ static int msg_send(struct cdb *c, enum cpg_msg_type type, uint32_t target, uint
  * on, logs it and shows it in `vdiskctl status` until a save succeeds. */
 static int state_save(struct cdb *c)
 {
-	struct json_object *o = db_to_json(&c->db);
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	int rc = persist_write(c->state_dir, CDB_STATE_FILE, text, strlen(text));
+	int rc = dbfile_save(c->state_dir, &c->db);
 
-	json_object_put(o);
 	if (rc && rc != c->save_error)
 		qb_log(LOG_ERR, "cannot save the database in %s/%s: %s", c->state_dir,
-		       CDB_STATE_FILE, strerror(-rc));
+		       DBFILE_NAME, strerror(-rc));
 	else if (!rc && c->save_error)
-		qb_log(LOG_NOTICE, "database saved in %s/%s again", c->state_dir, CDB_STATE_FILE);
+		qb_log(LOG_NOTICE, "database saved in %s/%s again", c->state_dir, DBFILE_NAME);
 	c->save_error = rc;
 	return rc;
 }
@@ -374,29 +371,33 @@ struct probe_answer {
 	char device[VDISK_DEVICE_MAX + 1];
 };
 
+static void probe_reply_send(struct cdb *c, uint32_t to, uint64_t reqid, int slot, int error,
+			     uint64_t size)
+{
+	struct json_object *body = json_object_new_object();
+
+	json_object_object_add(body, "slot", json_object_new_int(slot));
+	json_object_object_add(body, "error", json_object_new_int(-error));
+	json_object_object_add(body, "size", json_object_new_int64(error ? 0 : (int64_t)size));
+	msg_send(c, CPG_MSG_PROBE_REPLY, to, reqid, body);
+}
+
 static void probe_answered(void *ctx, struct prober_result *res)
 {
 	struct probe_answer *a = ctx;
-	struct json_object *body;
 
 	/* Cancelled only when vdiskd stops: the asker times out or fails over. */
-	if (res->error == -ECANCELED)
-		goto out_free;
-	qb_log(LOG_INFO, "checked %s for node %" PRIu32 ": %s", a->device, a->from,
-	       res->error ? strerror(-res->error) : "ok");
-	body = json_object_new_object();
-	json_object_object_add(body, "slot", json_object_new_int(a->slot));
-	json_object_object_add(body, "error", json_object_new_int(-res->error));
-	json_object_object_add(body, "size",
-			       json_object_new_int64(res->error ? 0 : (int64_t)res->size));
-	msg_send(a->c, CPG_MSG_PROBE_REPLY, a->from, a->reqid, body);
-out_free:
+	if (res->error != -ECANCELED) {
+		qb_log(LOG_INFO, "checked %s for node %" PRIu32 ": %s", a->device, a->from,
+		       res->error ? strerror(-res->error) : "ok");
+		probe_reply_send(a->c, a->from, a->reqid, a->slot, res->error, res->size);
+	}
 	free(a);
 }
 
 static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
-	struct json_object *dev, *slot, *body;
+	struct json_object *dev, *slot;
 	struct probe_answer *a;
 	uint64_t ticket;
 	int rc = -ENOMEM;
@@ -421,11 +422,7 @@ static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg
 	if (!rc)
 		return;
 	free(a);
-	body = json_object_new_object();
-	json_object_object_add(body, "slot", json_object_new_int(json_object_get_int(slot)));
-	json_object_object_add(body, "error", json_object_new_int(-rc));
-	json_object_object_add(body, "size", json_object_new_int64(0));
-	msg_send(c, CPG_MSG_PROBE_REPLY, from, msg->reqid, body);
+	probe_reply_send(c, from, msg->reqid, json_object_get_int(slot), rc, 0);
 }
 
 static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
@@ -741,33 +738,6 @@ static const struct membership_ops cdb_membership_ops = {
 
 /* Public interface */
 
-static int state_load(struct cdb *c, char *err, size_t errlen)
-{
-	struct json_object *o;
-	char *text, why[256];
-	size_t len;
-	int rc;
-
-	rc = persist_read(c->state_dir, CDB_STATE_FILE, &text, &len);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc) {
-		snprintf(err, errlen, "%s/%s: %s", c->state_dir, CDB_STATE_FILE, strerror(-rc));
-		return rc;
-	}
-	o = json_tokener_parse(text);
-	free(text);
-	if (!o) {
-		snprintf(err, errlen, "%s/%s: not valid JSON", c->state_dir, CDB_STATE_FILE);
-		return -EINVAL;
-	}
-	rc = db_from_json(o, &c->db, why, sizeof(why));
-	json_object_put(o);
-	if (rc)
-		snprintf(err, errlen, "%s/%s: %s", c->state_dir, CDB_STATE_FILE, why);
-	return rc;
-}
-
 /* A scan of this node's devices: at start, and for `vdiskctl scan`. */
 struct inventory_scan {
 	struct cdb *c;
@@ -823,14 +793,14 @@ int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *er
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", state_dir);
 	qb_list_init(&c->ops);
 	db_init(&c->db);
-	rc = state_load(c, err, errlen);
+	rc = dbfile_load(c->state_dir, &c->db, err, errlen);
 	if (rc)
 		goto out_free;
 	/* A state_dir that cannot be written stops the start, not a later update. */
 	rc = state_save(c);
 	if (rc) {
 		snprintf(err, errlen, "cannot save the database in %s/%s: %s", c->state_dir,
-			 CDB_STATE_FILE, strerror(-rc));
+			 DBFILE_NAME, strerror(-rc));
 		goto out_free;
 	}
 	qb_log(LOG_INFO, "loaded database: generation %" PRIu64 ", %zu disks", c->db.generation,

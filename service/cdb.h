@@ -27,7 +27,6 @@
 
 /* Longest an operation may take, from request to its update's delivery. */
 #define CDB_OP_TIMEOUT_MS 15000
-#define CDB_STATE_FILE "vdisk.db"
 
 struct cdb;
 struct prober;

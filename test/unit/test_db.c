@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "db.h"
 #include "db_json.h"
+#include "dbfile.h"
 
 static char err[512];
 
@@ -434,6 +436,43 @@ static void test_disk_limit(void **state)
 	db_free(&db);
 }
 
+/* The state file: what is saved loads back equal; no file is an empty
+ * database; a damaged one is refused with its name. */
+static void test_dbfile(void **state)
+{
+	char dir[] = "/tmp/vdisk-test-dbfile-XXXXXX", path[64];
+	struct db db, back;
+	struct db_update u;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	db_init(&db);
+	db_init(&back);
+	assert_int_equal(dbfile_load(dir, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.ndisks, 0);
+	u = create_update("vd1", 1, "/srv/a", 4096);
+	apply_ok(&db, &u);
+	assert_int_equal(dbfile_save(dir, &db), 0);
+	assert_int_equal(dbfile_load(dir, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.generation, db.generation);
+	assert_int_equal(back.ndisks, 1);
+	assert_string_equal(back.disks[0].name, "vd1");
+	db_free(&back);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, DBFILE_NAME);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"generation\": ", f);
+	fclose(f);
+	db_init(&back);
+	assert_int_equal(dbfile_load(dir, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(back.ndisks, 0);
+	unlink(path);
+	rmdir(dir);
+	db_free(&db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_create_sorted_and_ids),
 		cmocka_unit_test(test_create_refusals_leave_db_unchanged),
 		cmocka_unit_test(test_disk_limit),
+		cmocka_unit_test(test_dbfile),
 		cmocka_unit_test(test_delete_and_perm),
 		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_serialize_round_trip),
