@@ -765,7 +765,7 @@ static void inventory_scanned(void *ctx, struct prober_result *res)
 	free(sc);
 }
 
-static int inventory_scan(struct cdb *c, cdb_scan_fn done, void *ctx)
+int cdb_inventory_rescan(struct cdb *c, cdb_scan_fn done, void *ctx)
 {
 	struct inventory_scan *sc = malloc(sizeof(*sc));
 	uint64_t ticket;
@@ -811,7 +811,7 @@ int cdb_start(struct cdb **out, qb_loop_t *loop, const char *state_dir, char *er
 		goto out_free;
 	}
 	/* Published once the database is synced and the scan is in. */
-	rc = inventory_scan(c, NULL, NULL);
+	rc = cdb_inventory_rescan(c, NULL, NULL);
 	if (rc) {
 		snprintf(err, errlen, "cannot scan the devices: %s", strerror(-rc));
 		goto out_prober;
@@ -931,11 +931,6 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 	if (rc)
 		snprintf(err, errlen, "%s", strerror(-rc));
 	return rc;
-}
-
-int cdb_inventory_rescan(struct cdb *c, cdb_scan_fn done, void *ctx)
-{
-	return inventory_scan(c, done, ctx);
 }
 
 struct prober *cdb_prober(const struct cdb *c)

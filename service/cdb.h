@@ -60,7 +60,7 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 typedef void (*cdb_scan_fn)(void *ctx, int rc, const struct device_info *list, size_t count);
 
 /* Rescans local devices with libblkid, on the prober, and publishes the
- * inventory if it changed. 0 and done runs later, or -errno. */
+ * inventory if it changed. 0 and done (if not NULL) runs later, or -errno. */
 int cdb_inventory_rescan(struct cdb *c, cdb_scan_fn done, void *ctx);
 
 /* The device prober every part of the control plane checks paths with. */

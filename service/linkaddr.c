@@ -11,7 +11,6 @@
 
 #include <qb/qblog.h>
 
-#include "clock.h"
 #include "linkaddr.h"
 #include "prober.h"
 
@@ -23,9 +22,8 @@ struct name {
 	char host[256];
 	enum { NAME_PENDING, NAME_OK, NAME_FAILED } state;
 	int error;
-	uint64_t failed_ns;
 	qb_loop_timer_handle retry;
-	bool retry_armed;
+	bool retry_armed; /* failed: asked again when it fires */
 	struct sockaddr_storage addr; /* port 0 */
 };
 
@@ -120,9 +118,7 @@ static void name_resolved(void *ctx, struct prober_result *res)
 			       "lookup)", nm->host, strerror(-res->error));
 		nm->state = NAME_FAILED;
 		nm->error = res->error;
-		nm->failed_ns = now_ns();
-		if (nm->retry_armed)
-			qb_loop_timer_del(nm->la->loop, nm->retry);
+		/* A lookup is asked only while no retry is armed. */
 		nm->retry_armed = !qb_loop_timer_add(nm->la->loop, QB_LOOP_LOW, LINKADDR_RETRY_NS,
 						     nm, name_retry, &nm->retry);
 		return;
@@ -182,8 +178,7 @@ void linkaddr_get(struct linkaddr *la, const char *host, uint16_t port,
 		port_set(out, port);
 		return;
 	}
-	if (nm->state == NAME_PENDING ||
-	    (nm->failed_ns && now_ns() - nm->failed_ns < LINKADDR_RETRY_NS))
+	if (nm->state == NAME_PENDING || nm->retry_armed)
 		return;
 	if (prober_resolve(la->prober, host, name_resolved, nm, &ticket) == 0)
 		nm->state = NAME_PENDING;

@@ -135,9 +135,8 @@ static bool nodes_changed(struct daemon *d, struct membership *m)
 
 /* Tells the transport who is in the nodelist, who is a member and where
  * each link of each node is: vdisk.conf's [links], else corosync's ringX_addr. */
-static void nodes_publish(void *ctx)
+static void nodes_publish(struct daemon *d, bool force)
 {
-	struct daemon *d = ctx;
 	struct membership *m = cdb_membership(d->cdb);
 	const struct membership_node *nodes;
 	struct transport_node tn[MEMBERSHIP_MAX_NODES];
@@ -145,7 +144,8 @@ static void nodes_publish(void *ctx)
 	size_t i, n = membership_nodes(m, &nodes);
 	int li;
 
-	if (!membership_local_nodeid(m) || !nodes_changed(d, m))
+	/* nodes_changed() first: it records what is published. */
+	if (!membership_local_nodeid(m) || (!nodes_changed(d, m) && !force))
 		return;
 	for (i = 0; i < n; i++) {
 		memset(&tn[i], 0, sizeof(tn[i]));
@@ -165,10 +165,7 @@ static void nodes_publish(void *ctx)
 /* A link's host name resolved, or is to be asked again: publish anew. */
 static void link_names_changed(void *ctx)
 {
-	struct daemon *d = ctx;
-
-	d->npublished = SIZE_MAX;
-	nodes_publish(d);
+	nodes_publish(ctx, true);
 }
 
 /* Hands the data plane a new mapping snapshot; returns its seq. */
@@ -196,7 +193,7 @@ static void state_changed(void *ctx)
 {
 	struct daemon *d = ctx;
 
-	nodes_publish(d);
+	nodes_publish(d, false);
 	map_publish(d);
 	reconfig_kick(d->reconfig);
 }
