@@ -678,8 +678,10 @@ static int dir_create(const char *path)
 }
 
 /*
- * A daemon killed with its mount in place leaves a mount nobody serves
- * (ENOTCONN); each is detached, so the new one goes on the directory.
+ * A daemon killed with its mount in place leaves a mount nobody serves:
+ * ENOTCONN, or ECONNABORTED for a request the kernel had queued when the
+ * connection was aborted. Each is detached, so the new one goes on the
+ * directory.
  */
 static int mountpoint_prepare(const char *path)
 {
@@ -688,7 +690,7 @@ static int mountpoint_prepare(const char *path)
 	while (stat(path, &st)) {
 		if (errno == ENOENT)
 			return dir_create(path);
-		if (errno != ENOTCONN)
+		if (errno != ENOTCONN && errno != ECONNABORTED)
 			return -errno;
 		qb_log(LOG_WARNING, "ndfs: %s: detaching the stale mount of an earlier run", path);
 		if (umount2(path, MNT_DETACH))
