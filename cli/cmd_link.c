@@ -122,6 +122,8 @@ int ping_fill(union vdisk_ctl_request *req, const struct cli *cli)
 	if (!ret)
 		ret = opt_uint_get(cli, CO_WINDOW, 1, VDISK_PING_WINDOW_MAX, &p->window);
 	p->size = (uint32_t)size;
+	if (cli->given & CO_BIT(CO_ONEWAY))
+		p->flags |= VDISK_PING_F_ONEWAY;
 	return ret;
 }
 
@@ -146,6 +148,7 @@ struct ping_view {
 	uint64_t rtt_us[6]; /* min, avg, p50, p90, p99, max */
 	uint64_t max_gap_us, duration_us;
 	double throughput;
+	bool oneway;
 };
 
 static int ping_decode(struct json_object *reply, struct ping_view *v)
@@ -157,6 +160,7 @@ static int ping_decode(struct json_object *reply, struct ping_view *v)
 		{ "node", FIELD_OBJECT, &node },
 		{ "size", FIELD_UINT, &v->size },
 		{ "count", FIELD_UINT, &v->count },
+		{ "oneway", FIELD_BOOL, &v->oneway },
 		{ "sent", FIELD_UINT, &v->sent },
 		{ "received", FIELD_UINT, &v->received },
 		{ "lost", FIELD_UINT, &v->lost },
@@ -196,8 +200,8 @@ int ping_print(struct json_object *reply, const struct cli *cli, const union vdi
 	ret = ping_decode(reply, &v);
 	if (ret)
 		return ret;
-	printf("PING %s: %llu x %llu bytes, ", v.node, (unsigned long long)v.count,
-	       (unsigned long long)v.size);
+	printf("PING %s: %llu x %llu bytes%s, ", v.node, (unsigned long long)v.count,
+	       (unsigned long long)v.size, v.oneway ? " one way (checked there)" : "");
 	if (req->ping.interval_ms)
 		printf("interval %u ms\n", req->ping.interval_ms);
 	else
@@ -216,7 +220,10 @@ int ping_print(struct json_object *reply, const struct cli *cli, const union vdi
 		puts(" ms");
 	}
 	printf("longest gap without a reply: %.1f ms\n", v.max_gap_us / 1000.0);
-	printf("throughput: %.1f MiB/s\n", v.throughput);
+	if (v.throughput >= 1.0)
+		printf("throughput: %.1f MiB/s%s\n", v.throughput, v.oneway ? "" : " each way");
+	else
+		printf("throughput: %.1f KiB/s%s\n", v.throughput * 1024, v.oneway ? "" : " each way");
 	return 0;
 }
 

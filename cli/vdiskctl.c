@@ -38,6 +38,7 @@ const struct cmd_opt_def cmd_opts[CO_NR] = {
 	[CO_COUNT] = { "--count", required_argument },
 	[CO_INTERVAL] = { "--interval", required_argument },
 	[CO_WINDOW] = { "--window", required_argument },
+	[CO_ONEWAY] = { "--oneway", no_argument },
 };
 
 /* getopt values of the long options without a short form */
@@ -220,11 +221,12 @@ static const struct cmd cmds[] = {
 	},
 	{
 		.name = "ping",
-		.synopsis = "NODE [--size SIZE] [--count N] [--interval MS] [--window N]",
+		.synopsis = "NODE [--size SIZE] [--count N] [--interval MS] [--window N] [--oneway]",
 		.summary = "send echoes to NODE through vdiskd's transport and time them",
 		.type = VDISK_CTL_PING,
 		.size = sizeof(struct vdisk_ctl_ping_req),
-		.opts = CO_BIT(CO_SIZE) | CO_BIT(CO_COUNT) | CO_BIT(CO_INTERVAL) | CO_BIT(CO_WINDOW),
+		.opts = CO_BIT(CO_SIZE) | CO_BIT(CO_COUNT) | CO_BIT(CO_INTERVAL) | CO_BIT(CO_WINDOW) |
+			CO_BIT(CO_ONEWAY),
 		.operand = "NODE",
 		.fill = ping_fill,
 		.timeout_ms = ping_timeout_ms,

@@ -22,6 +22,7 @@ enum cmd_opt {
 	CO_COUNT,
 	CO_INTERVAL,
 	CO_WINDOW,
+	CO_ONEWAY,
 	CO_NR,
 };
 

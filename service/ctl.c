@@ -463,6 +463,7 @@ static void ping_done(void *ctx, const struct ping_result *r)
 	json_object_object_add(o, "node", node_view(m, ch->nodeid));
 	json_object_object_add(o, "size", json_object_new_int64(ch->ping.size));
 	json_object_object_add(o, "count", json_object_new_int64(ch->ping.count));
+	json_object_object_add(o, "oneway", json_object_new_boolean(ch->ping.oneway));
 	json_object_object_add(o, "sent", json_object_new_int64(r->sent));
 	json_object_object_add(o, "received", json_object_new_int64(r->received));
 	json_object_object_add(o, "lost", json_object_new_int64((int64_t)r->sent - r->received));
@@ -479,7 +480,8 @@ static void ping_done(void *ctx, const struct ping_result *r)
 	json_object_object_add(o, "rtt_us", rtt);
 	json_object_object_add(o, "max_gap_us", json_object_new_int64((int64_t)r->max_gap_us));
 	json_object_object_add(o, "duration_us", json_object_new_int64((int64_t)r->duration_us));
-	/* Payload carried one way, per second of the session. */
+	/* Payload carried to the peer, per second of the session (an echo
+	 * carries as much back). */
 	json_object_object_add(o, "throughput_mib_s",
 			       json_object_new_double(r->duration_us ?
 							      (double)r->received * ch->ping.size /
@@ -501,6 +503,7 @@ static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, str
 		.count = req->count,
 		.interval_ms = req->interval_ms,
 		.window = req->window,
+		.oneway = req->flags & VDISK_PING_F_ONEWAY,
 	};
 	int rc;
 

@@ -121,6 +121,10 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 				 VDISK_PING_INTERVAL_MAX, VDISK_PING_WINDOW_MAX);
 			return -EINVAL;
 		}
+		if (p->flags & ~VDISK_PING_F_ONEWAY) {
+			snprintf(err, errlen, "ping: unknown flags 0x%x", p->flags);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

@@ -5,6 +5,10 @@
  * back and the longest stretch without an answer (what a client would see as
  * a stall during a failover), and answers that come twice (the transport
  * must deliver every message once).
+ *
+ * A one-way session (op PING_OP_ONEWAY) has the echo check the payload
+ * instead and answer with none, status 0 or -EBADMSG: the payload crosses
+ * the path once, as a one-way stream's does.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +20,9 @@
 
 /* How long a session waits for answers after its last send. */
 #define PING_GRACE_MS 5000
+
+/* Request op: the echo checks the payload and answers without it. */
+#define PING_OP_ONEWAY 1
 
 struct ping_session {
 	struct qb_list_head list;
@@ -115,22 +122,31 @@ static void session_finish(struct ping_session *s, int error)
 }
 
 /* The payload is a fixed pattern with the ping's index in its first bytes:
- * every byte is still checked, but with memcmp, so the tool does not slow
- * down what it measures. */
+ * every byte is still checked, but with memcmp against a copy of the
+ * pattern, so the tool does not slow down what it measures. */
+static void pattern_fill(uint8_t *pattern, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		pattern[i] = (uint8_t)(i * 7 + 1);
+}
+
 static void payload_fill(struct ping_session *s, uint32_t index)
 {
 	if (s->a.size >= sizeof(index))
 		memcpy(s->payload, &index, sizeof(index));
 }
 
-static bool payload_check(const struct ping_session *s, const uint8_t *buf, size_t size,
+/* buf is ping index's payload of size bytes; pattern has at least size. */
+static bool payload_valid(const uint8_t *pattern, const uint8_t *buf, size_t len, size_t size,
 			  uint32_t index)
 {
-	size_t head = s->a.size >= sizeof(index) ? sizeof(index) : 0;
+	size_t head = size >= sizeof(index) ? sizeof(index) : 0;
 
-	if (size != s->a.size || (head && memcmp(buf, &index, head)))
+	if (len != size || (head && memcmp(buf, &index, head)))
 		return false;
-	return memcmp(buf + head, s->pattern + head, size - head) == 0;
+	return memcmp(buf + head, pattern + head, size - head) == 0;
 }
 
 /* Sends what the pacing allows; false if the peer is gone. */
@@ -139,7 +155,9 @@ static bool session_send(struct ping_session *s)
 	while (s->next < s->a.count && (s->a.interval_ms || s->outstanding < s->a.window)) {
 		struct frame_hdr h = {
 			.client = TCLIENT_ECHO,
+			.op = s->a.oneway ? PING_OP_ONEWAY : 0,
 			.reqid = ((uint64_t)s->id << 32) | s->next,
+			.length = s->a.size,
 		};
 		int rc;
 
@@ -203,7 +221,8 @@ found:
 	s->rtt[idx] = now - s->sent_at[idx] ? now - s->sent_at[idx] : 1;
 	s->received++;
 	s->outstanding--;
-	if (!payload_check(s, payload, len, idx))
+	if (s->a.oneway ? h->status || len :
+			  !payload_valid(s->pattern, payload, len, s->a.size, idx))
 		s->corrupt++;
 	if (now - s->last_event > s->max_gap)
 		s->max_gap = now - s->last_event;
@@ -216,6 +235,22 @@ found:
 		session_finish(s, -EHOSTUNREACH);
 }
 
+/* The echo's copy of the pattern covers len bytes; false without memory. */
+static bool echo_pattern_cover(struct transport *t, size_t len)
+{
+	uint8_t *p;
+
+	if (len <= t->echo_pattern_len)
+		return true;
+	p = realloc(t->echo_pattern, len);
+	if (!p)
+		return false;
+	pattern_fill(p, len);
+	t->echo_pattern = p;
+	t->echo_pattern_len = len;
+	return true;
+}
+
 static void echo_request(void *ctx, const struct frame_hdr *h, const void *payload, size_t len)
 {
 	struct transport *t = ctx;
@@ -224,7 +259,17 @@ static void echo_request(void *ctx, const struct frame_hdr *h, const void *paylo
 		.flags = FRAME_F_REPLY,
 		.reqid = h->reqid,
 	};
-	int rc = transport_send(t, h->src_node, &r, payload, len);
+	int rc;
+
+	if (h->op == PING_OP_ONEWAY) {
+		if (!echo_pattern_cover(t, h->length))
+			r.status = -ENOMEM;
+		else if (!payload_valid(t->echo_pattern, payload, len, h->length,
+					(uint32_t)h->reqid))
+			r.status = -EBADMSG;
+		len = 0;
+	}
+	rc = transport_send(t, h->src_node, &r, payload, len);
 
 	if (rc)
 		qb_log(LOG_DEBUG, "echo to node %u: %s", h->src_node, strerror(-rc));
@@ -251,8 +296,7 @@ void ping_start_on_data(struct transport *t, const struct ping_args *args, ping_
 	s->pattern = malloc(args->size ? args->size : 1);
 	if (!s->sent_at || !s->rtt || !s->payload || !s->pattern)
 		goto out_free;
-	for (n = 0; n < args->size; n++)
-		s->pattern[n] = (uint8_t)(n * 7 + 1);
+	pattern_fill(s->pattern, args->size);
 	memcpy(s->payload, s->pattern, args->size);
 	s->t = t;
 	s->a = *args;
@@ -292,4 +336,7 @@ void ping_shutdown(struct transport *t)
 
 	qb_list_for_each_entry_safe(s, tmp, &t->pings, list)
 		session_finish(s, -ECANCELED);
+	free(t->echo_pattern);
+	t->echo_pattern = NULL;
+	t->echo_pattern_len = 0;
 }

@@ -80,6 +80,7 @@ struct ping_args {
 	uint32_t count;
 	uint32_t interval_ms; /* 0: back to back, `window` outstanding */
 	uint32_t window;
+	bool oneway; /* the peer checks the payload and answers without it */
 };
 
 struct ping_result {
@@ -133,7 +134,7 @@ struct dloop *transport_loop(struct transport *t);
 int transport_client_register(struct transport *t, enum tclient client, transport_recv_fn recv,
 			      transport_reset_fn reset, void *ctx);
 /* Sends len bytes to nodeid's client h->client. Fields used from h: client,
- * flags (FRAME_F_REPLY), reqid, config, disk, status, offset, length. */
+ * flags (FRAME_F_REPLY), op, reqid, config, disk, status, offset, length. */
 int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
 		   const void *payload, size_t len);
 /* The same without a copy: frame holds FRAME_HDR_SIZE bytes for the header

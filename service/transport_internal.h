@@ -188,6 +188,8 @@ struct transport {
 	struct tclient_slot clients[TCLIENT_MAX];
 	struct qb_list_head pings;
 	uint32_t next_ping_id;
+	uint8_t *echo_pattern; /* what one-way pings must hold, grown as needed */
+	size_t echo_pattern_len;
 
 	pthread_mutex_t stats_lock; /* protects stats, nstats */
 	struct link_stat *stats;

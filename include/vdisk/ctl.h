@@ -69,9 +69,10 @@ enum vdisk_ctl_type {
 	VDISK_CTL_LINK_STATUS,
 	/* struct vdisk_ctl_ping_req (needs root or haclient): an echo through
 	 * the transport. Reply: {"node": {"id", "name"}, "size", "count",
-	 * "sent", "received", "lost", "corrupt", "rtt_us": {"min", "avg",
-	 * "p50", "p90", "p99", "max"}, "max_gap_us", "duration_us",
-	 * "throughput_mib_s"} */
+	 * "oneway", "sent", "received", "lost", "corrupt", "duplicates",
+	 * "rtt_us": {"min", "avg", "p50", "p90", "p99", "max"}, "max_gap_us",
+	 * "duration_us", "throughput_mib_s" (payload carried to the peer per
+	 * second)} */
 	VDISK_CTL_PING,
 	/* struct vdisk_ctl_req. Reply: {"disks": [row], "nodes": [row]} where
 	 * row is {"id", "name", "requests", "bytes", "errors", "retried",
@@ -142,7 +143,12 @@ struct vdisk_ctl_ping_req {
 	uint32_t count; /* 1..VDISK_PING_COUNT_MAX */
 	uint32_t interval_ms; /* 0 (back to back) .. VDISK_PING_INTERVAL_MAX */
 	uint32_t window; /* pings outstanding when interval is 0, 1..VDISK_PING_WINDOW_MAX */
+	uint32_t flags; /* VDISK_PING_F_* */
 };
+
+/* The peer checks each payload and answers without one, so the payload
+ * crosses the path once, as in a one-way stream (iperf3). */
+#define VDISK_PING_F_ONEWAY (1u << 0)
 
 struct vdisk_ctl_perm_req {
 	struct qb_ipc_request_header hdr;

@@ -4,7 +4,8 @@
 # moves about half its bytes over each link, each way; a bulk of N messages
 # is at least N frames on each link), the byte counters of both grow by the
 # bulk, and every payload comes back intact, once. With the default `passive`
-# policy one link carries it all, and the two ends' counters of a link agree.
+# policy one link carries it all, and the two ends' counters of a link agree;
+# one-way pings (--oneway) carry the payload to the peer and nothing back.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/transport_lib.sh
@@ -133,3 +134,10 @@ for l in 0 1; do
 	done
 done
 echo "ok: passive: the tx counters of each end equal the rx counters of the other, bytes and frames"
+
+step "passive: one-way pings carry the payload to the peer only"
+ping_counted "$COUNT x 1 MiB one way n1 -> n2" --size 1M --count "$COUNT" --interval 0 --window 4 --oneway
+jcheck "the session was one way" "$PING_JSON" '.oneway == true and .corrupt == 0'
+((D_TX0 >= COUNT * MIB)) || fail "one way: link 0 sent only $D_TX0 bytes, want >= $COUNT MiB"
+((D_RX0 < MIB)) || fail "one way: link 0 received $D_RX0 bytes back, want < 1 MiB (answers carry no payload)"
+echo "ok: one way: link 0 sent $((D_TX0 / MIB)) MiB and received $((D_RX0 / 1024)) KiB of answers"
