@@ -274,7 +274,8 @@ static void help_print(void)
 	     "SIZE is in bytes, optionally with K, M, G, T or P (powers of 1024).\n"
 	     "MODE is octal, as for chmod (0660).\n"
 	     "ping defaults: --size 64 --count 10 --interval 200 (ms); --interval 0 sends\n"
-	     "back to back, keeping --window (default 1) pings in flight.\n"
+	     "back to back, keeping --window (default 1) pings in flight; with --oneway\n"
+	     "NODE checks each payload and answers without it (one way, like iperf3).\n"
 	     "Exit status: 0 success, 1 failure (for ping also an echo lost, corrupt or\n"
 	     "answered twice, or a session cut short), 2 usage error.");
 }
