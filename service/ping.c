@@ -146,7 +146,9 @@ static bool payload_valid(const uint8_t *pattern, const uint8_t *buf, size_t len
 
 	if (len != size || (head && memcmp(buf, &index, head)))
 		return false;
-	return memcmp(buf + head, pattern + head, size - head) == 0;
+	/* An empty payload may come with no buffer, and the echo with no
+	 * pattern yet. */
+	return size == head || memcmp(buf + head, pattern + head, size - head) == 0;
 }
 
 /* Sends what the pacing allows; false if the peer is gone. */

@@ -141,3 +141,6 @@ jcheck "the session was one way" "$PING_JSON" '.oneway == true and .corrupt == 0
 ((D_TX0 >= COUNT * MIB)) || fail "one way: link 0 sent only $D_TX0 bytes, want >= $COUNT MiB"
 ((D_RX0 < MIB)) || fail "one way: link 0 received $D_RX0 bytes back, want < 1 MiB (answers carry no payload)"
 echo "ok: one way: link 0 sent $((D_TX0 / MIB)) MiB and received $((D_RX0 / 1024)) KiB of answers"
+ping_ok "one way, empty payloads" n1 n2 --size 0 --count 10 --interval 0 --window 4 --oneway
+ping_ok "one way, 3 bytes (shorter than the index)" n1 n2 --size 3 --count 10 --interval 0 --window 4 --oneway
+ping_ok "one way, 3 MiB + 7 bytes" n1 n2 --size 3145735 --count 5 --interval 0 --window 2 --oneway
