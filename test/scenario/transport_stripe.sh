@@ -47,7 +47,7 @@ ping_counted() {
 # bulk_ping POLICY: 50 x 1 MiB n1 -> n2, window 4, through ping_counted.
 bulk_ping() {
 	ping_counted "$COUNT x 1 MiB n1 -> n2 ($1)" --size 1M --count "$COUNT" --interval 0 --window 4
-	echo "$1: $(jq -r '.throughput_mib_s * 10 | floor / 10' <<<"$PING_JSON") MiB/s (payload one way)"
+	echo "$1: $(jq -r '.throughput_mib_s * 10 | floor / 10' <<<"$PING_JSON") MiB/s each way (echo)"
 }
 
 # ends_agree NODE PEER LINK: NODE's tx counters of LINK to PEER equal PEER's
