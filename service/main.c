@@ -58,6 +58,11 @@ static void log_setup(bool foreground, bool debug)
 		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
 		qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
 		qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", level);
+	} else {
+		/* Until the daemon has started, whoever started it sees its
+		 * errors too (daemon_ready() ends this). */
+		qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
+		qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_ERR);
 	}
 	/* The blackbox keeps recent debug messages for post-mortems
 	 * (qb-blackbox); it costs a ring buffer, not I/O. */
@@ -71,15 +76,39 @@ static void log_setup(bool foreground, bool debug)
 	qb_log_thread_start();
 }
 
+/*
+ * In the background, the parent waits on a pipe until the daemon has
+ * started: a start that fails is the parent's exit status and the reason is
+ * on its stderr, not only a line in syslog. The daemon keeps the write end
+ * (ready_fd) and stderr until daemon_ready().
+ */
+static int ready_fd = -1;
+
 static int daemonize(void)
 {
-	pid_t pid = fork();
-	int fd;
+	int p[2], fd;
+	pid_t pid;
+	char ok;
 
-	if (pid < 0)
+	if (pipe2(p, O_CLOEXEC))
 		return -errno;
-	if (pid > 0)
-		_exit(0);
+	pid = fork();
+	if (pid < 0) {
+		fd = -errno;
+		close(p[0]);
+		close(p[1]);
+		return fd;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		/* One byte once started; end of file if it exited first. */
+		if (read(p[0], &ok, 1) == 1)
+			_exit(0);
+		fprintf(stderr, "vdiskd: did not start (the reason is above, and in the system log)\n");
+		_exit(1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
 	if (setsid() < 0)
 		return -errno;
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -87,10 +116,28 @@ static int daemonize(void)
 		return -errno;
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
 	return 0;
+}
+
+/* Started: the parent may exit 0, and stderr goes to /dev/null. */
+static void daemon_ready(void)
+{
+	int fd;
+
+	if (ready_fd < 0)
+		return;
+	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_FALSE);
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (write(ready_fd, "", 1) != 1)
+		qb_log(LOG_WARNING, "cannot tell the starting process: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
 }
 
 struct daemon {
@@ -285,6 +332,7 @@ static int run(const struct vdisk_config *cfg)
 	}
 	qb_log(LOG_NOTICE, "vdiskd %s started; control service '%s', state in %s, port %u",
 	       VDISK_VERSION, cfg->ipc_name, cfg->state_dir, cfg->port);
+	daemon_ready();
 	qb_loop_run(loop);
 	rc = 0;
 

@@ -66,6 +66,10 @@ VDT_TMP=$(mktemp -d "/tmp/$VDC_PREFIX.XXXXXX")
 
 vdc() { "$VDC_HARNESS" "$@"; }
 
+# Processes a test started outside the cluster's namespaces: stopped with
+# SIGTERM (and waited for, so their mounts are gone) before the cleanup.
+VDT_STOP_PIDS=()
+
 # ctl NODE ARGS...: vdiskctl on NODE.
 ctl() { "$VDC_HARNESS" ctl "$@"; }
 
@@ -97,6 +101,13 @@ _vdt_cleanup() {
 			echo "full logs kept in $keep" >&2
 		fi
 	fi
+	for n in "${VDT_STOP_PIDS[@]}"; do
+		kill -TERM "$n" 2>/dev/null || continue
+		for d in $(seq 50); do
+			kill -0 "$n" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
 	if ! vdc down; then
 		echo "FAIL: $VDT_NAME: vdcluster down found sanitizer reports (above)" >&2
 		rc=1

@@ -187,3 +187,29 @@ err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -f -c "$conf_dir/nonexistent.conf
 ((rc != 0 && rc != 124)) || fail "vdiskd with a missing config file: exit $rc"
 grep -qF "nonexistent.conf" <<<"$err" || fail "vdiskd with a missing config file does not name it: $err"
 echo "ok: vdiskd -c nonexistent.conf: exit $rc: $err"
+
+step "vdiskd in the background: a failed start is its exit status, with the reason"
+bg_conf() { # bg_conf FILE AUTHKEY
+	printf '[daemon]\nstate_dir = %s/bg-state\nrun_dir = %s/bg-run\nipc_name = vdt-bg-%s\n[transport]\nport = 5999\nauthkey = %s\n' \
+		"$conf_dir" "$conf_dir" "$$" "$2" >"$conf_dir/$1"
+}
+bg_conf bg-nokey.conf "$conf_dir/no-such-key"
+rc=0
+err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-nokey.conf" 2>&1 >/dev/null) || rc=$?
+assert_eq "exit status of a background start without its authkey" "$rc" 1
+grep -qF "no-such-key: No such file or directory" <<<"$err" ||
+	fail "the background start does not say why it failed: $err"
+grep -qF "did not start" <<<"$err" || fail "the background start does not say it did not start: $err"
+echo "ok: vdiskd -c bg-nokey.conf (background): exit 1: $(grep -F no-such-key <<<"$err")"
+bg_conf bg-ok.conf none
+rc=0
+err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" 2>&1 >/dev/null) || rc=$?
+bg_pid=$(pgrep -f -- "-c $conf_dir/bg-ok.conf" || true)
+assert_eq "exit status of a background start that works" "$rc" 0
+[[ -n $bg_pid ]] || fail "no background vdiskd after a start that said it worked: $err"
+VDT_STOP_PIDS+=("$bg_pid")
+[[ -z $err ]] || fail "a background start that worked printed: $err"
+expect_ok "the background vdiskd answers" "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg-$$" status
+kill -TERM "$bg_pid"
+retry_until 10 bash -c "! kill -0 $bg_pid 2>/dev/null" || fail "background vdiskd $bg_pid ignores SIGTERM"
+echo "ok: vdiskd -c bg-ok.conf (background): exit 0 once it serves"
