@@ -35,6 +35,7 @@
 /* Steps of trim and write-zeroes. */
 enum io_stage {
 	ZS_FALLOCATE, /* try fallocate first */
+	ZS_ZERO_RANGE, /* write-zeroes, the hole could not be punched: zero the range */
 	ZS_WRITE, /* write-zeroes, the device cannot fallocate: write zeros */
 	ZS_SYNC, /* FUA: flush what was written or punched */
 };
@@ -136,6 +137,8 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	uint64_t off = io->offset + io->progress;
 	uint32_t left = io->length - io->progress;
 	int fd = d->dfd >= 0 && io_aligned(io, d->align) ? d->dfd : d->fd;
+	uint32_t chunk = left < ZERO_CHUNK ? left : ZERO_CHUNK;
+	bool zero_write = io->op == VD_WRITE_ZEROES && io->stage == ZS_WRITE;
 	int mode;
 
 	if (io->stage == ZS_SYNC) {
@@ -148,9 +151,11 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	 * for a read, or for the rest of a page a write modifies: drop the
 	 * pages first (whole pages: the kernel keeps partial ones; only clean
 	 * pages go, and a write through the cache below leaves none dirty). */
-	if (fd == d->fd && d->shared_cache_risk && (io->op == VD_READ || io->op == VD_WRITE))
+	if (d->shared_cache_risk &&
+	    ((fd == d->fd && (io->op == VD_READ || io->op == VD_WRITE)) || zero_write))
 		posix_fadvise(d->fd, (off_t)(off - off % PAGE_BYTES),
-			      (off_t)(left + off % PAGE_BYTES + PAGE_BYTES), POSIX_FADV_DONTNEED);
+			      (off_t)((zero_write ? chunk : left) + off % PAGE_BYTES + PAGE_BYTES),
+			      POSIX_FADV_DONTNEED);
 	switch (io->op) {
 	case VD_READ:
 		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
@@ -170,14 +175,19 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 					io->offset, io->length);
 		break;
 	case VD_WRITE_ZEROES:
-		if (io->stage == ZS_WRITE) {
-			io_uring_prep_write(sqe, d->fd, b->zeros, left < ZERO_CHUNK ? left : ZERO_CHUNK,
-					    off);
+		if (zero_write) {
+			io_uring_prep_write(sqe, d->fd, b->zeros, chunk, off);
+			/* As a write's: on the disk when this node answers. */
+			if (d->shared_cache_risk)
+				sqe->rw_flags = RWF_DSYNC;
 		} else {
 			/* Punched holes read back as zeros too, unless the
-			 * client asked for the blocks to stay allocated. */
-			mode = (io->flags & VD_F_NO_HOLE) ? FALLOC_FL_ZERO_RANGE :
-							    FALLOC_FL_PUNCH_HOLE;
+			 * client asked for the blocks to stay allocated. A
+			 * block device zeroes a range itself, past the page
+			 * cache, where it cannot punch one. */
+			mode = (io->flags & VD_F_NO_HOLE) || io->stage == ZS_ZERO_RANGE ?
+				       FALLOC_FL_ZERO_RANGE :
+				       FALLOC_FL_PUNCH_HOLE;
 			io_uring_prep_fallocate(sqe, d->fd, mode | FALLOC_FL_KEEP_SIZE, io->offset,
 						io->length);
 		}
@@ -324,8 +334,11 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 			return;
 		break;
 	case VD_WRITE_ZEROES:
-		if (io->stage == ZS_FALLOCATE && (res == -EOPNOTSUPP || res == -EINVAL)) {
-			io->stage = ZS_WRITE;
+		if ((io->stage == ZS_FALLOCATE || io->stage == ZS_ZERO_RANGE) &&
+		    (res == -EOPNOTSUPP || res == -EINVAL)) {
+			io->stage = io->stage == ZS_FALLOCATE && !(io->flags & VD_F_NO_HOLE) ?
+					    ZS_ZERO_RANGE :
+					    ZS_WRITE;
 			io_issue(b, io);
 			return;
 		}

@@ -72,6 +72,32 @@ step "data lands on the device each tag names"
 roundtrip bylabel "$fsloop" 0
 roundtrip bypart "${ptloop}p1" 0
 
+step "write-zeroes not aligned to the device's blocks reach the device at once"
+# fallocate refuses unaligned ranges on a block device, so these are written
+# as zeros; a shared disk's other host must find them on the disk when the
+# client has its answer, so the backing file under the loop device holds them
+# before any writeback of the loop device's cache.
+head -c 1M "$VDT_TMP/fs.img" >"$VDT_TMP/before"
+# nbdzero.py does not flush, as qemu-io would when it closes.
+expect_ok "write-zeroes 1000+5000 (no hole) on bylabel through n1" vdc exec n1 python3 \
+	"$VDISK_SRC/test/tools/nbdzero.py" "$VDC_DIR/n1/run-vdisk/nbd.sock" bylabel 1000 5000 no-hole
+expect_ok "write-zeroes 70001+3000 on bylabel through n1" vdc exec n1 python3 \
+	"$VDISK_SRC/test/tools/nbdzero.py" "$VDC_DIR/n1/run-vdisk/nbd.sock" bylabel 70001 3000
+zero_check() { # zero_check OFF LEN: the backing file has zeros there, and the
+	# bytes either side still hold the data written before
+	cmp -n "$2" <(dd if="$VDT_TMP/fs.img" bs=1 skip="$1" count="$2" status=none) /dev/zero ||
+		fail "$VDT_TMP/fs.img has no zeros at $1+$2 right after the write-zeroes"
+	cmp <(dd if="$VDT_TMP/fs.img" bs=1 skip=$(($1 - 1)) count=1 status=none) \
+		<(dd if="$VDT_TMP/before" bs=1 skip=$(($1 - 1)) count=1 status=none) ||
+		fail "the byte before $1 changed"
+	cmp <(dd if="$VDT_TMP/fs.img" bs=1 skip=$(($1 + $2)) count=1 status=none) \
+		<(dd if="$VDT_TMP/before" bs=1 skip=$(($1 + $2)) count=1 status=none) ||
+		fail "the byte after $1+$2 changed"
+}
+zero_check 1000 5000
+zero_check 70001 3000
+echo "ok: the zeros are on the loop device's backing file, the bytes around them intact"
+
 step "a tag nobody carries"
 gen=$(generation n3)
 expect_fail "LABEL= of no device" 1 "n2: LABEL=vdt-missing-$$: No such file or directory" \
