@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -823,6 +824,13 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	c->n = n;
 	c->fd = fd;
 	c->events = POLLIN;
+	/* A reply is one write that nothing follows soon: Nagle would hold
+	 * it for the client's delayed ACK. */
+	if (tcp) {
+		int one = 1;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	qb_list_init(&c->outq);
 	qb_list_init(&c->reqs);
 	c->rbuf = malloc(RBUF_SIZE);
