@@ -2,7 +2,10 @@
 # Transport failover: a steady ping stream n1 -> n2 while link 0 of n1 goes
 # down and comes back. The link is seen down within heartbeat timeout +
 # 200 ms, the stream moves to link 1 and back, nothing is lost or corrupted,
-# and the longest gap without an answer is reported.
+# and the longest gap without an answer is reported. Last, [links] in
+# vdisk.conf puts the transport's links on other addresses than corosync's
+# rings (swapped here), and cutting an interface takes down the vdisk link
+# that runs over it.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/transport_lib.sh
@@ -113,3 +116,27 @@ echo "n1 -> n2 bytes over the whole test: link 0 $(($(link_field n1 n2 0 tx_byte
 step "a fresh ping after the failover"
 ping_ok "ping n2 after the failover" n1 n2 --count 20 --interval 10 --size 4096
 ping_ok "ping n3 after the failover" n1 n3 --count 20 --interval 10 --size 4096
+
+step "[links] in vdisk.conf names the transport's addresses instead of corosync's"
+# Every node's links swapped: vdisk's link 0 runs over corosync's ring1
+# network and link 1 over ring0.
+for n in 1 2 3; do
+	{
+		echo "[links]"
+		for m in 1 2 3; do echo "n$m = 10.201.1.$m, 10.201.0.$m"; done
+	} >>"$VDC_DIR/n$n/vdisk.conf"
+	vdc restart "n$n" vdiskd
+done
+for n in n1 n2 n3; do expect_ok "$n synced" vdc wait-synced "$n" 20; done
+wait_links_up n1 10 n2 n3
+jcheck "n1's link 0 to n2 runs between the ring1 addresses" "$(links_json n1)" \
+	'.links[] | select(.node == 2 and .link == 0) | (.remote | startswith("10.201.1.2:")) and (.local | startswith("10.201.1.1"))'
+jcheck "n1's link 1 to n2 runs between the ring0 addresses" "$(links_json n1)" \
+	'.links[] | select(.node == 2 and .link == 1) | (.remote | startswith("10.201.0.2:"))'
+ip -n "$VDC_PREFIX-n1" link set link1 down
+wait_link_state n1 n2 0 down 3
+link_state_fast n1 n2 1 | grep -qx up || fail "vdisk link 1 (ring0 network) went down with the ring1 interface"
+ping_ok "ping n2 over vdisk link 1 while the ring1 network is cut" n1 n2 --count 20 --interval 10 --size 4096
+ip -n "$VDC_PREFIX-n1" link set link1 up
+wait_link_state n1 n2 0 up 10
+echo "ok: cutting the ring1 interface took vdisk link 0 down, link 1 carried on"
