@@ -23,6 +23,7 @@
 #include <qb/qblog.h>
 
 #include "cdb.h"
+#include "cdb_msg.h"
 #include "cmap_mirror.h"
 #include "cpg_msg.h"
 #include "db_json.h"
@@ -397,15 +398,12 @@ static void probe_answered(void *ctx, struct prober_result *res)
 
 static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
-	struct json_object *dev, *slot;
+	struct cdb_msg_probe p;
 	struct probe_answer *a;
 	uint64_t ticket;
 	int rc = -ENOMEM;
 
-	if (!json_object_object_get_ex(msg->body, "device", &dev) ||
-	    !json_object_is_type(dev, json_type_string) ||
-	    !json_object_object_get_ex(msg->body, "slot", &slot) ||
-	    !json_object_is_type(slot, json_type_int)) {
+	if (cdb_msg_probe_decode(msg->body, &p)) {
 		qb_log(LOG_WARNING, "malformed probe from node %" PRIu32, from);
 		return;
 	}
@@ -414,43 +412,30 @@ static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg
 		a->c = c;
 		a->from = from;
 		a->reqid = msg->reqid;
-		a->slot = json_object_get_int(slot);
-		snprintf(a->device, sizeof(a->device), "%s", json_object_get_string(dev));
-		rc = prober_probe(c->prober, json_object_get_string(dev), probe_answered, a,
-				  &ticket);
+		a->slot = p.slot;
+		snprintf(a->device, sizeof(a->device), "%s", p.device);
+		rc = prober_probe(c->prober, p.device, probe_answered, a, &ticket);
 	}
 	if (!rc)
 		return;
 	free(a);
-	probe_reply_send(c, from, msg->reqid, json_object_get_int(slot), rc, 0);
+	probe_reply_send(c, from, msg->reqid, p.slot, rc, 0);
 }
 
 static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
 	struct cdb_op *op = op_find(c, msg->reqid);
-	struct json_object *slot, *error, *size;
+	struct cdb_msg_probe_reply r;
 	struct probe *pr;
-	int64_t n;
 
-	if (!op || op->state != OP_PROBING)
+	if (!op || op->state != OP_PROBING || cdb_msg_probe_reply_decode(msg->body, &r))
 		return;
-	if (!json_object_object_get_ex(msg->body, "slot", &slot) ||
-	    !json_object_object_get_ex(msg->body, "error", &error) ||
-	    !json_object_object_get_ex(msg->body, "size", &size) ||
-	    !json_object_is_type(slot, json_type_int) ||
-	    !json_object_is_type(error, json_type_int) || !json_object_is_type(size, json_type_int))
-		return;
-	n = json_object_get_int64(slot);
-	if (n < 0 || n > 1)
-		return;
-	pr = &op->probes[n];
+	pr = &op->probes[r.slot];
 	if (!pr->pending || pr->nodeid != from)
 		return;
 	pr->pending = false;
-	n = json_object_get_int64(error);
-	pr->error = (n > 0 && n < 4096) ? (int)-n : (n ? -EPROTO : 0);
-	n = json_object_get_int64(size);
-	pr->size = n > 0 ? (uint64_t)n : 0;
+	pr->error = r.error;
+	pr->size = r.size;
 	if (!probes_pending(op))
 		probes_finish(op);
 }
@@ -550,20 +535,18 @@ static void inventory_publish(struct cdb *c)
 
 static void sync_offer_deliver(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
-	struct json_object *gen, *cfg;
+	struct cdb_msg_offer in;
 	uint64_t best_gen = 0, max_cfg = 0;
 	uint32_t best = 0;
 	size_t i;
 
-	if (!json_object_object_get_ex(msg->body, "generation", &gen) ||
-	    !json_object_object_get_ex(msg->body, "config", &cfg) ||
-	    !json_object_is_type(gen, json_type_int) || !json_object_is_type(cfg, json_type_int))
+	if (cdb_msg_offer_decode(msg->body, &in))
 		return;
 	for (i = 0; i < c->noffers; i++) {
 		if (c->offers[i].nodeid == from) {
 			c->offers[i].received = true;
-			c->offers[i].generation = (uint64_t)json_object_get_int64(gen);
-			c->offers[i].config = (uint64_t)json_object_get_int64(cfg);
+			c->offers[i].generation = in.generation;
+			c->offers[i].config = in.config;
 		}
 	}
 	for (i = 0; i < c->noffers; i++) {
@@ -595,7 +578,6 @@ static void sync_offer_deliver(struct cdb *c, uint32_t from, const struct cpg_ms
 
 static void sync_state_deliver(struct cdb *c, uint32_t from, bool mine, const struct cpg_msg *msg)
 {
-	struct json_object *dbj;
 	struct db db;
 	char err[256];
 	int rc;
@@ -603,11 +585,7 @@ static void sync_state_deliver(struct cdb *c, uint32_t from, bool mine, const st
 	if (!c->sync_source || from != c->sync_source)
 		return;
 	if (!mine) {
-		if (!json_object_object_get_ex(msg->body, "db", &dbj)) {
-			qb_log(LOG_ERR, "state from node %" PRIu32 " lacks the database", from);
-			return;
-		}
-		rc = db_from_json(dbj, &db, err, sizeof(err));
+		rc = cdb_msg_state_decode(msg->body, &db, err, sizeof(err));
 		if (rc) {
 			qb_log(LOG_ERR, "state from node %" PRIu32 " refused: %s", from, err);
 			return;

@@ -14,14 +14,15 @@
  *   24     4    len      payload length, must equal the bytes that follow
  *   28     4    reserved 0
  *
- * Payloads:
+ * Payloads, decoded by db_json.h, cdb_msg.h and reconfig_msg.h:
  *   CPG_MSG_UPDATE       update (db_json.h)
  *   CPG_MSG_SYNC_OFFER   {"generation", "config"}: sent by every member after
  *                        each membership change
  *   CPG_MSG_SYNC_STATE   {"config", "db": database}: sent by the member with
  *                        the highest generation (ties: lowest nodeid)
- *   CPG_MSG_PROBE        {"device"}: asks `target` to check one of its paths
- *   CPG_MSG_PROBE_REPLY  {"error": errno or 0, "size", "path"}: to `target`
+ *   CPG_MSG_PROBE        {"device", "slot"}: asks `target` to check one of
+ *                        its paths
+ *   CPG_MSG_PROBE_REPLY  {"slot", "error": errno or 0, "size"}: to `target`
  *
  * The reconfiguration cycle (reconfig.h); reqid is the cycle's txid:
  *   CPG_MSG_PREPARE      {"change": update (db_json.h)}: from the coordinator

@@ -17,6 +17,7 @@
 #include "mailbox.h"
 #include "prober.h"
 #include "reconfig.h"
+#include "reconfig_msg.h"
 
 /* A change asked of this node: it coordinates the cycle. */
 struct request {
@@ -567,10 +568,9 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 {
 	struct request *rq = from == local_nodeid(rc) ? request_find(rc, msg->reqid) : NULL;
 	struct cycle *c = &rc->cur;
-	struct json_object *change;
 	const struct db_disk *d;
 	const uint32_t *members;
-	struct db_update u = { 0 };
+	struct db_update u;
 	char err[512];
 	int ret;
 
@@ -581,16 +581,7 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 			rq->txid = 0;
 		return;
 	}
-	if (!json_object_object_get_ex(msg->body, "change", &change)) {
-		snprintf(err, sizeof(err), "PREPARE without a change");
-		ret = -EINVAL;
-	} else {
-		ret = db_update_from_json(change, &u, err, sizeof(err));
-	}
-	if (ret == 0 && u.op != DB_OP_MAP && u.op != DB_OP_SUSPEND) {
-		snprintf(err, sizeof(err), "PREPARE of a change that is not a mapping change");
-		ret = -EINVAL;
-	}
+	ret = reconfig_msg_prepare_decode(msg->body, &u, err, sizeof(err));
 	d = ret ? NULL : db_disk_find(cdb_db(rc->cdb), u.disk.name);
 	if (ret == 0 && !d) {
 		snprintf(err, sizeof(err), "no such disk '%s'", u.disk.name);
@@ -630,27 +621,24 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 static void ack_deliver(struct reconfig *rc, uint32_t from, const struct cpg_msg *msg)
 {
 	struct cycle *c = &rc->cur;
-	struct json_object *error, *drain;
+	struct reconfig_msg_ack ack;
 	size_t i, acked = 0;
 
 	if (!c->active || c->txid != msg->reqid || c->coordinator != local_nodeid(rc))
 		return;
-	if (!json_object_object_get_ex(msg->body, "error", &error) ||
-	    !json_object_is_type(error, json_type_string) ||
-	    !json_object_object_get_ex(msg->body, "drain_us", &drain) ||
-	    !json_object_is_type(drain, json_type_int)) {
+	if (reconfig_msg_ack_decode(msg->body, &ack)) {
 		cancel_send(rc, "malformed acknowledgement");
 		return;
 	}
-	if (json_object_get_string_len(error)) {
-		cancel_send(rc, json_object_get_string(error));
+	if (ack.refusal) {
+		cancel_send(rc, ack.refusal);
 		return;
 	}
 	for (i = 0; i < c->nmembers; i++) {
 		if (c->members[i] == from && !c->acked[i]) {
 			c->acked[i] = true;
-			if ((uint64_t)json_object_get_int64(drain) >= c->drain_max_us) {
-				c->drain_max_us = (uint64_t)json_object_get_int64(drain);
+			if (ack.drain_us >= c->drain_max_us) {
+				c->drain_max_us = ack.drain_us;
 				c->drain_node = from;
 			}
 		}
@@ -668,18 +656,16 @@ static void ack_deliver(struct reconfig *rc, uint32_t from, const struct cpg_msg
 static void outcome_deliver(struct reconfig *rc, uint32_t from, const struct cpg_msg *msg)
 {
 	struct cycle *c = &rc->cur;
-	struct json_object *reason;
+	const char *reason;
 	char err[512];
 	int ret;
 
 	if (!c->active || c->txid != msg->reqid)
 		return;
 	if (msg->type == CPG_MSG_CANCEL) {
-		snprintf(err, sizeof(err), "cancelled: %s",
-			 json_object_object_get_ex(msg->body, "reason", &reason) &&
-					 json_object_is_type(reason, json_type_string) ?
-				 json_object_get_string(reason) :
-				 "no reason given");
+		if (reconfig_msg_cancel_decode(msg->body, &reason))
+			reason = "no reason given";
+		snprintf(err, sizeof(err), "cancelled: %s", reason);
 		cycle_end(rc, -ECANCELED, err);
 		return;
 	}

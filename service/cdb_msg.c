@@ -1,0 +1,76 @@
+/*
+ * Bodies of the cluster database's CPG messages.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cdb_msg.h"
+#include "db_json.h"
+
+static struct json_object *field(struct json_object *body, const char *key, json_type type)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+int cdb_msg_offer_decode(struct json_object *body, struct cdb_msg_offer *offer)
+{
+	struct json_object *gen = field(body, "generation", json_type_int);
+	struct json_object *cfg = field(body, "config", json_type_int);
+
+	if (!gen || !cfg)
+		return -EBADMSG;
+	offer->generation = (uint64_t)json_object_get_int64(gen);
+	offer->config = (uint64_t)json_object_get_int64(cfg);
+	return 0;
+}
+
+int cdb_msg_state_decode(struct json_object *body, struct db *db, char *err, size_t errlen)
+{
+	struct json_object *dbj;
+
+	memset(db, 0, sizeof(*db));
+	if (!json_object_object_get_ex(body, "db", &dbj)) {
+		snprintf(err, errlen, "no database");
+		return -EBADMSG;
+	}
+	return db_from_json(dbj, db, err, errlen);
+}
+
+int cdb_msg_probe_decode(struct json_object *body, struct cdb_msg_probe *probe)
+{
+	struct json_object *dev = field(body, "device", json_type_string);
+	struct json_object *slot = field(body, "slot", json_type_int);
+
+	if (!dev || !slot)
+		return -EBADMSG;
+	probe->device = json_object_get_string(dev);
+	probe->slot = json_object_get_int(slot);
+	return 0;
+}
+
+int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_reply *reply)
+{
+	struct json_object *slot = field(body, "slot", json_type_int);
+	struct json_object *error = field(body, "error", json_type_int);
+	struct json_object *size = field(body, "size", json_type_int);
+	int64_t n;
+
+	if (!slot || !error || !size)
+		return -EBADMSG;
+	n = json_object_get_int64(slot);
+	if (n < 0 || n > 1)
+		return -EBADMSG;
+	reply->slot = (unsigned int)n;
+	/* The errno travels positive; anything that cannot be one still fails
+	 * the probe rather than passing it. */
+	n = json_object_get_int64(error);
+	reply->error = (n > 0 && n < 4096) ? (int)-n : (n ? -EPROTO : 0);
+	n = json_object_get_int64(size);
+	reply->size = n > 0 ? (uint64_t)n : 0;
+	return 0;
+}

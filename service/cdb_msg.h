@@ -1,0 +1,53 @@
+/*
+ * Bodies of the cluster database's CPG messages (cpg_msg.h): sync offers and
+ * states, device probes and their replies. Another member wrote them, so each
+ * decoder is a pure function of the body, fuzzed through fuzz_cpg_msg; what
+ * the body means for this node's state is the caller's business.
+ *
+ * Strings in a decoded body point into it: they live as long as the body.
+ */
+#ifndef VDISK_CDB_MSG_H
+#define VDISK_CDB_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "db.h"
+
+/* CPG_MSG_SYNC_OFFER {"generation", "config"} */
+struct cdb_msg_offer {
+	uint64_t generation;
+	uint64_t config;
+};
+
+/* CPG_MSG_PROBE {"device", "slot"}: slot is echoed back unchecked, the
+ * asker matches it. */
+struct cdb_msg_probe {
+	const char *device;
+	int slot;
+};
+
+/* CPG_MSG_PROBE_REPLY {"slot", "error": errno or 0, "size"} */
+struct cdb_msg_probe_reply {
+	unsigned int slot; /* 0 primary, 1 secondary */
+	int error; /* -errno or 0 */
+	uint64_t size; /* a negative one reads as 0 */
+};
+
+/* 0, or -EBADMSG: a field is missing or of the wrong type. */
+int cdb_msg_offer_decode(struct json_object *body, struct cdb_msg_offer *offer);
+
+/* CPG_MSG_SYNC_STATE {"config", "db": database}: the database into db.
+ * 0, or -EBADMSG/-EINVAL with a reason in err; on error db holds nothing. */
+int cdb_msg_state_decode(struct json_object *body, struct db *db, char *err, size_t errlen);
+
+/* 0, or -EBADMSG: a field is missing or of the wrong type. */
+int cdb_msg_probe_decode(struct json_object *body, struct cdb_msg_probe *probe);
+
+/* 0, or -EBADMSG: a field is missing or of the wrong type, or the slot is
+ * not 0 or 1. An error outside 1..4095 is taken as -EPROTO. */
+int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_reply *reply);
+
+#endif
