@@ -4,6 +4,7 @@
  * knows nothing about individual keys beyond the final cross-checks.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +35,7 @@ enum key_type {
 	TYPE_NUMBER, /* decimal, stored in a uint16_t or uint32_t by size */
 	TYPE_POLICY, /* enum vdisk_policy by policy_names */
 	TYPE_LISTEN, /* see config_listen_split() */
+	TYPE_NETS, /* ADDR[/PREFIX][, ...] into nbd_allow */
 };
 
 /* One key of vdisk.conf: where it may appear, what it holds, where it goes. */
@@ -77,6 +79,7 @@ enum key_id {
 	KEY_AUTHKEY,
 	KEY_NBD_SOCKET,
 	KEY_NBD_LISTEN,
+	KEY_NBD_ALLOW,
 	KEY_NDFS_MOUNT,
 	KEY_IO_TIMEOUT,
 	KEY_ACK_TIMEOUT,
@@ -103,6 +106,7 @@ static const struct config_key config_keys[KEY_COUNT] = {
 			    .offset = offsetof(struct vdisk_config, nbd_socket),
 			    .size = SUN_PATH_SIZE},
 	[KEY_NBD_LISTEN] = KEY("nbd", "listen", TYPE_LISTEN, nbd_listen),
+	[KEY_NBD_ALLOW] = KEY("nbd", "allow", TYPE_NETS, nbd_allow),
 	[KEY_NDFS_MOUNT] = KEY("ndfs", "mount", TYPE_PATH, ndfs_mount),
 	[KEY_IO_TIMEOUT] = NUMBER_KEY("io", "timeout_ms", io_timeout_ms, 1, MS_MAX),
 	[KEY_ACK_TIMEOUT] = NUMBER_KEY("reconfig", "ack_timeout_ms", ack_timeout_ms, 1, MS_MAX),
@@ -283,6 +287,116 @@ int config_listen_split(const char *listen, char *host, size_t hostlen, uint16_t
 	return listen_parse((struct slice){listen, strlen(listen)}, host, hostlen, port);
 }
 
+/* Takes the next item of a comma-separated list off *rest, trimmed (empty
+ * for ",," or a trailing ','); false once the list is used up. */
+static bool list_next(struct slice *rest, struct slice *item)
+{
+	const char *comma;
+	size_t n;
+
+	if (!rest->s)
+		return false;
+	comma = memchr(rest->s, ',', rest->len);
+	n = comma ? (size_t)(comma - rest->s) : rest->len;
+	*item = slice_trim((struct slice){ rest->s, n });
+	*rest = comma ? (struct slice){ comma + 1, rest->len - n - 1 } : (struct slice){ NULL, 0 };
+	return true;
+}
+
+/* One network of [nbd] allow: ADDR or ADDR/PREFIX, numeric. */
+static int net_parse(struct slice s, struct config_net *net)
+{
+	char text[INET6_ADDRSTRLEN + 5], *slash, *end;
+	unsigned long prefix;
+	unsigned int max;
+
+	if (!s.len || s.len >= sizeof(text))
+		return -EINVAL;
+	memcpy(text, s.s, s.len);
+	text[s.len] = '\0';
+	slash = strchr(text, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, text, net->addr) == 1) {
+		net->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, text, net->addr) == 1) {
+		net->family = AF_INET6;
+		max = 128;
+	} else {
+		return -EINVAL;
+	}
+	net->prefix = max;
+	if (!slash)
+		return 0;
+	if (slash[1] < '0' || slash[1] > '9')
+		return -EINVAL;
+	prefix = strtoul(slash + 1, &end, 10);
+	if (*end || prefix > max)
+		return -EINVAL;
+	net->prefix = (unsigned int)prefix;
+	return 0;
+}
+
+static bool prefix_match(const uint8_t *net, const uint8_t *addr, unsigned int bits)
+{
+	unsigned int full = bits / 8, rest = bits % 8;
+	uint8_t mask;
+
+	if (memcmp(net, addr, full))
+		return false;
+	if (!rest)
+		return true;
+	mask = (uint8_t)(0xff << (8 - rest));
+	return (net[full] & mask) == (addr[full] & mask);
+}
+
+bool config_nets_allow(const struct config_net *nets, size_t n, const struct sockaddr *sa)
+{
+	const struct in6_addr *a6;
+	uint8_t addr[16];
+	int family;
+	size_t i;
+
+	if (sa->sa_family == AF_INET) {
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		family = AF_INET;
+	} else if (sa->sa_family == AF_INET6) {
+		/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d. */
+		a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		memcpy(addr, family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr,
+		       family == AF_INET ? 4 : 16);
+	} else {
+		return false;
+	}
+	for (i = 0; i < n; i++)
+		if (nets[i].family == family && prefix_match(nets[i].addr, addr, nets[i].prefix))
+			return true;
+	return false;
+}
+
+/* [nbd] allow = NET[, NET ...] */
+static int nets_parse(struct parser *p, const struct config_key *k, struct slice v)
+{
+	struct vdisk_config *cfg = p->cfg;
+	struct slice net;
+
+	cfg->nnbd_allow = 0;
+	while (list_next(&v, &net)) {
+		if (cfg->nnbd_allow == CONFIG_ALLOW_MAX)
+			return parser_error(p, "more than %d networks in '%s'", CONFIG_ALLOW_MAX,
+					    k->name);
+		if (net_parse(net, &cfg->nbd_allow[cfg->nnbd_allow]))
+			return parser_error(p,
+					    "invalid network '%.*s' in '%s', expected a numeric "
+					    "IPv4 or IPv6 ADDR or ADDR/PREFIX",
+					    quote_len(net), net.s, k->name);
+		cfg->nnbd_allow++;
+	}
+	return 0;
+}
+
 static bool name_char_ok(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -347,6 +461,8 @@ static int key_set(struct parser *p, const struct config_key *k, struct slice v)
 					    "HOST:PORT or [IPV6]:PORT with PORT 1-65535",
 					    quote_len(v), v.s);
 		break;
+	case TYPE_NETS:
+		return nets_parse(p, k, v);
 	}
 	if (v.len >= k->size)
 		return parser_error(p, "value of '%s' too long (longest is %zu bytes)", k->name,
@@ -394,12 +510,14 @@ static bool addr_numeric(struct slice a)
 	return inet_pton(AF_INET, text, bin) == 1 || inet_pton(AF_INET6, text, bin) == 1;
 }
 
+
 /* [links] NODE = ADDR[, ADDR ...]: names chosen by the administrator, so
  * a table of fixed keys cannot hold them. */
 static int links_parse(struct parser *p, struct slice key, struct slice value)
 {
 	struct vdisk_config *cfg = p->cfg;
 	struct config_links *l;
+	struct slice addr;
 	size_t i;
 
 	if (key.len > CONFIG_NODE_MAX)
@@ -412,11 +530,7 @@ static int links_parse(struct parser *p, struct slice key, struct slice value)
 	l = &cfg->links[cfg->nlinks];
 	memset(l, 0, sizeof(*l));
 	memcpy(l->node, key.s, key.len);
-	while (value.len) {
-		const char *comma = memchr(value.s, ',', value.len);
-		size_t n = comma ? (size_t)(comma - value.s) : value.len;
-		struct slice addr = slice_trim((struct slice){ value.s, n });
-
+	while (list_next(&value, &addr)) {
 		if (!addr.len)
 			return parser_error(p, "links of '%s': empty address", l->node);
 		if (!addr_numeric(addr))
@@ -428,11 +542,6 @@ static int links_parse(struct parser *p, struct slice key, struct slice value)
 			return parser_error(p, "links of '%s': more than %d addresses", l->node,
 					    CONFIG_LINKS_MAX);
 		memcpy(l->addr[l->naddrs++], addr.s, addr.len);
-		if (!comma)
-			break;
-		value = (struct slice){ comma + 1, value.len - n - 1 };
-		if (!slice_trim(value).len)
-			return parser_error(p, "links of '%s': empty address after ','", l->node);
 	}
 	cfg->nlinks++;
 	return 0;

@@ -13,8 +13,10 @@
 #define VDISK_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 enum vdisk_policy {
 	/* One link carries all traffic to a peer; the next by priority takes
@@ -30,6 +32,8 @@ enum vdisk_policy {
 #define CONFIG_NODE_MAX 63
 #define CONFIG_ADDR_MAX 255
 
+/* Networks in [nbd] allow. */
+#define CONFIG_ALLOW_MAX 32
 /* Longest [nbd] listen value: a bracketed IPv6 address or a host name, and a port. */
 #define VDISK_LISTEN_MAX 255
 
@@ -71,6 +75,16 @@ struct vdisk_config {
 	 * TCP. HOST:PORT, [IPV6]:PORT or PORT (every address); see
 	 * config_listen_split(). */
 	char nbd_listen[VDISK_LISTEN_MAX + 1];
+	/* [nbd] allow: the TCP clients the NBD server serves, by address
+	 * (ADDR or ADDR/PREFIX, numeric, comma-separated); none listed (the
+	 * default) serves every client that reaches the listener. A client
+	 * refused here is disconnected before the handshake. */
+	size_t nnbd_allow;
+	struct config_net {
+		int family; /* AF_INET or AF_INET6 */
+		uint8_t addr[16];
+		unsigned int prefix; /* bits that must match */
+	} nbd_allow[CONFIG_ALLOW_MAX];
 	/* [ndfs] mount: the device filesystem mount point. Default
 	 * <run_dir>/dev, derived from run_dir unless set. */
 	char ndfs_mount[PATH_MAX];
@@ -101,6 +115,10 @@ struct vdisk_config {
  * NULL. */
 const struct config_links *config_links_find(const struct vdisk_config *cfg, const char *name,
 					     uint32_t nodeid);
+
+/* Whether a TCP client at sa (IPv4, IPv6, or IPv4 mapped into IPv6) is in
+ * one of the n networks. */
+bool config_nets_allow(const struct config_net *nets, size_t n, const struct sockaddr *sa);
 
 /* Fills cfg with the defaults. */
 void config_init(struct vdisk_config *cfg);

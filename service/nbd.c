@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -47,6 +46,7 @@
 
 #include "listen_socket.h"
 #include "nbd.h"
+#include "nbd_peer.h"
 #include "nbd_proto.h"
 
 #define RBUF_SIZE (256 * 1024)
@@ -87,6 +87,7 @@ struct nbd {
 	size_t nopen_tcp; /* of which over TCP */
 	dloop_timer_t accept_pause; /* set: the listeners are out of the loop */
 	bool accept_logged; /* the reason of the pause, or of a refusal, was logged */
+	struct nbd_allow allow;
 };
 
 /* The export a connection negotiated (or an INFO describes). */
@@ -146,50 +147,6 @@ struct out_ent {
 	size_t hlen;
 	uint8_t hdr[];
 };
-
-/* Credentials */
-
-/* The groups as they were when the client connected, from the kernel (no
- * race with the pid being reused, as /proc/PID/status would have). They do
- * not change, so a first call can learn how many there are. */
-static int peer_groups(int fd, struct nbd_cred *cred)
-{
-	socklen_t len = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) && errno != ERANGE)
-		return -errno;
-	cred->groups = malloc(len ? len : 1);
-	if (!cred->groups)
-		return -ENOMEM;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cred->groups, &len))
-		return -errno;
-	cred->ngroups = len / sizeof(gid_t);
-	return 0;
-}
-
-/* tcp: the peer's address for a TCP client, NULL on the unix socket. */
-static int peer_identify(struct nbd_conn *c, const struct sockaddr_storage *tcp)
-{
-	char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
-	socklen_t len = sizeof(struct ucred);
-	struct ucred uc;
-
-	if (tcp) {
-		/* Numeric, so it does not fail for what accept() gave. */
-		getnameinfo((const struct sockaddr *)tcp, sizeof(*tcp), host, sizeof(host), port,
-			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
-		snprintf(c->peer, sizeof(c->peer), tcp->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-			 host, port);
-		return 0;
-	}
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
-		return -errno;
-	c->cred.local = true;
-	c->cred.uid = uc.uid;
-	c->cred.gid = uc.gid;
-	snprintf(c->peer, sizeof(c->peer), "pid %d uid %u", (int)uc.pid, (unsigned int)uc.uid);
-	return peer_groups(c->fd, &c->cred);
-}
 
 /* Requests and their buffers */
 
@@ -834,7 +791,7 @@ static void conn_open(struct nbd *n, int fd, const struct sockaddr_storage *tcp)
 	qb_list_init(&c->outq);
 	qb_list_init(&c->reqs);
 	c->rbuf = malloc(RBUF_SIZE);
-	rc = c->rbuf ? peer_identify(c, tcp) : -ENOMEM;
+	rc = c->rbuf ? nbd_peer_identify(fd, tcp, &c->cred, c->peer, sizeof(c->peer)) : -ENOMEM;
 	if (rc)
 		goto out_free;
 	rc = dloop_timer_add(n->loop, HANDSHAKE_MS * 1000000ull, c, conn_hs_timeout, &c->hs_timer);
@@ -914,6 +871,11 @@ static int listen_event(int32_t fd, int32_t revents, void *data)
 			break;
 		if (n->nopen < CONNS_MAX && n->nopen_tcp < CONNS_MAX / 2)
 			n->accept_logged = false;
+		/* Outside [nbd] allow: closed before the greeting. */
+		if (fd == n->tcp_fd && !nbd_allow_check(&n->allow, &ss)) {
+			close(cfd);
+			continue;
+		}
 		conn_open(n, cfd, fd == n->tcp_fd ? &ss : NULL);
 	}
 	if (i == ACCEPT_BATCH)
@@ -949,6 +911,8 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 	n->loop = transport_loop(t);
 	n->unix_fd = -1;
 	n->tcp_fd = -1;
+	n->allow.n = cfg->nnbd_allow;
+	memcpy(n->allow.nets, cfg->nbd_allow, sizeof(n->allow.nets));
 	qb_list_init(&n->conns);
 	rc = listen_unix(cfg->nbd_socket, &n->unix_fd);
 	if (rc) {

@@ -5,6 +5,8 @@
 # that grants other rw; a disk without other bits is refused with the policy
 # error. The server checks read-only itself: a write sent anyway (a client
 # that ignores the read-only flag) gets EPERM and the disk keeps its bytes.
+# `[nbd] allow` narrows the TCP clients by address: one outside it is
+# disconnected before the handshake and the refusal logged.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
@@ -182,3 +184,19 @@ retry_until 5 tcp_refused shared || fail "shared still served over TCP after per
 fails_saying "NBD_OPT_GO shared after perm set 0600" \
 	"refused with 0x80000002: permission denied: 'shared'" \
 	write_as_client shared 0 "$VDT_TMP/block"
+
+step "[nbd] allow = 10.201.0.2/32, 10.201.9.0/24: n2 is served, n3 is disconnected"
+sed -i "/^listen = $addr:$port\$/a allow = 10.201.0.2/32, 10.201.9.0/24" "$VDC_DIR/n1/vdisk.conf"
+vdc restart n1 vdiskd
+vdc wait-synced n1 20
+retry_until 10 info open || fail "n2 (in [nbd] allow) not served over TCP"
+echo "ok: n2 reads open over TCP"
+mark=$(log_mark n1)
+fails_saying "nbdinfo from n3 (not in [nbd] allow)" "nbdinfo" \
+	vdc exec n3 nbdinfo --json "nbd://$addr:$port/open"
+retry_until 3 log_has n1 "$mark" "TCP client 10.201.0.3 is not in \[nbd\] allow: disconnected" ||
+	fail "n1's log does not record the refusal of n3: $(log_since n1 "$mark" | grep nbd)"
+echo "ok: n3 was disconnected before the handshake, and n1's log says why"
+sed -i 's/^allow = .*/allow = 10.201.0.0\/33/' "$VDC_DIR/n1/vdisk.conf"
+expect_fail "vdiskd with a bad [nbd] allow" 1 "invalid network '10.201.0.0/33' in 'allow'" \
+	vdc exec n1 "$VDISK_BUILD/service/vdiskd" -f -c "$VDC_DIR/n1/vdisk.conf"

@@ -1,9 +1,11 @@
 /*
  * vdisk.conf parser: defaults, every key, every error with its file:line.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -260,7 +262,19 @@ static const struct error_case error_cases[] = {
 	 "test.conf:2: invalid listen address '0', expected PORT, HOST:PORT or "
 	 "[IPV6]:PORT with PORT 1-65535"},
 	{"[links]\nn1 = 10.0.0.1\nn1 = 10.0.0.2\n", "test.conf:3: links of 'n1' given twice"},
-	{"[links]\nn1 = 10.0.0.1,\n", "test.conf:2: links of 'n1': empty address after ','"},
+	{"[nbd]\nallow = 10.0.0.0/33\n",
+	 "test.conf:2: invalid network '10.0.0.0/33' in 'allow', expected a numeric IPv4 or IPv6 "
+	 "ADDR or ADDR/PREFIX"},
+	{"[nbd]\nallow = 10.0.0.1, , ::1\n",
+	 "test.conf:2: invalid network '' in 'allow', expected a numeric IPv4 or IPv6 ADDR or "
+	 "ADDR/PREFIX"},
+	{"[nbd]\nallow = node1/24\n",
+	 "test.conf:2: invalid network 'node1/24' in 'allow', expected a numeric IPv4 or IPv6 "
+	 "ADDR or ADDR/PREFIX"},
+	{"[nbd]\nallow = 10.0.0.1/\n",
+	 "test.conf:2: invalid network '10.0.0.1/' in 'allow', expected a numeric IPv4 or IPv6 "
+	 "ADDR or ADDR/PREFIX"},
+	{"[links]\nn1 = 10.0.0.1,\n", "test.conf:2: links of 'n1': empty address"},
 	{"[links]\nn1 = ,10.0.0.1\n", "test.conf:2: links of 'n1': empty address"},
 	{"[links]\nn1 = a b\n",
 	 "test.conf:2: links of 'n1': 'a b' is not a numeric IPv4 or IPv6 address (host names "
@@ -412,8 +426,8 @@ static void test_load(void **state)
 }
 
 /* etc/vdisk.conf shows every key with its default, commented out:
- * uncommented, it must parse to exactly the defaults (and the listen and
- * links examples). */
+ * uncommented, it must parse to exactly the defaults (and the listen, allow
+ * and links examples). */
 static void test_example(void **state)
 {
 	struct vdisk_config defaults;
@@ -437,18 +451,75 @@ static void test_example(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 15);
+	assert_int_equal(keys, 16);
 	config_init(&defaults);
 	config_init(&cfg);
 	assert_int_equal(config_parse(&cfg, text, len, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.nbd_listen, "10809");
 	memset(cfg.nbd_listen, 0, sizeof(cfg.nbd_listen));
+	assert_int_equal(cfg.nnbd_allow, 2);
+	assert_int_equal(cfg.nbd_allow[1].family, AF_INET6);
+	assert_int_equal(cfg.nbd_allow[1].prefix, 64);
+	cfg.nnbd_allow = 0;
+	memset(cfg.nbd_allow, 0, sizeof(cfg.nbd_allow));
 	assert_int_equal(cfg.nlinks, 2);
 	assert_string_equal(config_links_find(&cfg, "n2", 2)->addr[1], "192.168.11.2");
 	cfg.nlinks = 0;
 	memset(cfg.links, 0, sizeof(cfg.links));
 	assert_memory_equal(&cfg, &defaults, sizeof(cfg));
 	free(text);
+}
+
+static struct sockaddr_storage sa_of(const char *text)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+	if (inet_pton(AF_INET, text, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
+		in6->sin6_family = AF_INET6;
+	}
+	return ss;
+}
+
+/* [nbd] allow: networks by prefix, single addresses, IPv4 seen through a
+ * dual-stack listener as ::ffff:a.b.c.d. */
+static void test_nbd_allow(void **state)
+{
+	static const char text[] = "[nbd]\nallow = 192.168.10.0/24, 10.1.2.3 ,2001:db8::/33, "
+				   "172.16.0.0/12\n";
+	static const char *const in[] = {
+		"192.168.10.1", "192.168.10.255",   "10.1.2.3",	   "2001:db8::1",
+		"2001:db8:7fff::9", "::ffff:192.168.10.7", "172.31.255.255", "172.16.0.0",
+	};
+	static const char *const out[] = {
+		"192.168.11.1", "10.1.2.4",	  "2001:db8:8000::1", "::1",
+		"::ffff:10.1.2.4", "172.32.0.0", "2001:db9::1",	      "::192.168.10.1",
+	};
+	struct vdisk_config cfg;
+	struct sockaddr_storage ss;
+	char err[256];
+	size_t i;
+
+	config_init(&cfg);
+	assert_int_equal(cfg.nnbd_allow, 0);
+	assert_int_equal(config_parse(&cfg, text, strlen(text), "test.conf", err, sizeof(err)), 0);
+	assert_int_equal(cfg.nnbd_allow, 4);
+	for (i = 0; i < ARRAY_SIZE(in); i++) {
+		ss = sa_of(in[i]);
+		if (!config_nets_allow(cfg.nbd_allow, cfg.nnbd_allow, (struct sockaddr *)&ss))
+			fail_msg("%s should be allowed", in[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(out); i++) {
+		ss = sa_of(out[i]);
+		if (config_nets_allow(cfg.nbd_allow, cfg.nnbd_allow, (struct sockaddr *)&ss))
+			fail_msg("%s should be refused", out[i]);
+	}
+	ss = sa_of("10.1.2.3");
+	assert_false(config_nets_allow(cfg.nbd_allow, 0, (struct sockaddr *)&ss));
 }
 
 static void test_listen_split(void **state)
@@ -494,7 +565,7 @@ int main(void)
 		cmocka_unit_test(test_errors),	     cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_too_long),     cmocka_unit_test(test_small_err),
 		cmocka_unit_test(test_load),	     cmocka_unit_test(test_example),
-		cmocka_unit_test(test_listen_split),
+		cmocka_unit_test(test_listen_split), cmocka_unit_test(test_nbd_allow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
