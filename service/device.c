@@ -49,6 +49,26 @@ int device_spec_check(const char *spec)
 	return -EINVAL;
 }
 
+/* The device carrying tag spec (UUID=, LABEL=, PARTUUID=), or NULL. */
+static char *tag_evaluate(const char *spec)
+{
+	blkid_cache fresh;
+	char *found;
+
+	/* Tries the udev symlinks first, then scans (blkid.conf EVALUATE). */
+	found = blkid_evaluate_tag(spec, NULL, NULL);
+	if (found)
+		return found;
+	/* The scan skips devices blkid.tab already knows, with the tags
+	 * they had then: a device relabelled, or a loop device set up
+	 * again over another image, is only found by probing afresh. */
+	if (blkid_get_cache(&fresh, "/dev/null") < 0)
+		return NULL;
+	found = blkid_evaluate_tag(spec, NULL, &fresh);
+	blkid_put_cache(fresh);
+	return found;
+}
+
 int device_resolve(const char *spec, char *path, size_t pathlen)
 {
 	char *found = NULL;
@@ -59,8 +79,7 @@ int device_resolve(const char *spec, char *path, size_t pathlen)
 	if (ret < 0)
 		return ret;
 	if (spec[0] != '/') {
-		/* Tries the udev symlinks first, then scans (blkid.conf EVALUATE). */
-		found = blkid_evaluate_tag(spec, NULL, NULL);
+		found = tag_evaluate(spec);
 		if (!found)
 			return -ENOENT;
 		src = found;

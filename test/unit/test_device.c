@@ -230,6 +230,17 @@ static void test_loop(void **state)
 	for (i = 0; i < count; i++)
 		assert_string_not_equal(list[i].path, l->dev);
 	free(list);
+
+	/* Relabelled after blkid cached it: found by its new label, not by
+	 * the old one. */
+	snprintf(spec, sizeof(spec), "LABEL=%s", l->label);
+	l->label[0] = 'w';
+	if (command_run("e2label %s %s", l->dev, l->label) != 0)
+		fail_msg("e2label %s %s failed", l->dev, l->label);
+	assert_int_equal(device_resolve(spec, path, sizeof(path)), -ENOENT);
+	snprintf(spec, sizeof(spec), "LABEL=%s", l->label);
+	assert_int_equal(device_resolve(spec, path, sizeof(path)), 0);
+	assert_string_equal(path, l->dev);
 }
 
 int main(void)
