@@ -1,160 +1,293 @@
 /*
- * Serving other nodes' requests (remote.c) between a fake transport and a
- * fake backend: this file implements, at link time, the transport calls
- * remote.c makes (client registration and the two sends), backend_submit()
- * and router_map(), so the real request_receive(), serve_done() and
- * remote_peer_reset() run and the test decides when each I/O completes.
+ * Serving other nodes' requests (remote.c) with the real parts around it: a
+ * transport with a real data loop whose connections to the two senders are
+ * socketpairs (built as conn.c leaves them once authenticated), the router
+ * set up by router_start() and given its snapshot by router_map_post() (it
+ * starts the backend and remote.c, as in vdiskd), and the io_uring backend
+ * on a file in /dev/shm and on /dev/full (every write to it fails with
+ * -ENOSPC). Requests enter through peer_receive(), as conn.c hands over a
+ * frame it read; answers are read from the senders' ends of the socketpairs
+ * and decoded with frame_hdr_decode().
+ *
+ * What the test sees of an execution: a write to the file is copied when it
+ * is submitted (tmpfs; its completion still runs later, from a job of the
+ * loop), so the file's bytes tell whether it ran; a request answered from
+ * the recent-completions table or refused is answered during
+ * peer_receive(), one that runs only once the loop ran (backend.h: done()
+ * never inline).
+ *
  * Checked: a write sent again after it completed is answered from the
  * recent-completions table with its status and not run again; a copy that
  * arrives while the first still runs is not run and both share one answer,
- * as the latest attempt (reads too, though a completed read runs again);
- * a request routed with another configuration gets -ESTALE and is not
- * run; after the transport reports that the sender restarted, its requests
- * run again and what still ran for its old life is answered to nobody.
+ * as the latest attempt (reads too, though a completed read runs again); a
+ * request routed with another configuration gets -ESTALE and is not run;
+ * after the transport reports that the sender restarted (peer_reset()), its
+ * requests run again and what still ran for its old life is answered to
+ * nobody.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
-#include "remote.h"
+#include "dloop.h"
 #include "router.h"
+#include "transport_internal.h"
 
 #define LOCAL 1 /* the serving node */
-#define PEER 2 /* the node whose router sends the requests */
-#define OTHER 3
+#define PEER 2 /* a node whose router sends requests */
+#define OTHER 3 /* another one */
 #define CONFIG 5
-#define DISK 7
-#define DEV "/dev/fake-primary"
+#define DISK 7 /* path 0 here: the file */
+#define FULL 8 /* path 0 here: /dev/full */
 #define LEN 512
 #define OFF 4096
+#define FILE_SIZE (1 << 20)
+#define RBUF 4096
+#define MAX_ANS 16
+#define TIMEOUT_NS (5 * 1000000000ull) /* a run that takes this long failed */
+#define TMPFS_MAGIC 0x01021994
 
-struct transport {
-	int unused;
-};
-
-struct backend {
-	int unused;
-};
-
-struct router {
-	int unused;
-};
-
-static struct transport fake_t;
-static struct backend fake_b;
-static struct router fake_r;
-static struct vdmap *map;
-static struct remote *rs;
-
-/* What remote.c registered with the transport. */
-static transport_recv_fn recv_fn;
-static transport_reset_fn reset_fn;
-static void *client_ctx;
-
-/* Answers sent, in order. */
-struct sent {
-	uint32_t nodeid;
+/* An answer as the sender read it. */
+struct answer {
 	struct frame_hdr h;
-	size_t len;
 	uint8_t data[LEN];
 };
 
-#define MAX_SENT 16
-static struct sent sent[MAX_SENT];
-static size_t nsent;
+/* A sender, and what it reads on its end of its connection. */
+struct node {
+	uint32_t id;
+	struct tpeer *p;
+	struct tconn *c; /* its connection on link 0 */
+	int far; /* the sender's end */
+	uint64_t seq; /* of the last data frame it sent */
+	uint64_t rx; /* seq of the last frame it read: what it acknowledges */
+	uint8_t buf[RBUF]; /* bytes read, not yet a whole frame */
+	size_t blen;
+	struct answer ans[MAX_ANS];
+	size_t nans;
+};
 
-/* I/O submitted to the backend, in order; NULL once completed (remote.c
- * frees it in done()). */
-#define MAX_IO 16
-static struct backend_io *ios[MAX_IO];
-static char io_spec[MAX_IO][VDISK_DEVICE_MAX + 1];
-static size_t nios;
+struct rig {
+	struct transport t;
+	struct router *r;
+	struct node nodes[2]; /* PEER, OTHER */
+	char path[64];
+	int fd; /* the file, as the test reads and writes it */
+	size_t want; /* answers that end the run */
+	bool timed_out;
+};
 
-/* The transport and the backend, faked. */
+static struct rig *rig;
 
-int transport_client_register(struct transport *t, enum tclient client, transport_recv_fn recv,
-			      transport_reset_fn reset, void *ctx)
+/* The connections and the transport. */
+
+static int32_t no_event(int32_t fd, int32_t revents, void *data)
 {
-	assert_ptr_equal(t, &fake_t);
-	assert_int_equal(client, TCLIENT_BACKEND);
-	recv_fn = recv;
-	reset_fn = reset;
-	client_ctx = ctx;
+	(void)fd;
+	(void)revents;
+	(void)data;
+	fail_msg("input is delivered with peer_receive(): no poll callback");
 	return 0;
 }
 
-static struct sent *sent_add(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
-			     const void *payload, size_t len)
+/* An authenticated connection to nodeid on link 0 as conn_new() and
+ * conn_established() leave it, over one end of a socketpair; the other end
+ * in *far. */
+static struct tconn *conn_make(uint32_t nodeid, uint64_t incarnation, int *far)
 {
-	struct sent *s;
+	struct tconn *c = calloc(1, sizeof(*c));
+	int sv[2];
 
-	assert_ptr_equal(t, &fake_t);
-	assert_true(nsent < MAX_SENT);
-	assert_true(len <= LEN);
-	s = &sent[nsent++];
-	s->nodeid = nodeid;
-	s->h = *h;
-	s->len = len;
-	if (len)
-		memcpy(s->data, payload, len);
-	return s;
+	assert_non_null(c);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	c->rbuf = malloc(RBUF);
+	assert_non_null(c->rbuf);
+	c->rcap = RBUF;
+	c->t = &rig->t;
+	c->fd = sv[0];
+	c->outbound = true; /* the lower nodeid connects */
+	c->link = 0;
+	c->nodeid = nodeid;
+	c->peer_incarnation = incarnation;
+	c->state = CONN_UP;
+	c->up_since = now_ns();
+	qb_list_init(&c->txq);
+	snprintf(c->addr, sizeof(c->addr), "node%u-link0", nodeid);
+	assert_int_equal(dloop_poll_add(rig->t.loop, c->fd, POLLIN, c, no_event), 0);
+	qb_list_add_tail(&c->list, &rig->t.conns);
+	*far = sv[1];
+	return c;
 }
 
-int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
-		   const void *payload, size_t len)
+/* The rest of conn_established(): c carries link 0. */
+static void link_up(struct node *n, struct tconn *c)
 {
-	sent_add(t, nodeid, h, payload, len);
+	struct tlink *l = &n->p->links[0];
+
+	n->p->incarnation = c->peer_incarnation;
+	l->configured = true;
+	l->hb_up = true;
+	l->conn = c;
+	n->c = c;
+	peer_kick(&rig->t, n->p);
+}
+
+static void node_add(struct node *n, uint32_t nodeid)
+{
+	int far;
+
+	n->id = nodeid;
+	n->p = peer_new(nodeid);
+	assert_non_null(n->p);
+	n->p->member = true;
+	rig->t.peers[rig->t.npeers++] = n->p;
+	link_up(n, conn_make(nodeid, 0x1111, &far));
+	n->far = far;
+}
+
+static struct node *node(uint32_t nodeid)
+{
+	return &rig->nodes[nodeid == PEER ? 0 : 1];
+}
+
+/* Reads what the sender's end has: each whole data frame is an answer (an
+ * ack frame carries nothing to check). */
+static void far_read(struct node *n)
+{
+	struct frame_hdr h;
+	size_t size;
+	ssize_t got;
+
+	for (;;) {
+		got = read(n->far, n->buf + n->blen, sizeof(n->buf) - n->blen);
+		if (got < 0) {
+			assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+			break;
+		}
+		assert_true(got > 0); /* a sender's connection is never closed here */
+		n->blen += (size_t)got;
+		while (n->blen >= FRAME_HDR_SIZE) {
+			assert_int_equal(frame_hdr_decode(n->buf, n->blen, &h), 0);
+			size = FRAME_HDR_SIZE + h.payload_len;
+			assert_true(h.payload_len <= LEN);
+			if (n->blen < size)
+				break;
+			if (h.type == FRAME_DATA) {
+				/* The channel is in order, from 1 in each life. */
+				assert_int_equal(h.seq, n->rx + 1);
+				n->rx = h.seq;
+				assert_true(n->nans < MAX_ANS);
+				n->ans[n->nans].h = h;
+				memcpy(n->ans[n->nans].data, n->buf + FRAME_HDR_SIZE, h.payload_len);
+				n->nans++;
+			}
+			memmove(n->buf, n->buf + size, n->blen - size);
+			n->blen -= size;
+		}
+	}
+}
+
+static size_t answers(void)
+{
+	far_read(&rig->nodes[0]);
+	far_read(&rig->nodes[1]);
+	return rig->nodes[0].nans + rig->nodes[1].nans;
+}
+
+static int32_t far_event(int32_t fd, int32_t revents, void *data)
+{
+	(void)fd;
+	(void)revents;
+	(void)data;
+	if (answers() >= rig->want)
+		dloop_stop(rig->t.loop);
 	return 0;
 }
 
-/* Sent at once: the buffer goes back to its owner before this returns. */
-int transport_send_buffer(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
-			  uint8_t *frame, size_t len, void (*release)(void *owner), void *owner)
+static void run_timeout(void *data)
 {
-	sent_add(t, nodeid, h, frame + FRAME_HDR_SIZE, len);
-	release(owner);
-	return 0;
+	(void)data;
+	rig->timed_out = true;
+	dloop_stop(rig->t.loop);
 }
 
-int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
+/* Runs the loop until the senders read `more` answers more than they have. */
+static void run_for(size_t more)
 {
-	assert_ptr_equal(b, &fake_b);
-	assert_true(nios < MAX_IO);
-	strcpy(io_spec[nios], spec);
-	ios[nios++] = io;
-	return 0;
+	dloop_timer_t timer;
+	int i;
+
+	rig->want = answers() + more;
+	rig->timed_out = false;
+	for (i = 0; i < 2; i++)
+		assert_int_equal(dloop_poll_add(rig->t.loop, rig->nodes[i].far, POLLIN,
+						&rig->nodes[i], far_event),
+				 0);
+	assert_int_equal(dloop_timer_add(rig->t.loop, TIMEOUT_NS, NULL, run_timeout, &timer), 0);
+	dloop_run(rig->t.loop);
+	dloop_timer_del(rig->t.loop, timer);
+	for (i = 0; i < 2; i++)
+		dloop_poll_del(rig->t.loop, rig->nodes[i].far);
+	assert_false(rig->timed_out);
+	assert_int_equal(answers(), rig->want);
 }
 
-const struct vdmap *router_map(const struct router *r)
+static void turn_stop(void *data)
 {
-	assert_ptr_equal(r, &fake_r);
-	return map;
+	(void)data;
+	dloop_stop(rig->t.loop);
 }
 
-/* Helpers. */
-
-/* Completes submitted I/O i; a read gets its buffer filled first. */
-static void complete(size_t i, int status)
+/* One turn of the loop: the jobs queued now run (the completions of writes
+ * to the file among them), then nothing more is answered. */
+static void turn_quiet(void)
 {
-	struct backend_io *io;
+	size_t n = answers();
 
-	assert_true(i < nios);
-	io = ios[i];
-	assert_non_null(io);
-	ios[i] = NULL;
-	if (io->op == VD_READ && !status)
-		memset(io->buf, 0xa0 + (int)i, io->length);
-	io->done(io, status);
+	assert_int_equal(dloop_job_add(rig->t.loop, NULL, turn_stop), 0);
+	dloop_run(rig->t.loop);
+	assert_int_equal(answers(), n);
 }
 
-static struct frame_hdr request(uint8_t op, uint32_t from, uint64_t id, uint8_t attempt)
+/* The sender restarted: its new connection authenticated on link 0 with a
+ * new incarnation, conn_established() calls peer_reset() and makes it the
+ * link's. The old connection is closed, its end reads EOF without an
+ * answer; the new life numbers its frames from 1 again. */
+static void restart(uint32_t nodeid)
+{
+	struct node *n = node(nodeid);
+	struct tconn *fresh;
+	uint8_t b;
+	int far;
+
+	far_read(n);
+	fresh = conn_make(nodeid, 0x2222, &far);
+	peer_reset(&rig->t, n->p, fresh);
+	link_up(n, fresh);
+	assert_int_equal(read(n->far, &b, 1), 0);
+	assert_int_equal(n->blen, 0);
+	close(n->far);
+	n->far = far;
+	n->seq = 0;
+	n->rx = 0;
+}
+
+/* Requests and answers. */
+
+static struct frame_hdr request(uint8_t op, uint32_t from, uint32_t disk, uint64_t id,
+				uint8_t attempt)
 {
 	return (struct frame_hdr){
 		.type = FRAME_DATA,
@@ -163,7 +296,7 @@ static struct frame_hdr request(uint8_t op, uint32_t from, uint64_t id, uint8_t 
 		.src_node = from,
 		.reqid = vd_reqid_wire(id, attempt),
 		.config = CONFIG,
-		.disk = DISK,
+		.disk = disk,
 		.status = 0, /* path 0, the primary: this node's */
 		.offset = OFF,
 		.length = LEN,
@@ -172,228 +305,322 @@ static struct frame_hdr request(uint8_t op, uint32_t from, uint64_t id, uint8_t 
 	};
 }
 
-static void deliver(const struct frame_hdr *h, uint8_t fill)
+/* h arrives from its sender over link 0, as the next frame of the channel,
+ * acknowledging what the sender read. */
+static void deliver(struct frame_hdr h, uint8_t fill)
 {
+	struct node *n = node(h.src_node);
 	uint8_t payload[LEN];
 
-	if (h->op != VD_WRITE) {
-		recv_fn(client_ctx, h, NULL, 0);
-		return;
-	}
+	far_read(n);
+	h.seq = ++n->seq;
+	h.ack = n->rx;
 	memset(payload, fill, sizeof(payload));
-	recv_fn(client_ctx, h, payload, sizeof(payload));
+	peer_receive(&rig->t, n->p, &n->p->links[0], &h, h.payload_len ? payload : NULL);
 }
 
-static void write_attempt(uint32_t from, uint64_t id, uint8_t attempt, uint8_t fill)
+static void write_attempt(uint32_t from, uint32_t disk, uint64_t id, uint8_t attempt,
+			  uint8_t fill)
 {
-	struct frame_hdr h = request(VD_WRITE, from, id, attempt);
-
-	deliver(&h, fill);
+	deliver(request(VD_WRITE, from, disk, id, attempt), fill);
 }
 
-/* Answer n went to the sender of (from, id, attempt) with status. */
-static void assert_answer(size_t n, uint32_t from, uint64_t id, uint8_t attempt, int status)
+/* The file holds fill at OFF. */
+static void assert_file(uint8_t fill)
 {
-	const struct sent *s;
+	uint8_t got[LEN], want[LEN];
 
-	assert_true(n < nsent);
-	s = &sent[n];
-	assert_int_equal(s->nodeid, from);
-	assert_int_equal(s->h.client, TCLIENT_ROUTER);
-	assert_true(s->h.flags & FRAME_F_REPLY);
-	assert_int_equal(s->h.reqid, vd_reqid_wire(id, attempt));
-	assert_int_equal(s->h.disk, DISK);
-	assert_int_equal(s->h.status, status);
-}
-
-/* I/O i is the write of LEN bytes of fill at OFF on this node's path. */
-static void assert_write_io(size_t i, uint8_t fill)
-{
-	uint8_t want[LEN];
-
-	assert_true(i < nios);
-	assert_non_null(ios[i]);
-	assert_string_equal(io_spec[i], DEV);
-	assert_int_equal(ios[i]->op, VD_WRITE);
-	assert_int_equal(ios[i]->offset, OFF);
-	assert_int_equal(ios[i]->length, LEN);
+	assert_int_equal(pread(rig->fd, got, LEN, OFF), LEN);
 	memset(want, fill, sizeof(want));
-	assert_memory_equal(ios[i]->buf, want, LEN);
+	assert_memory_equal(got, want, LEN);
+}
+
+static void file_fill(uint8_t fill)
+{
+	uint8_t buf[LEN];
+
+	memset(buf, fill, sizeof(buf));
+	assert_int_equal(pwrite(rig->fd, buf, LEN, OFF), LEN);
+}
+
+/* The latest answer from's sender read went to (id, attempt) of disk with
+ * status. */
+static const struct answer *assert_answer(uint32_t from, uint32_t disk, uint64_t id,
+					  uint8_t attempt, int status)
+{
+	struct node *n = node(from);
+	const struct answer *a;
+
+	assert_true(n->nans > 0);
+	a = &n->ans[n->nans - 1];
+	assert_int_equal(a->h.type, FRAME_DATA);
+	assert_int_equal(a->h.src_node, LOCAL);
+	assert_int_equal(a->h.client, TCLIENT_ROUTER);
+	assert_true(a->h.flags & FRAME_F_REPLY);
+	assert_int_equal(a->h.reqid, vd_reqid_wire(id, attempt));
+	assert_int_equal(a->h.disk, disk);
+	assert_int_equal(a->h.status, status);
+	return a;
+}
+
+/* A write of fill to the file as (from, id, attempt) runs (the file holds
+ * it), and is not answered before it completes. */
+static void write_runs(uint32_t from, uint64_t id, uint8_t attempt, uint8_t fill)
+{
+	size_t n = answers();
+
+	write_attempt(from, DISK, id, attempt, fill);
+	assert_file(fill);
+	assert_int_equal(answers(), n);
+}
+
+/* A write to /dev/full as (from, id, attempt) is not answered at once: it
+ * runs (an answer from the table or a refusal would be there already). */
+static void full_write_runs(uint32_t from, uint64_t id, uint8_t attempt)
+{
+	size_t n = answers();
+
+	write_attempt(from, FULL, id, attempt, 0x66);
+	assert_int_equal(answers(), n);
+}
+
+/* What runs for (from, disk, id) completes: one answer, to attempt. */
+static void completes(uint32_t from, uint32_t disk, uint64_t id, uint8_t attempt, int status)
+{
+	run_for(1);
+	assert_answer(from, disk, id, attempt, status);
+}
+
+/* A copy of (from, disk, id) as attempt is answered at once with status,
+ * and not run: the file keeps what it had, nothing more is answered when
+ * the loop runs. */
+static void write_from_table(uint32_t from, uint32_t disk, uint64_t id, uint8_t attempt,
+			     int status)
+{
+	uint8_t before[LEN], after[LEN];
+	size_t n = answers();
+
+	assert_int_equal(pread(rig->fd, before, LEN, OFF), LEN);
+	write_attempt(from, disk, id, attempt, 0x77);
+	assert_int_equal(answers(), n + 1);
+	assert_answer(from, disk, id, attempt, status);
+	turn_quiet();
+	assert_int_equal(pread(rig->fd, after, LEN, OFF), LEN);
+	assert_memory_equal(before, after, LEN);
+}
+
+/* Setup. */
+
+static struct vdmap *map_make(void)
+{
+	struct vdmap *m = calloc(1, sizeof(*m) + 2 * sizeof(m->disks[0]));
+	struct vdmap_disk *d;
+	size_t i;
+
+	assert_non_null(m);
+	m->seq = 1;
+	m->config = CONFIG;
+	m->local_nodeid = LOCAL;
+	m->quorate = true;
+	m->nmembers = 3;
+	m->members[0] = LOCAL;
+	m->members[1] = PEER;
+	m->members[2] = OTHER;
+	m->ndisks = 2;
+	for (i = 0; i < 2; i++) {
+		d = &m->disks[i];
+		snprintf(d->name, sizeof(d->name), "vd%zu", i + 1);
+		d->id = i ? FULL : DISK;
+		d->size = FILE_SIZE;
+		d->paths[0].nodeid = LOCAL;
+		snprintf(d->paths[0].device, sizeof(d->paths[0].device), "%s",
+			 i ? "/dev/full" : rig->path);
+		d->paths[1].nodeid = OTHER;
+		strcpy(d->paths[1].device, "/dev/never-opened");
+	}
+	return m;
 }
 
 static int setup(void **state)
 {
-	struct vdmap_disk *d;
+	struct vdmap *m;
+	struct statfs sfs;
+	int i;
 
 	(void)state;
-	map = calloc(1, sizeof(*map) + sizeof(map->disks[0]));
-	assert_non_null(map);
-	map->config = CONFIG;
-	map->local_nodeid = LOCAL;
-	map->quorate = true;
-	map->nmembers = 3;
-	map->members[0] = LOCAL;
-	map->members[1] = PEER;
-	map->members[2] = OTHER;
-	map->ndisks = 1;
-	d = &map->disks[0];
-	strcpy(d->name, "vd1");
-	d->id = DISK;
-	d->size = 1 << 20;
-	d->paths[0].nodeid = LOCAL;
-	strcpy(d->paths[0].device, DEV);
-	d->paths[1].nodeid = OTHER;
-	strcpy(d->paths[1].device, "/dev/fake-secondary");
-	nsent = 0;
-	nios = 0;
-	memset(ios, 0, sizeof(ios));
-	recv_fn = NULL;
-	reset_fn = NULL;
-	assert_int_equal(remote_start(&rs, &fake_t, &fake_b, &fake_r), 0);
-	assert_non_null(recv_fn);
-	assert_non_null(reset_fn);
+	rig = calloc(1, sizeof(*rig));
+	assert_non_null(rig);
+	snprintf(rig->path, sizeof(rig->path), "/dev/shm/vdisk-test_remote-XXXXXX");
+	rig->fd = mkstemp(rig->path);
+	assert_true(rig->fd >= 0);
+	assert_int_equal(ftruncate(rig->fd, FILE_SIZE), 0);
+	/* Writes to it are copied when submitted (see the top). */
+	assert_int_equal(fstatfs(rig->fd, &sfs), 0);
+	assert_int_equal(sfs.f_type, TMPFS_MAGIC);
+
+	/* The transport as transport_start() builds it, without its thread:
+	 * this one is the data thread. */
+	pthread_mutex_init(&rig->t.stats_lock, NULL);
+	rig->t.local_nodeid = LOCAL;
+	rig->t.incarnation = 0x9999;
+	rig->t.cfg.policy = VDISK_POLICY_PASSIVE;
+	rig->t.cfg.hb_timeout_ms = 1000;
+	qb_list_init(&rig->t.conns);
+	qb_list_init(&rig->t.pings);
+	rig->t.loop = dloop_create();
+	assert_non_null(rig->t.loop);
+	for (i = 0; i < TRANSPORT_MAX_LINKS; i++)
+		rig->t.listen_fd[i] = rig->t.udp_fd[i] = -1;
+	assert_int_equal(mailbox_create_dloop(&rig->t.to_data, rig->t.loop), 0);
+	node_add(&rig->nodes[0], PEER);
+	node_add(&rig->nodes[1], OTHER);
+
+	/* The router starts the backend and remote.c on the data thread, and
+	 * takes its snapshot there. */
+	assert_int_equal(router_start(&rig->r, &rig->t, 1000), 0);
+	mailbox_drain(rig->t.to_data);
+	assert_non_null(rig->t.clients[TCLIENT_BACKEND].recv);
+	assert_non_null(rig->t.clients[TCLIENT_BACKEND].reset);
+	m = map_make();
+	assert_int_equal(router_map_post(rig->r, m), 0);
+	mailbox_drain(rig->t.to_data);
+	assert_ptr_equal(router_map(rig->r), m);
 	return 0;
 }
 
-/* What still runs is freed by remote_destroy(), as when the daemon stops. */
+/* What still runs is freed by router_destroy(), as when the daemon stops;
+ * answers still unacknowledged go with the channel. */
 static int teardown(void **state)
 {
+	struct tconn *c, *tmp;
+	size_t i;
+
 	(void)state;
-	remote_destroy(rs);
-	rs = NULL;
-	free(map);
-	map = NULL;
+	router_destroy(rig->r);
+	qb_list_for_each_entry_safe(c, tmp, &rig->t.conns, list)
+		conn_close(c, "test over");
+	for (i = 0; i < 2; i++)
+		close(rig->nodes[i].far);
+	for (i = 0; i < rig->t.npeers; i++)
+		peer_free(rig->t.peers[i]);
+	mailbox_destroy(rig->t.to_data, free);
+	dloop_destroy(rig->t.loop);
+	free(rig->t.stats);
+	pthread_mutex_destroy(&rig->t.stats_lock);
+	close(rig->fd);
+	unlink(rig->path);
+	free(rig);
+	rig = NULL;
 	return 0;
-}
-
-/* A write of (from, id) as attempt runs: one more I/O, and no answer until
- * it completes. Returns the I/O's index. */
-static size_t write_runs(uint32_t from, uint64_t id, uint8_t attempt, uint8_t fill)
-{
-	size_t n = nsent;
-
-	write_attempt(from, id, attempt, fill);
-	assert_write_io(nios - 1, fill);
-	assert_int_equal(nsent, n);
-	return nios - 1;
-}
-
-/* A copy of (from, id) as attempt is not run and answered at once. */
-static void write_from_table(uint32_t from, uint64_t id, uint8_t attempt, int status)
-{
-	size_t n = nsent, i = nios;
-
-	write_attempt(from, id, attempt, 0x77);
-	assert_int_equal(nios, i);
-	assert_int_equal(nsent, n + 1);
-	assert_answer(n, from, id, attempt, status);
-}
-
-/* I/O i completes with status: one answer, to (from, id) as attempt. */
-static void completes(size_t i, int status, uint32_t from, uint64_t id, uint8_t attempt)
-{
-	size_t n = nsent;
-
-	complete(i, status);
-	assert_int_equal(nsent, n + 1);
-	assert_answer(n, from, id, attempt, status);
 }
 
 /* Tests. */
 
 static void test_retransmit_answered_from_table(void **state)
 {
-	size_t i;
-
 	(void)state;
 	/* A failure the table must hand back as it was, not a fresh 0. */
-	i = write_runs(PEER, 1000, 0, 0x11);
-	completes(i, -ENOSPC, PEER, 1000, 0);
+	full_write_runs(PEER, 1000, 0);
+	completes(PEER, FULL, 1000, 0, -ENOSPC);
 	/* The router's next attempt of it, and the same attempt once more. */
-	write_from_table(PEER, 1000, 1, -ENOSPC);
-	write_from_table(PEER, 1000, 1, -ENOSPC);
+	write_from_table(PEER, FULL, 1000, 1, -ENOSPC);
+	write_from_table(PEER, FULL, 1000, 1, -ENOSPC);
 
 	/* A success is remembered too. */
-	i = write_runs(PEER, 1001, 0, 0x33);
-	completes(i, 0, PEER, 1001, 0);
-	write_from_table(PEER, 1001, 3, 0);
+	write_runs(PEER, 1001, 0, 0x33);
+	completes(PEER, DISK, 1001, 0, 0);
+	write_from_table(PEER, DISK, 1001, 3, 0);
 
 	/* The same id from another node is another request. */
-	write_runs(OTHER, 1000, 0, 0x44);
-	assert_int_equal(nios, 3);
+	full_write_runs(OTHER, 1000, 0);
+	completes(OTHER, FULL, 1000, 0, -ENOSPC);
+	write_runs(OTHER, 1001, 0, 0x44);
+	completes(OTHER, DISK, 1001, 0, 0);
 }
 
 static void test_duplicate_in_flight(void **state)
 {
-	size_t i;
+	size_t n;
 
 	(void)state;
-	i = write_runs(PEER, 2000, 0, 0x11);
+	/* Copies with other data: one that ran would show in the file. */
+	write_runs(PEER, 2000, 0, 0x11);
+	write_attempt(PEER, DISK, 2000, 1, 0x12);
+	write_attempt(PEER, DISK, 2000, 2, 0x13);
 	/* Not run again, and no answer yet: the first one's completion is
 	 * the answer, as the attempt the router waits for now. */
-	write_attempt(PEER, 2000, 1, 0x11);
-	write_attempt(PEER, 2000, 2, 0x11);
-	assert_int_equal(nios, 1);
-	assert_int_equal(nsent, 0);
-	completes(i, -EIO, PEER, 2000, 2);
-
+	assert_file(0x11);
+	assert_int_equal(answers(), 0);
+	completes(PEER, DISK, 2000, 2, 0);
+	turn_quiet();
+	assert_file(0x11);
 	/* Done now: a later copy comes from the table. */
-	write_from_table(PEER, 2000, 3, -EIO);
-	assert_int_equal(nios, 1);
+	write_from_table(PEER, DISK, 2000, 3, 0);
+
+	/* A failure is shared just the same. */
+	n = answers();
+	full_write_runs(PEER, 2001, 0);
+	write_attempt(PEER, FULL, 2001, 1, 0x66);
+	write_attempt(PEER, FULL, 2001, 2, 0x66);
+	assert_int_equal(answers(), n);
+	completes(PEER, FULL, 2001, 2, -ENOSPC);
+	write_from_table(PEER, FULL, 2001, 3, -ENOSPC);
 }
 
 /* Reads are harmless to repeat: one in flight is still not run twice, but
- * one that completed is run again, not answered from the table. */
+ * one that completed is run again (it reads what the disk holds now), not
+ * answered from the table. */
 static void test_read_duplicate(void **state)
 {
-	struct frame_hdr h = request(VD_READ, PEER, 3000, 0);
+	const struct answer *a;
 	uint8_t want[LEN];
 
 	(void)state;
-	deliver(&h, 0);
-	h.reqid = vd_reqid_wire(3000, 1);
-	deliver(&h, 0);
-	assert_int_equal(nios, 1);
-	assert_int_equal(ios[0]->op, VD_READ);
-	assert_int_equal(nsent, 0);
-	completes(0, 0, PEER, 3000, 1);
-	assert_int_equal(sent[0].len, LEN);
+	file_fill(0xa0);
+	deliver(request(VD_READ, PEER, DISK, 3000, 0), 0);
+	deliver(request(VD_READ, PEER, DISK, 3000, 1), 0);
+	assert_int_equal(answers(), 0);
+	run_for(1);
+	a = assert_answer(PEER, DISK, 3000, 1, 0);
+	assert_int_equal(a->h.payload_len, LEN);
 	memset(want, 0xa0, sizeof(want));
-	assert_memory_equal(sent[0].data, want, LEN);
+	assert_memory_equal(a->data, want, LEN);
+	turn_quiet();
 
-	h.reqid = vd_reqid_wire(3000, 2);
-	deliver(&h, 0);
-	assert_int_equal(nios, 2);
-	completes(1, 0, PEER, 3000, 2);
+	file_fill(0xa1);
+	deliver(request(VD_READ, PEER, DISK, 3000, 2), 0);
+	assert_int_equal(answers(), 1);
+	run_for(1);
+	a = assert_answer(PEER, DISK, 3000, 2, 0);
+	assert_int_equal(a->h.payload_len, LEN);
 	memset(want, 0xa1, sizeof(want));
-	assert_memory_equal(sent[1].data, want, LEN);
+	assert_memory_equal(a->data, want, LEN);
 }
 
 static void test_stale_config(void **state)
 {
-	struct frame_hdr h = request(VD_WRITE, PEER, 4000, 0);
-	uint8_t payload[LEN];
+	struct frame_hdr h = request(VD_WRITE, PEER, DISK, 4000, 0);
 
 	(void)state;
-	memset(payload, 0x55, sizeof(payload));
 	h.config = CONFIG - 1;
-	recv_fn(client_ctx, &h, payload, sizeof(payload));
-	assert_int_equal(nios, 0);
-	assert_int_equal(nsent, 1);
-	assert_answer(0, PEER, 4000, 0, -ESTALE);
-	assert_int_equal(sent[0].h.config, CONFIG - 1);
+	deliver(h, 0x55);
+	assert_int_equal(answers(), 1);
+	assert_int_equal(assert_answer(PEER, DISK, 4000, 0, -ESTALE)->h.config, CONFIG - 1);
+	assert_file(0);
 
 	/* A sender ahead of this node is just as far from its mapping. */
 	h.config = CONFIG + 1;
 	h.reqid = vd_reqid_wire(4000, 1);
-	recv_fn(client_ctx, &h, payload, sizeof(payload));
-	assert_int_equal(nios, 0);
-	assert_int_equal(nsent, 2);
-	assert_answer(1, PEER, 4000, 1, -ESTALE);
+	deliver(h, 0x55);
+	assert_int_equal(answers(), 2);
+	assert_answer(PEER, DISK, 4000, 1, -ESTALE);
+	turn_quiet();
+	assert_file(0);
 
 	/* Routed again with this node's mapping, it runs: the rejections
 	 * were not remembered as its outcome. */
-	completes(write_runs(PEER, 4000, 2, 0x55), 0, PEER, 4000, 2);
+	write_runs(PEER, 4000, 2, 0x55);
+	completes(PEER, DISK, 4000, 2, 0);
 }
 
 /* datapath_client_restart.sh on one node: the restarted sender's router
@@ -402,16 +629,18 @@ static void test_stale_config(void **state)
 static void test_peer_restart(void **state)
 {
 	(void)state;
-	completes(write_runs(PEER, 5000, 0, 0x11), -ENOSPC, PEER, 5000, 0);
-	completes(write_runs(OTHER, 5000, 0, 0x99), -ENOSPC, OTHER, 5000, 0);
+	write_runs(PEER, 5000, 0, 0x11);
+	completes(PEER, DISK, 5000, 0, 0);
+	full_write_runs(OTHER, 5000, 0);
+	completes(OTHER, FULL, 5000, 0, -ENOSPC);
 
-	reset_fn(client_ctx, PEER);
-	completes(write_runs(PEER, 5000, 0, 0x22), 0, PEER, 5000, 0);
-	write_from_table(PEER, 5000, 1, 0);
+	restart(PEER);
+	write_runs(PEER, 5000, 0, 0x22);
+	completes(PEER, DISK, 5000, 0, 0);
+	write_from_table(PEER, DISK, 5000, 1, 0);
 
 	/* Only that sender is forgotten. */
-	write_from_table(OTHER, 5000, 1, -ENOSPC);
-	assert_int_equal(nios, 3);
+	write_from_table(OTHER, FULL, 5000, 1, -ENOSPC);
 }
 
 /* The sender restarts while its request runs: the new life's request of the
@@ -419,18 +648,16 @@ static void test_peer_restart(void **state)
  * answered to nobody (nor remembered). */
 static void test_peer_restart_in_flight(void **state)
 {
-	size_t old, new;
-
 	(void)state;
-	old = write_runs(PEER, 6000, 0, 0x11);
-	reset_fn(client_ctx, PEER);
-	new = write_runs(PEER, 6000, 0, 0x22);
-	assert_int_equal(nios, 2);
+	write_runs(PEER, 6000, 0, 0x11);
+	restart(PEER);
+	write_runs(PEER, 6000, 0, 0x22);
 
-	complete(old, -ENOSPC);
-	assert_int_equal(nsent, 0);
-	completes(new, 0, PEER, 6000, 0);
-	write_from_table(PEER, 6000, 1, 0);
+	/* Both complete in this turn, the old one first. */
+	completes(PEER, DISK, 6000, 0, 0);
+	turn_quiet();
+	assert_int_equal(node(PEER)->nans, 1);
+	write_from_table(PEER, DISK, 6000, 1, 0);
 }
 
 int main(void)
