@@ -25,13 +25,13 @@
 #include <cmocka.h>
 
 #include "dloop.h"
+#include "tconn_fixture.h"
 #include "transport_internal.h"
 
 #define NODE 2 /* the peer that restarts */
 #define OTHER 3 /* a peer that does not */
 #define OLD_RX 5 /* data frames 1..OLD_RX received from the old life */
 #define OLD_TX 3 /* data frames sent to the old life, never acknowledged */
-#define RBUF 4096
 #define OLD_LINKS 2 /* node 2's old life had links 0 and 1 up */
 
 struct client {
@@ -85,32 +85,6 @@ static void client_reset(void *ctx, uint32_t nodeid)
 	cl->unacked_empty = qb_list_empty(&rig_of->p->unacked);
 }
 
-/* An authenticated connection as conn_new() and conn_established() leave
- * it, over one end of a socketpair; the other end in *far. */
-static struct tconn *conn_make(struct rig *r, uint32_t nodeid, int link, int *far)
-{
-	struct tconn *c = calloc(1, sizeof(*c));
-	int sv[2];
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-	c->rbuf = malloc(RBUF);
-	assert_non_null(c->rbuf);
-	c->rcap = RBUF;
-	c->t = &r->t;
-	c->fd = sv[0];
-	c->outbound = true; /* the lower nodeid connects */
-	c->link = link;
-	c->nodeid = nodeid;
-	c->state = CONN_UP;
-	c->up_since = now_ns();
-	qb_list_init(&c->txq);
-	snprintf(c->addr, sizeof(c->addr), "node%u-link%d", nodeid, link);
-	assert_int_equal(dloop_poll_add(r->t.loop, c->fd, POLLIN, c, no_event), 0);
-	qb_list_add_tail(&c->list, &r->t.conns);
-	*far = sv[1];
-	return c;
-}
 
 /* Makes c the link's connection, the link up. */
 static void link_up(struct tpeer *p, struct tconn *c)
@@ -192,17 +166,7 @@ static int rig_setup(void **state)
 
 	assert_non_null(r);
 	rig_of = r;
-	pthread_mutex_init(&r->t.stats_lock, NULL);
-	r->t.local_nodeid = 1;
-	r->t.incarnation = 0x9999;
-	r->t.cfg.policy = VDISK_POLICY_PASSIVE;
-	r->t.cfg.hb_timeout_ms = 1000;
-	qb_list_init(&r->t.conns);
-	qb_list_init(&r->t.pings);
-	r->t.loop = dloop_create();
-	assert_non_null(r->t.loop);
-	for (i = 0; i < TRANSPORT_MAX_LINKS; i++)
-		r->t.listen_fd[i] = r->t.udp_fd[i] = -1;
+	transport_fixture_init(&r->t, 1);
 	assert_int_equal(
 		transport_client_register(&r->t, TCLIENT_ECHO, client_recv, client_reset, &r->echo),
 		0);
@@ -216,11 +180,11 @@ static int rig_setup(void **state)
 	r->p = peer_add(r, NODE);
 	r->other = peer_add(r, OTHER);
 	for (i = 0; i < OLD_LINKS; i++) {
-		r->old[i] = conn_make(r, NODE, i, &r->far_old[i]);
+		r->old[i] = tconn_fixture_make(&r->t, NODE, i, 0, no_event, &r->far_old[i]);
 		r->old[i]->peer_incarnation = r->p->incarnation;
 		link_up(r->p, r->old[i]);
 	}
-	r->third = conn_make(r, OTHER, 0, &r->far_third);
+	r->third = tconn_fixture_make(&r->t, OTHER, 0, 0, no_event, &r->far_third);
 	link_up(r->other, r->third);
 
 	for (seq = 1; seq <= OLD_RX; seq++) {
@@ -254,7 +218,7 @@ static int rig_setup(void **state)
 	/* Node 2 restarted: its new connection authenticated on link 0, as
 	 * conn_established() has it when it calls peer_reset(): up, not yet
 	 * the link's connection. */
-	r->fresh = conn_make(r, NODE, 0, &r->far_fresh);
+	r->fresh = tconn_fixture_make(&r->t, NODE, 0, 0, no_event, &r->far_fresh);
 	r->fresh->peer_incarnation = 0x2222;
 	*state = r;
 	return 0;

@@ -43,6 +43,7 @@
 
 #include "dloop.h"
 #include "router.h"
+#include "tconn_fixture.h"
 #include "transport_internal.h"
 
 #define LOCAL 1 /* the serving node */
@@ -102,34 +103,6 @@ static int32_t no_event(int32_t fd, int32_t revents, void *data)
 	return 0;
 }
 
-/* An authenticated connection to nodeid on link 0 as conn_new() and
- * conn_established() leave it, over one end of a socketpair; the other end
- * in *far. */
-static struct tconn *conn_make(uint32_t nodeid, uint64_t incarnation, int *far)
-{
-	struct tconn *c = calloc(1, sizeof(*c));
-	int sv[2];
-
-	assert_non_null(c);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-	c->rbuf = malloc(RBUF);
-	assert_non_null(c->rbuf);
-	c->rcap = RBUF;
-	c->t = &rig->t;
-	c->fd = sv[0];
-	c->outbound = true; /* the lower nodeid connects */
-	c->link = 0;
-	c->nodeid = nodeid;
-	c->peer_incarnation = incarnation;
-	c->state = CONN_UP;
-	c->up_since = now_ns();
-	qb_list_init(&c->txq);
-	snprintf(c->addr, sizeof(c->addr), "node%u-link0", nodeid);
-	assert_int_equal(dloop_poll_add(rig->t.loop, c->fd, POLLIN, c, no_event), 0);
-	qb_list_add_tail(&c->list, &rig->t.conns);
-	*far = sv[1];
-	return c;
-}
 
 /* The rest of conn_established(): c carries link 0. */
 static void link_up(struct node *n, struct tconn *c)
@@ -153,7 +126,7 @@ static void node_add(struct node *n, uint32_t nodeid)
 	assert_non_null(n->p);
 	n->p->member = true;
 	rig->t.peers[rig->t.npeers++] = n->p;
-	link_up(n, conn_make(nodeid, 0x1111, &far));
+	link_up(n, tconn_fixture_make(&rig->t, nodeid, 0, 0x1111, no_event, &far));
 	n->far = far;
 }
 
@@ -273,7 +246,7 @@ static void restart(uint32_t nodeid)
 	int far;
 
 	far_read(n);
-	fresh = conn_make(nodeid, 0x2222, &far);
+	fresh = tconn_fixture_make(&rig->t, nodeid, 0, 0x2222, no_event, &far);
 	peer_reset(&rig->t, n->p, fresh);
 	link_up(n, fresh);
 	assert_int_equal(read(n->far, &b, 1), 0);
@@ -445,7 +418,6 @@ static int setup(void **state)
 {
 	struct vdmap *m;
 	struct statfs sfs;
-	int i;
 
 	(void)state;
 	rig = calloc(1, sizeof(*rig));
@@ -458,19 +430,7 @@ static int setup(void **state)
 	assert_int_equal(fstatfs(rig->fd, &sfs), 0);
 	assert_int_equal(sfs.f_type, TMPFS_MAGIC);
 
-	/* The transport as transport_start() builds it, without its thread:
-	 * this one is the data thread. */
-	pthread_mutex_init(&rig->t.stats_lock, NULL);
-	rig->t.local_nodeid = LOCAL;
-	rig->t.incarnation = 0x9999;
-	rig->t.cfg.policy = VDISK_POLICY_PASSIVE;
-	rig->t.cfg.hb_timeout_ms = 1000;
-	qb_list_init(&rig->t.conns);
-	qb_list_init(&rig->t.pings);
-	rig->t.loop = dloop_create();
-	assert_non_null(rig->t.loop);
-	for (i = 0; i < TRANSPORT_MAX_LINKS; i++)
-		rig->t.listen_fd[i] = rig->t.udp_fd[i] = -1;
+	transport_fixture_init(&rig->t, LOCAL);
 	assert_int_equal(mailbox_create_dloop(&rig->t.to_data, rig->t.loop), 0);
 	node_add(&rig->nodes[0], PEER);
 	node_add(&rig->nodes[1], OTHER);
