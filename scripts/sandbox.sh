@@ -17,6 +17,16 @@ H=$REPO/test/cluster/vdcluster
 
 banner() { printf '\n=== %s\n' "$*"; }
 
+# links_up: every link of every node to every peer is up (vdiskctl link status).
+links_up() {
+	local n
+	for n in n1 n2 n3; do
+		"$H" ctl "$n" --json link status |
+			jq -e '(.links | length) == 4 and all(.links[]; .state == "up")' >/dev/null ||
+			return 1
+	done
+}
+
 # show NODE CMD...: print the command as a user would type it, then run it.
 show() {
 	local node=$1
@@ -42,8 +52,15 @@ up)
 	# n3 opens n2's file too: a dual-ported disk, so vd1 survives the loss
 	# of n2 (its secondary path takes over).
 	show n1 vdiskctl disk create vd1 --primary "n2:$img" --secondary "n3:$img" --mode 0660
+	# The transport connects and authenticates its links once the nodes
+	# see each other; give it the few heartbeats that takes.
+	for _ in $(seq 50); do
+		links_up && break
+		sleep 0.2
+	done
 	show n1 vdiskctl status
 	show n1 vdiskctl node list
+	show n1 vdiskctl link status
 	show n1 vdiskctl disk list -l
 	show n3 corosync-cmapctl -b vdisk.
 	cat <<INFO
