@@ -168,6 +168,8 @@ static struct nbd_req *req_new(struct nbd_conn *c, const struct nbd_request *r)
 	q->r = *r;
 	q->vr.offset = r->offset;
 	q->vr.length = r->length;
+	if (r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES)
+		q->vr.length = r->length < VD_RANGE_PIECE ? r->length : VD_RANGE_PIECE;
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length) {
 		if (posix_memalign(&q->vr.buf, BUF_ALIGN, r->length)) {
 			free(q);
@@ -357,10 +359,13 @@ static void conn_settle(struct nbd_conn *c, int rc)
 
 /* Requests */
 
+static int req_submit(struct nbd_conn *c, struct nbd_req *q);
+
 static void req_done(struct vd_request *vr, int status)
 {
 	struct nbd_req *q = vr->ctx;
 	struct nbd_conn *c = q->c;
+	uint64_t end = q->r.offset + q->r.length;
 
 	c->inflight--;
 	qb_list_del(&q->link);
@@ -368,6 +373,15 @@ static void req_done(struct vd_request *vr, int status)
 		req_free(q);
 		if (!c->inflight)
 			conn_free(c);
+		return;
+	}
+	/* The next piece of a long trim or write-zeroes; the client hears
+	 * once, when the last is done or one failed. */
+	if (!status && vr->offset + vr->length < end) {
+		vr->offset += vr->length;
+		vr->length = end - vr->offset < VD_RANGE_PIECE ? (uint32_t)(end - vr->offset) :
+								VD_RANGE_PIECE;
+		conn_settle(c, req_submit(c, q));
 		return;
 	}
 	/* Whatever the path said, a deleted disk is the client's cue to go. */

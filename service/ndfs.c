@@ -41,9 +41,6 @@
 /* Data buffers are page aligned, so the backend can use O_DIRECT. */
 #define BUF_ALIGN 4096
 #define RECEIVES_PER_EVENT 16
-/* A long write-zeroes goes to the router in pieces this large, so no one
- * piece comes near the I/O timeout. */
-#define ZERO_CHUNK (256u * 1024 * 1024)
 #define MOUNT_OPTS "default_permissions,allow_other,fsname=vdisk,subtype=ndfs"
 #define SPECIAL_BITS (S_ISUID | S_ISGID | S_ISVTX)
 
@@ -286,7 +283,7 @@ static void io_reply(fuse_req_t req, const struct vd_request *vr, int status)
 
 static uint32_t piece_len(uint64_t left)
 {
-	return left < ZERO_CHUNK ? (uint32_t)left : ZERO_CHUNK;
+	return left < VD_RANGE_PIECE ? (uint32_t)left : VD_RANGE_PIECE;
 }
 
 static void io_done(struct vd_request *vr, int status)

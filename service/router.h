@@ -69,6 +69,10 @@ static inline uint8_t vd_reqid_attempt(uint64_t wire)
 
 /* Largest read or write one request may carry. */
 #define VD_IO_MAX (32u * 1024 * 1024)
+/* A frontend sends a trim or write-zeroes to the router in pieces at most
+ * this long, one after the other, so no one piece comes near the I/O
+ * timeout (a device that cannot punch or zero a range gets zeros written). */
+#define VD_RANGE_PIECE (256u * 1024 * 1024)
 
 struct vd_request;
 typedef void (*vd_done_fn)(struct vd_request *req, int status);

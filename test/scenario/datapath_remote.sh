@@ -4,6 +4,8 @@
 # it through n1 and compares it back; the backing file on n2 holds exactly
 # those bytes; fio from n3 writes and verifies 256 MiB at queue depth 32.
 # Prints the throughputs and fio's longest completion latency.
+# Last, one NBD write-zeroes of the whole disk goes to the router in 256 MiB
+# pieces and leaves zeros on n2.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -61,6 +63,16 @@ d=$(stats_delta "$s0" "$(stats_json n3)")
 echo "stats on n3 for fio: $d"
 assert_jq "n3 counted fio's I/O on vd1 without errors" "$d" \
 	'.disks.vd1.requests >= 131072 and .disks.vd1.errors == 0 and .nodes.n2.requests > 0'
+
+step "one write-zeroes of the whole 1 GiB through n1: four 256 MiB pieces, zeros on n2"
+s0=$(stats_json n1)
+expect_ok "write-zeroes 0+1 GiB (no hole) through n1" vdc exec n1 python3 \
+	"$VDISK_SRC/test/tools/nbdzero.py" "$(nbd_sock n1)" vd1 0 1073741824 no-hole
+cmp -n 1073741824 "$f" /dev/zero || fail "n2's backing file is not all zeros after the write-zeroes"
+echo "ok: n2's backing file holds 1 GiB of zeros"
+stats_settle
+d=$(stats_delta "$s0" "$(stats_json n1)")
+assert_jq "n1 sent it to the router as 4 pieces" "$d" '.disks.vd1.requests == 4 and .disks.vd1.errors == 0'
 
 vdiskd_alive n1 n2 n3
 no_sanitizer n1 n2 n3
