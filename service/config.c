@@ -335,6 +335,14 @@ static int net_parse(struct slice s, struct config_net *net)
 	if (*end || prefix > max)
 		return -EINVAL;
 	net->prefix = (unsigned int)prefix;
+	/* Clients come as IPv4 when mapped (config_nets_allow()): so must
+	 * the networks, or ::ffff:a.b.c.d/120 would match nobody. */
+	if (net->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)net->addr) &&
+	    net->prefix >= 96) {
+		memmove(net->addr, net->addr + 12, 4);
+		net->family = AF_INET;
+		net->prefix -= 96;
+	}
 	return 0;
 }
 
@@ -509,7 +517,6 @@ static bool addr_numeric(struct slice a)
 	text[a.len] = '\0';
 	return inet_pton(AF_INET, text, bin) == 1 || inet_pton(AF_INET6, text, bin) == 1;
 }
-
 
 /* [links] NODE = ADDR[, ADDR ...]: names chosen by the administrator, so
  * a table of fixed keys cannot hold them. */

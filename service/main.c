@@ -121,6 +121,23 @@ static int daemonize(void)
 	return 0;
 }
 
+/* Descriptors 0..2 left closed by whoever started vdiskd would be handed
+ * out by the next open() (a pipe, a socket, the FUSE device) and then
+ * written to as stdout or stderr, or replaced by /dev/null in
+ * daemon_ready(): they are /dev/null from the start. */
+static int stdio_ensure(void)
+{
+	int fd;
+
+	do {
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			return -errno;
+	} while (fd <= STDERR_FILENO);
+	close(fd);
+	return 0;
+}
+
 /* Started: the parent may exit 0, and stderr goes to /dev/null. */
 static void daemon_ready(void)
 {
@@ -375,6 +392,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int c, rc;
 
+	if (stdio_ensure())
+		return 1;
 	while ((c = getopt_long(argc, argv, "fdc:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':

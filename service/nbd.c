@@ -169,7 +169,7 @@ static struct nbd_req *req_new(struct nbd_conn *c, const struct nbd_request *r)
 	q->vr.offset = r->offset;
 	q->vr.length = r->length;
 	if (r->type == NBD_CMD_TRIM || r->type == NBD_CMD_WRITE_ZEROES)
-		q->vr.length = r->length < VD_RANGE_PIECE ? r->length : VD_RANGE_PIECE;
+		q->vr.length = vd_range_piece(r->length);
 	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && r->length) {
 		if (posix_memalign(&q->vr.buf, BUF_ALIGN, r->length)) {
 			free(q);
@@ -379,8 +379,7 @@ static void req_done(struct vd_request *vr, int status)
 	 * once, when the last is done or one failed. */
 	if (!status && vr->offset + vr->length < end) {
 		vr->offset += vr->length;
-		vr->length = end - vr->offset < VD_RANGE_PIECE ? (uint32_t)(end - vr->offset) :
-								VD_RANGE_PIECE;
+		vr->length = vd_range_piece(end - vr->offset);
 		conn_settle(c, req_submit(c, q));
 		return;
 	}
@@ -431,7 +430,9 @@ static int req_submit(struct nbd_conn *c, struct nbd_req *q)
 		return 0;
 	c->inflight--;
 	qb_list_del(&q->link);
-	return reply(c, &q->r, rc, q);
+	/* Deleted since the request came in (between the pieces of one):
+	 * the client's cue to go, as in req_done(). */
+	return reply(c, &q->r, rc == -ENODEV ? -ESHUTDOWN : rc, q);
 }
 
 /* The WRITE being filled got all its data: off to the router. */

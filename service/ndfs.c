@@ -281,18 +281,13 @@ static void io_reply(fuse_req_t req, const struct vd_request *vr, int status)
 		fuse_reply_err(req, 0);
 }
 
-static uint32_t piece_len(uint64_t left)
-{
-	return left < VD_RANGE_PIECE ? (uint32_t)left : VD_RANGE_PIECE;
-}
-
 static void io_done(struct vd_request *vr, int status)
 {
 	struct op *o = vr->ctx;
 
 	if (!status && vr->offset + vr->length < o->end) {
 		vr->offset += vr->length;
-		vr->length = piece_len(o->end - vr->offset);
+		vr->length = vd_range_piece(o->end - vr->offset);
 		status = router_submit(o->n->r, vr);
 		if (!status)
 			return;
@@ -342,7 +337,7 @@ static void io_start(fuse_req_t req, fuse_ino_t ino, enum vd_op op, uint8_t flag
 	o->vr.op = op;
 	o->vr.flags = flags;
 	o->vr.offset = len ? (uint64_t)off : 0;
-	o->vr.length = piece_len(len);
+	o->vr.length = vd_range_piece(len);
 	o->vr.done = io_done;
 	o->vr.ctx = o;
 	o->end = o->vr.offset + len;

@@ -264,7 +264,10 @@ static void echo_request(void *ctx, const struct frame_hdr *h, const void *paylo
 	int rc;
 
 	if (h->op == PING_OP_ONEWAY) {
-		if (!echo_pattern_cover(t, h->length))
+		/* The peer's length is only believed for what it sent. */
+		if (len != h->length)
+			r.status = -EBADMSG;
+		else if (!echo_pattern_cover(t, h->length))
 			r.status = -ENOMEM;
 		else if (!payload_valid(t->echo_pattern, payload, len, h->length,
 					(uint32_t)h->reqid))

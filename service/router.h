@@ -74,6 +74,12 @@ static inline uint8_t vd_reqid_attempt(uint64_t wire)
  * timeout (a device that cannot punch or zero a range gets zeros written). */
 #define VD_RANGE_PIECE (256u * 1024 * 1024)
 
+/* The length of the next piece, left bytes to go. */
+static inline uint32_t vd_range_piece(uint64_t left)
+{
+	return left < VD_RANGE_PIECE ? (uint32_t)left : VD_RANGE_PIECE;
+}
+
 struct vd_request;
 typedef void (*vd_done_fn)(struct vd_request *req, int status);
 

@@ -201,6 +201,9 @@ grep -qF "no-such-key: No such file or directory" <<<"$err" ||
 	fail "the background start does not say why it failed: $err"
 grep -qF "did not start" <<<"$err" || fail "the background start does not say it did not start: $err"
 echo "ok: vdiskd -c bg-nokey.conf (background): exit 1: $(grep -F no-such-key <<<"$err")"
+rc=0
+timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-nokey.conf" >&- 2>&- || rc=$?
+assert_eq "exit status of that start with stdout and stderr closed" "$rc" 1
 bg_conf bg-ok.conf none
 rc=0
 err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" 2>&1 >/dev/null) || rc=$?
@@ -213,3 +216,16 @@ expect_ok "the background vdiskd answers" "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg
 kill -TERM "$bg_pid"
 retry_until 10 bash -c "! kill -0 $bg_pid 2>/dev/null" || fail "background vdiskd $bg_pid ignores SIGTERM"
 echo "ok: vdiskd -c bg-ok.conf (background): exit 0 once it serves"
+# Started with stdin, stdout and stderr closed: descriptors 0..2 must not be
+# handed to its sockets and then replaced by /dev/null.
+rc=0
+timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" <&- >&- 2>&- || rc=$?
+assert_eq "exit status of a background start with stdio closed" "$rc" 0
+bg_pid=$(pgrep -f -- "-c $conf_dir/bg-ok.conf" || true)
+[[ -n $bg_pid ]] || fail "no background vdiskd after a start with stdio closed"
+VDT_STOP_PIDS+=("$bg_pid")
+expect_ok "the vdiskd started with stdio closed answers" \
+	timeout 10 "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg-$$" status
+kill -TERM "$bg_pid"
+retry_until 10 bash -c "! kill -0 $bg_pid 2>/dev/null" || fail "background vdiskd $bg_pid ignores SIGTERM"
+echo "ok: vdiskd started with stdio closed serves and stops"

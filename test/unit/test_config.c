@@ -490,7 +490,7 @@ static struct sockaddr_storage sa_of(const char *text)
 static void test_nbd_allow(void **state)
 {
 	static const char text[] = "[nbd]\nallow = 192.168.10.0/24, 10.1.2.3 ,2001:db8::/33, "
-				   "172.16.0.0/12\n";
+				   "::ffff:172.16.0.0/108\n";
 	static const char *const in[] = {
 		"192.168.10.1", "192.168.10.255",   "10.1.2.3",	   "2001:db8::1",
 		"2001:db8:7fff::9", "::ffff:192.168.10.7", "172.31.255.255", "172.16.0.0",
@@ -508,6 +508,9 @@ static void test_nbd_allow(void **state)
 	assert_int_equal(cfg.nnbd_allow, 0);
 	assert_int_equal(config_parse(&cfg, text, strlen(text), "test.conf", err, sizeof(err)), 0);
 	assert_int_equal(cfg.nnbd_allow, 4);
+	/* An IPv4-mapped network is kept as the IPv4 one it maps. */
+	assert_int_equal(cfg.nbd_allow[3].family, AF_INET);
+	assert_int_equal(cfg.nbd_allow[3].prefix, 12);
 	for (i = 0; i < ARRAY_SIZE(in); i++) {
 		ss = sa_of(in[i]);
 		if (!config_nets_allow(cfg.nbd_allow, cfg.nnbd_allow, (struct sockaddr *)&ss))
