@@ -205,27 +205,26 @@ rc=0
 timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-nokey.conf" >&- 2>&- || rc=$?
 assert_eq "exit status of that start with stdout and stderr closed" "$rc" 1
 bg_conf bg-ok.conf none
+# bg_serves DESC: the vdiskd of bg-ok.conf runs, answers, and stops on SIGTERM.
+bg_serves() {
+	local pid
+	pid=$(pgrep -f -- "-c $conf_dir/bg-ok.conf" || true)
+	[[ -n $pid ]] || fail "$1: no background vdiskd after a start that said it worked"
+	VDT_STOP_PIDS+=("$pid")
+	expect_ok "$1: the background vdiskd answers" \
+		timeout 10 "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg-$$" status
+	kill -TERM "$pid"
+	retry_until 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "background vdiskd $pid ignores SIGTERM"
+	echo "ok: $1: the background vdiskd serves and stops"
+}
 rc=0
 err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" 2>&1 >/dev/null) || rc=$?
-bg_pid=$(pgrep -f -- "-c $conf_dir/bg-ok.conf" || true)
 assert_eq "exit status of a background start that works" "$rc" 0
-[[ -n $bg_pid ]] || fail "no background vdiskd after a start that said it worked: $err"
-VDT_STOP_PIDS+=("$bg_pid")
 [[ -z $err ]] || fail "a background start that worked printed: $err"
-expect_ok "the background vdiskd answers" "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg-$$" status
-kill -TERM "$bg_pid"
-retry_until 10 bash -c "! kill -0 $bg_pid 2>/dev/null" || fail "background vdiskd $bg_pid ignores SIGTERM"
-echo "ok: vdiskd -c bg-ok.conf (background): exit 0 once it serves"
+bg_serves "vdiskd -c bg-ok.conf"
 # Started with stdin, stdout and stderr closed: descriptors 0..2 must not be
 # handed to its sockets and then replaced by /dev/null.
 rc=0
 timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" <&- >&- 2>&- || rc=$?
 assert_eq "exit status of a background start with stdio closed" "$rc" 0
-bg_pid=$(pgrep -f -- "-c $conf_dir/bg-ok.conf" || true)
-[[ -n $bg_pid ]] || fail "no background vdiskd after a start with stdio closed"
-VDT_STOP_PIDS+=("$bg_pid")
-expect_ok "the vdiskd started with stdio closed answers" \
-	timeout 10 "$VDISK_BUILD/cli/vdiskctl" -n "vdt-bg-$$" status
-kill -TERM "$bg_pid"
-retry_until 10 bash -c "! kill -0 $bg_pid 2>/dev/null" || fail "background vdiskd $bg_pid ignores SIGTERM"
-echo "ok: vdiskd started with stdio closed serves and stops"
+bg_serves "vdiskd -c bg-ok.conf, stdio closed"

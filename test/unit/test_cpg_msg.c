@@ -12,10 +12,7 @@
 
 #include <cmocka.h>
 
-#include "cdb_msg.h"
-#include "cpg_msg.h"
-#include "db_json.h"
-#include "reconfig_msg.h"
+#include "../cpg_body.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -37,47 +34,12 @@ static struct json_object *body(const char *text)
 static int decode_as(enum cpg_msg_type type, const char *text, char *err, size_t errlen)
 {
 	struct json_object *o = body(text);
-	union {
-		struct cdb_msg_offer offer;
-		struct cdb_msg_probe probe;
-		struct cdb_msg_probe_reply reply;
-		struct reconfig_msg_ack ack;
-		const char *reason;
-		struct db_update u;
-		struct db db;
-	} out;
-	int rc = -ENOSYS;
+	int rc;
 
 	err[0] = '\0';
-	switch (type) {
-	case CPG_MSG_SYNC_OFFER:
-		rc = cdb_msg_offer_decode(o, &out.offer);
-		break;
-	case CPG_MSG_SYNC_STATE:
-		rc = cdb_msg_state_decode(o, &out.db, err, errlen);
-		if (!rc)
-			db_free(&out.db);
-		break;
-	case CPG_MSG_PROBE:
-		rc = cdb_msg_probe_decode(o, &out.probe);
-		break;
-	case CPG_MSG_PROBE_REPLY:
-		rc = cdb_msg_probe_reply_decode(o, &out.reply);
-		break;
-	case CPG_MSG_PREPARE:
-		rc = reconfig_msg_prepare_decode(o, &out.u, err, errlen);
-		/* prepare_deliver frees it on any outcome: that must be safe. */
-		db_update_free(&out.u);
-		break;
-	case CPG_MSG_ACK:
-		rc = reconfig_msg_ack_decode(o, &out.ack);
-		break;
-	case CPG_MSG_CANCEL:
-		rc = reconfig_msg_cancel_decode(o, &out.reason);
-		break;
-	default:
+	rc = cpg_body_decode(type, o, err, errlen);
+	if (rc == -ENOSYS)
 		fail_msg("no body decoder for type %d", type);
-	}
 	json_object_put(o);
 	return rc;
 }

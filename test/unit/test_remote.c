@@ -336,6 +336,18 @@ static const struct answer *assert_answer(uint32_t from, uint32_t disk, uint64_t
 	return a;
 }
 
+/* The latest answer to PEER is read (id, attempt) of DISK, done, with LEN
+ * bytes of fill. */
+static void assert_read_answer(uint64_t id, uint8_t attempt, uint8_t fill)
+{
+	const struct answer *a = assert_answer(PEER, DISK, id, attempt, 0);
+	uint8_t want[LEN];
+
+	assert_int_equal(a->h.payload_len, LEN);
+	memset(want, fill, sizeof(want));
+	assert_memory_equal(a->data, want, LEN);
+}
+
 /* A write of fill to the file as (from, id, attempt) runs (the file holds
  * it), and is not answered before it completes. */
 static void write_runs(uint32_t from, uint64_t id, uint8_t attempt, uint8_t fill)
@@ -532,29 +544,20 @@ static void test_duplicate_in_flight(void **state)
  * answered from the table. */
 static void test_read_duplicate(void **state)
 {
-	const struct answer *a;
-	uint8_t want[LEN];
-
 	(void)state;
 	file_fill(0xa0);
 	deliver(request(VD_READ, PEER, DISK, 3000, 0), 0);
 	deliver(request(VD_READ, PEER, DISK, 3000, 1), 0);
 	assert_int_equal(answers(), 0);
 	run_for(1);
-	a = assert_answer(PEER, DISK, 3000, 1, 0);
-	assert_int_equal(a->h.payload_len, LEN);
-	memset(want, 0xa0, sizeof(want));
-	assert_memory_equal(a->data, want, LEN);
+	assert_read_answer(3000, 1, 0xa0);
 	turn_quiet();
 
 	file_fill(0xa1);
 	deliver(request(VD_READ, PEER, DISK, 3000, 2), 0);
 	assert_int_equal(answers(), 1);
 	run_for(1);
-	a = assert_answer(PEER, DISK, 3000, 2, 0);
-	assert_int_equal(a->h.payload_len, LEN);
-	memset(want, 0xa1, sizeof(want));
-	assert_memory_equal(a->data, want, LEN);
+	assert_read_answer(3000, 2, 0xa1);
 }
 
 static void test_stale_config(void **state)
