@@ -18,8 +18,10 @@
 #include <qb/qblog.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "device.h"
-#include "router.h"
+#include "lease.h"
+#include "vdio.h"
 
 #define RING_ENTRIES 512
 #define ZERO_CHUNK (1024 * 1024)
@@ -63,9 +65,24 @@ struct backend {
 	struct qb_list_head backlog;
 	struct qb_list_head inline_done;
 	unsigned int unsubmitted; /* SQEs prepared since the last submit */
+	/* Those SQEs and their I/O, checked against deadline and lease when
+	 * they go to the kernel. */
+	struct io_uring_sqe *turn_sqe[RING_ENTRIES];
+	struct backend_io *turn_io[RING_ENTRIES];
+	unsigned int in_kernel; /* submitted, completion not yet seen */
 	bool job_queued;
 	uint8_t *zeros;
+	const struct lease *lease;
 };
+
+/* The time from which io may not start (UINT64_MAX: none). */
+static uint64_t io_deadline(const struct backend *b, const struct backend_io *io)
+{
+	uint64_t dl = io->deadline ? io->deadline : UINT64_MAX;
+	uint64_t lease = b->lease ? lease_until(b->lease) : UINT64_MAX;
+
+	return lease < dl ? lease : dl;
+}
 
 static void dev_close(struct backend_dev *d)
 {
@@ -208,12 +225,28 @@ static bool turn_end_schedule(struct backend *b)
 	return b->job_queued;
 }
 
+/* This turn's steps go to the kernel, but those whose time is up: their
+ * SQE becomes a no-op that completes them with -ETIMEDOUT. */
 static void ring_submit(struct backend *b)
 {
-	if (b->unsubmitted) {
-		io_uring_submit(&b->ring);
-		b->unsubmitted = 0;
+	uint64_t now;
+	unsigned int i;
+	int rc;
+
+	if (!b->unsubmitted)
+		return;
+	now = now_ns();
+	for (i = 0; i < b->unsubmitted; i++) {
+		if (now < io_deadline(b, b->turn_io[i]))
+			continue;
+		io_uring_prep_nop(b->turn_sqe[i]);
+		io_uring_sqe_set_data(b->turn_sqe[i], b->turn_io[i]);
+		b->turn_io[i]->expired = true;
 	}
+	rc = io_uring_submit(&b->ring);
+	if (rc > 0)
+		b->in_kernel += (unsigned int)rc;
+	b->unsubmitted = 0;
 }
 
 static void io_issue(struct backend *b, struct backend_io *io)
@@ -230,6 +263,8 @@ static void io_issue(struct backend *b, struct backend_io *io)
 		return;
 	}
 	io_prep(b, sqe, io);
+	b->turn_sqe[b->unsubmitted] = sqe;
+	b->turn_io[b->unsubmitted] = io;
 	b->unsubmitted++;
 	/* Without the job the entry would wait for the next event. */
 	if (!turn_end_schedule(b))
@@ -312,6 +347,11 @@ static bool fua_sync(struct backend *b, struct backend_io *io, int res)
 /* One completion: finishes io or issues its next step. */
 static void io_complete(struct backend *b, struct backend_io *io, int res)
 {
+	if (io->expired) {
+		io->expired = false;
+		io_finish(io, -ETIMEDOUT);
+		return;
+	}
 	switch (io->op) {
 	case VD_READ:
 	case VD_WRITE:
@@ -372,6 +412,7 @@ static int backend_event(int32_t fd, int32_t revents, void *data)
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&b->ring, cqe);
+		b->in_kernel--;
 		io_complete(b, io, res);
 	}
 	/* Completions made room: issue what waited for it. */
@@ -386,10 +427,15 @@ static int backend_event(int32_t fd, int32_t revents, void *data)
 
 int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
 {
-	int rc = dev_open(b, spec, &io->dev);
+	int rc;
 
+	/* An inline copy happens now: this is its check. */
+	if (now_ns() >= io_deadline(b, io))
+		return -ETIMEDOUT;
+	rc = dev_open(b, spec, &io->dev);
 	if (rc)
 		return rc;
+	io->expired = false;
 	io->progress = 0;
 	io->stage = ZS_FALLOCATE;
 	io->dev->inflight++;
@@ -423,7 +469,7 @@ void backend_map_update(struct backend *b, const struct vdmap *m)
 	}
 }
 
-int backend_start(struct backend **out, struct dloop *loop)
+int backend_start(struct backend **out, struct dloop *loop, const struct lease *lease)
 {
 	struct backend *b = calloc(1, sizeof(*b));
 	int rc;
@@ -431,6 +477,7 @@ int backend_start(struct backend **out, struct dloop *loop)
 	if (!b)
 		return -ENOMEM;
 	b->loop = loop;
+	b->lease = lease;
 	qb_list_init(&b->devs);
 	qb_list_init(&b->backlog);
 	qb_list_init(&b->inline_done);
@@ -465,6 +512,31 @@ out_zeros:
 out_free:
 	free(b);
 	return rc;
+}
+
+int backend_drain(struct backend *b)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+
+	if (!b)
+		return 0;
+	if (b->in_kernel)
+		qb_log(LOG_NOTICE, "backend: waiting for %u I/O the kernel still runs",
+		       b->in_kernel);
+	while (b->in_kernel) {
+		rc = io_uring_wait_cqe(&b->ring, &cqe);
+		if (rc == -EINTR)
+			continue;
+		if (rc) {
+			qb_log(LOG_ERR, "backend: cannot wait for the kernel's I/O: %s",
+			       strerror(-rc));
+			return rc;
+		}
+		io_uring_cqe_seen(&b->ring, cqe);
+		b->in_kernel--;
+	}
+	return 0;
 }
 
 void backend_destroy(struct backend *b)

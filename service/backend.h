@@ -12,7 +12,16 @@
  * would hand each one to a worker thread, whose wake-up costs more than the
  * copy. Their done() still runs later, from a job of the loop.
  *
- * Threads: data thread only.
+ * Nothing starts late (DESIGN.md, I2 and I4): an I/O may carry a deadline,
+ * and the backend may be given a lease (lease.h); every step of an I/O
+ * (a read or write goes in several when the device transfers less, a
+ * write-zeroes may fall back to writing zeros, FUA adds a flush) is checked
+ * against both right before the turn hands it to the kernel, and one past
+ * either completes with -ETIMEDOUT without reaching the device. What the
+ * kernel has taken runs to its end: backend_drain() waits for it.
+ *
+ * Threads: data thread only, but backend_drain() and backend_destroy(),
+ * which run on the control thread once the data thread is gone.
  */
 #ifndef VDISK_BACKEND_H
 #define VDISK_BACKEND_H
@@ -34,6 +43,7 @@ struct backend_io {
 	uint64_t offset;
 	uint32_t length;
 	void *buf;
+	uint64_t deadline; /* monotonic ns from which no step may start; 0 none */
 	backend_done_fn done;
 	/* A file in memory is copied inline whatever the size: serving a
 	 * peer, this thread has nothing better to do meanwhile than the
@@ -45,11 +55,18 @@ struct backend_io {
 	uint32_t progress; /* bytes done (short transfers, zero fill) */
 	uint8_t stage; /* trim and write-zeroes: fallback, FUA flush */
 	int result; /* of an inline copy, until its done() runs */
+	bool expired; /* its step was turned into a no-op: past its deadline */
 };
 
 struct backend;
+struct lease;
 
-int backend_start(struct backend **out, struct dloop *loop);
+/* lease: NULL for none (every I/O may start). */
+int backend_start(struct backend **out, struct dloop *loop, const struct lease *lease);
+/* Waits until the kernel has given back every I/O it took (their done()
+ * is not called: the thread that owned them is gone). 0, or -errno if the
+ * ring cannot be waited on (then the buffers must be leaked, not freed). */
+int backend_drain(struct backend *b);
 void backend_destroy(struct backend *b);
 
 /* Submits io on device spec (the path's device as in the database). */

@@ -93,6 +93,8 @@ struct cdb {
 	void *watch_ctx;
 	const struct cdb_cycle_ops *cycle_ops;
 	void *cycle_ctx;
+	const struct cdb_lease_ops *lease_ops;
+	void *lease_ctx;
 };
 
 static void op_start(struct cdb_op *op);
@@ -613,6 +615,8 @@ static void cdb_confchg(void *ctx, const uint32_t *members, size_t n)
 	struct json_object *body;
 	size_t i;
 
+	if (c->lease_ops)
+		c->lease_ops->confchg(c->lease_ctx, members, n);
 	c->synced = false;
 	c->sync_source = 0;
 	c->noffers = n;
@@ -671,6 +675,10 @@ static void cdb_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *bu
 		if (msg.target == local_nodeid(c))
 			probe_reply(c, nodeid, &msg);
 		break;
+	case CPG_MSG_BEAT:
+		if (c->lease_ops)
+			c->lease_ops->deliver(c->lease_ctx, mine, &msg);
+		break;
 	case CPG_MSG_PREPARE:
 	case CPG_MSG_ACK:
 	case CPG_MSG_COMMIT:
@@ -701,6 +709,8 @@ static void cdb_lost(void *ctx)
 	c->sync_source = 0;
 	c->noffers = 0;
 	c->inv_publishing = false;
+	if (c->lease_ops)
+		c->lease_ops->confchg(c->lease_ctx, NULL, 0);
 	ops_fail_all(c, "lost the connection to corosync");
 	watchers_notify(c);
 	if (c->cycle_ops)
@@ -914,6 +924,12 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 struct prober *cdb_prober(const struct cdb *c)
 {
 	return c->prober;
+}
+
+void cdb_lease_attach(struct cdb *c, const struct cdb_lease_ops *ops, void *ctx)
+{
+	c->lease_ops = ops;
+	c->lease_ctx = ctx;
 }
 
 void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx)

@@ -89,6 +89,18 @@ int cdb_send(struct cdb *c, enum cpg_msg_type type, uint64_t reqid, struct json_
 int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,
 		     size_t errlen);
 
+/*
+ * The lease (lease.h) shares the group too. confchg runs first after every
+ * membership change (before the watchers: the snapshot they publish carries
+ * the fences it sets), with the new members; deliver gets BEAT messages,
+ * mine true for this process's own.
+ */
+struct cdb_lease_ops {
+	void (*deliver)(void *ctx, bool mine, const struct cpg_msg *msg);
+	void (*confchg)(void *ctx, const uint32_t *members, size_t n);
+};
+void cdb_lease_attach(struct cdb *c, const struct cdb_lease_ops *ops, void *ctx);
+
 const struct db *cdb_db(const struct cdb *c);
 struct membership *cdb_membership(const struct cdb *c);
 bool cdb_synced(const struct cdb *c);

@@ -17,6 +17,16 @@ static struct json_object *field(struct json_object *body, const char *key, json
 	return v;
 }
 
+int cdb_msg_beat_decode(struct json_object *body, uint64_t *view)
+{
+	struct json_object *v = field(body, "view", json_type_int);
+
+	if (!v)
+		return -EBADMSG;
+	*view = (uint64_t)json_object_get_int64(v);
+	return 0;
+}
+
 int cdb_msg_offer_decode(struct json_object *body, struct cdb_msg_offer *offer)
 {
 	struct json_object *gen = field(body, "generation", json_type_int);

@@ -16,6 +16,8 @@
 
 #include "db.h"
 
+/* CPG_MSG_BEAT {"view"}: the lease's (lease.h) */
+
 /* CPG_MSG_SYNC_OFFER {"generation", "config"} */
 struct cdb_msg_offer {
 	uint64_t generation;
@@ -35,6 +37,9 @@ struct cdb_msg_probe_reply {
 	int error; /* -errno or 0 */
 	uint64_t size; /* a negative one reads as 0 */
 };
+
+/* 0, or -EBADMSG: a field is missing or of the wrong type. */
+int cdb_msg_beat_decode(struct json_object *body, uint64_t *view);
 
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
 int cdb_msg_offer_decode(struct json_object *body, struct cdb_msg_offer *offer);

@@ -91,6 +91,11 @@ struct vdisk_config {
 	/* [io] timeout_ms: how long a request waits for a path before the
 	 * client gets EIO. Default 30000. */
 	uint32_t io_timeout_ms;
+	/* [io] lease_ms: how long this node goes on issuing I/O to its storage
+	 * after its last beat that a quorate membership delivered, and how long
+	 * the others wait before they take over the disks of a node that left
+	 * (lease.h). Default 2000. */
+	uint32_t lease_ms;
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */
 	uint32_t ack_timeout_ms;

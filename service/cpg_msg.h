@@ -30,6 +30,9 @@
  *   CPG_MSG_COMMIT       {}: from the coordinator, once every member acked
  *   CPG_MSG_CANCEL       {"reason"}: from any member; the first of COMMIT and
  *                        CANCEL delivered for a txid decides the cycle
+ *
+ * The lease (lease.h); reqid is the sender's monotonic clock (ns) at send:
+ *   CPG_MSG_BEAT         {"view"}: the sender's membership view at send
  */
 #ifndef VDISK_CPG_MSG_H
 #define VDISK_CPG_MSG_H
@@ -55,6 +58,7 @@ enum cpg_msg_type {
 	CPG_MSG_ACK,
 	CPG_MSG_COMMIT,
 	CPG_MSG_CANCEL,
+	CPG_MSG_BEAT,
 	CPG_MSG_TYPE_MAX,
 };
 

@@ -83,6 +83,8 @@ void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE])
 	put32(out + 72, h->frag_offset);
 	put32(out + 76, h->msg_len);
 	put64(out + 80, h->msg_seq);
+	put64(out + 88, h->deadline);
+	put64(out + 96, h->low);
 }
 
 int frame_hdr_decode(const uint8_t *buf, size_t len, struct frame_hdr *h)
@@ -108,6 +110,8 @@ int frame_hdr_decode(const uint8_t *buf, size_t len, struct frame_hdr *h)
 	h->frag_offset = get32(buf + 72);
 	h->msg_len = get32(buf + 76);
 	h->msg_seq = get64(buf + 80);
+	h->deadline = get64(buf + 88);
+	h->low = get64(buf + 96);
 
 	if (h->flags & ~FRAME_F_KNOWN)
 		return -EINVAL;
@@ -172,6 +176,7 @@ void hb_encode(const struct hb_msg *m, uint8_t out[HB_SIZE])
 	put64(out + 16, m->incarnation);
 	put64(out + 24, m->seq);
 	put64(out + 32, m->stamp);
+	put64(out + 40, m->peer_stamp);
 	memcpy(out + HB_MAC_OFFSET, m->mac, HB_MAC);
 }
 
@@ -191,6 +196,7 @@ int hb_decode(const uint8_t *buf, size_t len, struct hb_msg *m)
 	m->incarnation = get64(buf + 16);
 	m->seq = get64(buf + 24);
 	m->stamp = get64(buf + 32);
+	m->peer_stamp = get64(buf + 40);
 	memcpy(m->mac, buf + HB_MAC_OFFSET, HB_MAC);
 	if (m->nodeid == 0 || m->incarnation == 0)
 		return -EINVAL;

@@ -24,6 +24,10 @@
  *   72  4    frag_offset  FRAG: where this fragment's bytes go in the message
  *   76  4    msg_len      whole message payload (== payload_len unless FRAG)
  *   80  8    msg_seq      FRAG: seq of the message's first fragment
+ *   88  8    deadline     request: the receiver's monotonic clock (ns) from
+ *                         which the attempt must not start; 0 none
+ *   96  8    low          request: the sender has every answer to its
+ *                         requests with ids below this (vdio.h ids)
  *
  * Handshake message (TCP, before any frame), HS_SIZE bytes:
  *   0 magic HS_MAGIC, 4 version, 5 type (enum hs_type), 6 reserved (2),
@@ -40,7 +44,10 @@
  * Heartbeat (UDP), HB_SIZE bytes:
  *   0 magic HB_MAGIC, 4 version, 5 type (enum hb_type), 6 reserved (2),
  *   8 nodeid, 12 link, 16 incarnation (8), 24 seq (8), 32 stamp (8),
- *   40 mac (24): HMAC-SHA256 of bytes 0..39, truncated
+ *   40 peer_stamp (8): PONG: the answering node's monotonic clock (ns) when
+ *      it answered, so the pinger bounds the offset between the two
+ *      clocks; PING: 0
+ *   48 mac (24): HMAC-SHA256 of bytes 0..47, truncated
  */
 #ifndef VDISK_FRAME_H
 #define VDISK_FRAME_H
@@ -49,8 +56,8 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC 0x46544456u /* "VDTF" */
-#define FRAME_VERSION 1
-#define FRAME_HDR_SIZE 88
+#define FRAME_VERSION 2
+#define FRAME_HDR_SIZE 104
 /* Largest payload of one frame; larger messages are fragmented. */
 #define FRAME_PAYLOAD_MAX (8u * 1024 * 1024)
 /* Largest message a client may send. */
@@ -94,6 +101,8 @@ struct frame_hdr {
 	uint32_t frag_offset;
 	uint32_t msg_len;
 	uint64_t msg_seq;
+	uint64_t deadline;
+	uint64_t low;
 };
 
 void frame_hdr_encode(const struct frame_hdr *h, uint8_t out[FRAME_HDR_SIZE]);
@@ -130,8 +139,8 @@ void hs_encode(const struct hs_msg *m, uint8_t out[HS_SIZE]);
 int hs_decode(const uint8_t *buf, size_t len, struct hs_msg *m);
 
 #define HB_MAGIC 0x42484456u /* "VDHB" */
-#define HB_SIZE 64
-#define HB_MAC_OFFSET 40
+#define HB_SIZE 72
+#define HB_MAC_OFFSET 48
 #define HB_MAC 24
 
 enum hb_type {
@@ -146,6 +155,7 @@ struct hb_msg {
 	uint64_t incarnation;
 	uint64_t seq;
 	uint64_t stamp;
+	uint64_t peer_stamp;
 	uint8_t mac[HB_MAC];
 };
 

@@ -31,6 +31,7 @@ static void hb_send(struct transport *t, int link, enum hb_type type, uint64_t s
 		.incarnation = t->incarnation,
 		.seq = seq,
 		.stamp = stamp,
+		.peer_stamp = type == HB_PONG ? now_ns() : 0,
 	};
 	uint8_t buf[HB_SIZE], mac[AUTH_MAC_LEN];
 	struct auth_part head = { buf, HB_MAC_OFFSET };
@@ -104,6 +105,25 @@ static void hb_deadline(void *data)
 	hb_expire(t, now_ns());
 }
 
+/*
+ * The peer read its clock (peer_stamp) after our ping left and before its
+ * pong came back (now), so its clock minus ours was at least
+ * peer_stamp - now then. The best such lower bound is kept, aged by the
+ * largest rate two monotonic clocks may drift apart, so it stays a lower
+ * bound: transport_peer_clock() turns our deadlines into the peer's clock
+ * no later than they fall.
+ */
+static void clock_sample(struct tpeer *p, uint64_t peer_stamp, uint64_t now)
+{
+	int64_t lo = (int64_t)(peer_stamp - now);
+
+	if (!p->clk_valid || lo >= clock_lo(p, now)) {
+		p->clk_lo = lo;
+		p->clk_at = now;
+		p->clk_valid = true;
+	}
+}
+
 static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const struct hb_msg *m)
 {
 	uint64_t now = now_ns(), rtt;
@@ -122,6 +142,7 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 		return;
 	}
 	l->last_pong = now;
+	clock_sample(p, m->peer_stamp, now);
 	if (!l->rtt_n || rtt < l->rtt_min)
 		l->rtt_min = rtt;
 	if (rtt > l->rtt_max)

@@ -19,8 +19,10 @@
 #include <qb/qbloop.h>
 
 #include "cdb.h"
+#include "clock.h"
 #include "config.h"
 #include "ctl.h"
+#include "lease.h"
 #include "linkaddr.h"
 #include "nbd.h"
 #include "ndfs.h"
@@ -162,6 +164,7 @@ struct daemon {
 	struct cdb *cdb;
 	struct transport *transport;
 	struct router *router;
+	struct lease *lease;
 	struct nbd *nbd;
 	struct ndfs *ndfs;
 	struct reconfig *reconfig;
@@ -247,6 +250,7 @@ static uint64_t map_publish(void *ctx)
 		qb_log(LOG_ERR, "out of memory building the mapping snapshot");
 		return d->map_seq;
 	}
+	map->nfences = lease_fences(d->lease, now_ns(), map->fences);
 	map->seq = ++d->map_seq;
 	reconfig_snapshot_mark(d->reconfig, map);
 	router_map_post(d->router, map);
@@ -305,7 +309,10 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the transport: %s", strerror(-rc));
 		goto out_loop;
 	}
-	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms);
+	rc = lease_create(&d.lease, loop, cfg->lease_ms);
+	if (rc)
+		goto out_transport;
+	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms, d.lease);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the router: %s", strerror(-rc));
 		goto out_transport;
@@ -317,6 +324,11 @@ static int run(const struct vdisk_config *cfg)
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the cluster database: %s", err);
 		goto out_transport;
+	}
+	rc = lease_attach(d.lease, d.cdb);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start the lease: %s", strerror(-rc));
+		goto out_cdb;
 	}
 	rc = prober_start(&d.resolver, loop);
 	if (!rc)
@@ -353,11 +365,20 @@ static int run(const struct vdisk_config *cfg)
 	qb_loop_run(loop);
 	rc = 0;
 
-	/* The database answers its pending requests as it stops, through
-	 * the control server, so it goes first; the transport's thread is
-	 * joined before the server it reports to goes away. */
+	/* I/O stops first (DESIGN.md, I6): the data thread is joined, then
+	 * the I/O its kernel ring still runs is waited for (router_destroy),
+	 * and only then does this node leave the group, so the others take
+	 * its disks over when nothing of it can reach them any more. The
+	 * database answers its pending requests as it stops, through the
+	 * control server; the transport's thread is joined before the server
+	 * it reports to goes away. */
 out_cdb:
+	transport_halt(d.transport);
+	router_destroy(d.router);
+	d.router = NULL;
+	qb_log(LOG_NOTICE, "data plane stopped: no I/O of this node runs any more");
 	cdb_stop(d.cdb);
+	qb_log(LOG_NOTICE, "left the cluster group");
 	/* After its prober: no lookup can end in it any more. */
 	prober_stop(d.resolver);
 	linkaddr_destroy(d.linkaddr);
@@ -368,6 +389,7 @@ out_transport:
 	nbd_destroy(d.nbd);
 	ndfs_destroy(d.ndfs);
 	transport_stop(d.transport);
+	lease_destroy(d.lease);
 	/* Its requests are answered through the control server. */
 	reconfig_stop(d.reconfig);
 	ctl_stop(ctl);

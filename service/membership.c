@@ -40,6 +40,7 @@ struct membership {
 
 	uint32_t local_nodeid;
 	bool quorate;
+	uint64_t view;
 	uint32_t members[MEMBERSHIP_MAX_NODES];
 	size_t nmembers;
 	struct membership_node nodes[MEMBERSHIP_MAX_NODES];
@@ -215,6 +216,7 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
 			m->members[m->nmembers++] = m->members[i];
 	/* The nodelist may have been reloaded with the membership change. */
 	nodelist_load(m);
+	m->view++;
 	qb_log(LOG_INFO, "CPG group %s: %zu members, %zu joined, %zu left", MEMBERSHIP_GROUP,
 	       m->nmembers, njoined, nleft);
 	m->ops->confchg(m->ctx, m->members, m->nmembers);
@@ -289,6 +291,7 @@ static void connection_drop(struct membership *m)
 	m->connected = false;
 	m->quorate = false;
 	m->nmembers = 0;
+	m->view++;
 	sendq_drop(m);
 	if (m->send_timer_armed) {
 		qb_loop_timer_del(m->loop, m->send_timer);
@@ -410,6 +413,11 @@ void membership_stop(struct membership *m)
 	connection_drop(m);
 	the_membership = NULL;
 	free(m);
+}
+
+uint64_t membership_view(const struct membership *m)
+{
+	return m->view;
 }
 
 uint32_t membership_local_nodeid(const struct membership *m)

@@ -51,6 +51,9 @@ void membership_stop(struct membership *m);
 int membership_send(struct membership *m, void *buf, size_t len);
 
 uint32_t membership_local_nodeid(const struct membership *m);
+/* Grows with every membership change and every loss of corosync: a message
+ * sent and delivered in the same view saw no change in between. */
+uint64_t membership_view(const struct membership *m);
 /* Corosync quorum, and vdiskd running on a majority of the nodelist. */
 bool membership_quorate(const struct membership *m);
 bool membership_is_member(const struct membership *m, uint32_t nodeid);

@@ -128,6 +128,20 @@ bool transport_peer_up(struct transport *t, uint32_t nodeid)
 	return false;
 }
 
+bool transport_peer_clock(struct transport *t, uint32_t nodeid, uint64_t local_ns,
+			  uint64_t *peer_ns)
+{
+	struct tpeer *p = transport_peer(t, nodeid);
+	int64_t peer;
+
+	if (!p || !p->clk_valid)
+		return false;
+	peer = (int64_t)local_ns + clock_lo(p, now_ns());
+	/* A peer clock that cannot be that early: any time of it is later. */
+	*peer_ns = peer > 0 ? (uint64_t)peer : 1;
+	return true;
+}
+
 static int usable_links(const struct tpeer *p)
 {
 	int i, n = 0;

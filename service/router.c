@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "clock.h"
+#include "lease.h"
 #include "remote.h"
 #include "router.h"
 
@@ -24,6 +25,10 @@
 #define HELD UINT64_MAX
 /* Statistics are published for the control plane every this many ticks. */
 #define STATS_TICKS 25
+/* A node reachable but silent about a mutating attempt past its deadline is
+ * asked what became of it this often. */
+#define PROBE_MS 1000
+#define MS 1000000ull
 
 struct path_fail {
 	uint32_t disk_id;
@@ -31,14 +36,25 @@ struct path_fail {
 	uint64_t until;
 };
 
+/* What a disk's paths acknowledged and flushed: writes counted per path. */
+struct disk_state {
+	uint32_t id;
+	uint64_t wrote[2];
+	uint64_t flushed[2]; /* wrote[] as the last flush that covered it saw it */
+};
+
 struct router {
 	struct transport *t;
 	struct backend *b;
 	struct remote *remote;
+	const struct lease *lease;
 	struct vdmap *map;
 	uint32_t io_timeout_ms;
 	uint64_t next_id;
 	struct qb_list_head buckets[BUCKETS];
+	struct qb_list_head age; /* pending requests by id (router.h) */
+	struct disk_state *dst;
+	size_t ndst;
 	dloop_timer_t tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
@@ -160,11 +176,15 @@ int router_stats_get(struct router *r, struct router_stats **out)
 	return rc;
 }
 
+/* Whether an attempt of disk_id may still run anywhere: one of ours out, or
+ * one this node serves for another node. */
 static bool disk_out(struct router *r, uint32_t disk_id)
 {
 	struct vd_request *req;
 	size_t i;
 
+	if (r->remote && remote_disk_busy(r->remote, disk_id))
+		return true;
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_for_each_entry(req, &r->buckets[i], list)
 			if (req->disk_id == disk_id && req->target)
@@ -191,6 +211,7 @@ static void drains_check(struct router *r, uint32_t disk_id)
 static void complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
+	qb_list_del(&req->age);
 	stats_account(r, req, status);
 	if (status)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
@@ -255,6 +276,58 @@ static void wait_route(struct router *r, struct vd_request *req, uint32_t delay_
 		req->lost_ns = now;
 }
 
+static struct disk_state *disk_state(struct router *r, uint32_t disk_id)
+{
+	struct disk_state *grown;
+	size_t i;
+
+	for (i = 0; i < r->ndst; i++)
+		if (r->dst[i].id == disk_id)
+			return &r->dst[i];
+	grown = realloc(r->dst, (r->ndst + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	r->dst = grown;
+	memset(&r->dst[r->ndst], 0, sizeof(*grown));
+	r->dst[r->ndst].id = disk_id;
+	return &r->dst[r->ndst++];
+}
+
+/* The attempt on req->path succeeded: a write there is one a flush must
+ * cover; a flush has covered that path, and goes on to the next one. */
+static void attempt_ok(struct router *r, struct vd_request *req)
+{
+	struct disk_state *ds = disk_state(r, req->disk_id);
+	uint8_t p = req->path;
+
+	if (ds && vd_op_mutates(req->op) && !(req->flags & VD_F_FUA))
+		ds->wrote[p]++;
+	if (req->op == VD_FLUSH && (req->flush_mask & 1u << p)) {
+		req->flush_mask &= (uint8_t)~(1u << p);
+		if (ds && req->flush_upto[p] > ds->flushed[p])
+			ds->flushed[p] = req->flush_upto[p];
+		if (req->flush_mask) {
+			route(r, req);
+			return;
+		}
+	}
+	complete(r, req, 0);
+}
+
+/* The attempt on req->path failed with status: a flush that had to cover
+ * that path fails with it (the writes it acknowledged may be lost), unless
+ * it never ran there; anything else goes on elsewhere. */
+static void attempt_error(struct router *r, struct vd_request *req, int status)
+{
+	if (req->op == VD_FLUSH && (req->flush_mask & 1u << req->path) &&
+	    status != -ETIMEDOUT) {
+		complete(r, req, status);
+		return;
+	}
+	attempt_failed(r, req, status);
+	route(r, req);
+}
+
 static void local_done(struct backend_io *io, int status)
 {
 	struct local_io *lio = (struct local_io *)io;
@@ -263,12 +336,10 @@ static void local_done(struct backend_io *io, int status)
 
 	free(lio);
 	req->local_busy = false;
-	if (status == 0) {
-		complete(r, req, 0);
-		return;
-	}
-	attempt_failed(r, req, status);
-	route(r, req);
+	if (status == 0)
+		attempt_ok(r, req);
+	else
+		attempt_error(r, req, status);
 }
 
 static int dispatch_local(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
@@ -298,21 +369,59 @@ static int dispatch_local(struct router *r, struct vd_request *req, const struct
 	return rc;
 }
 
-static int dispatch_remote(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
-			   uint8_t path, uint32_t node)
+/* Every id below this one has been answered here. */
+static uint64_t low_id(const struct router *r)
 {
-	struct frame_hdr h = {
+	if (qb_list_empty(&r->age))
+		return r->next_id + 1;
+	return qb_list_first_entry(&r->age, struct vd_request, age)->id;
+}
+
+/* A frame about req's attempt: the request itself, or a probe of it. */
+static struct frame_hdr attempt_hdr(struct router *r, const struct vd_request *req, uint16_t op,
+				    uint8_t path)
+{
+	return (struct frame_hdr){
 		.client = TCLIENT_BACKEND,
-		.op = (uint16_t)(req->op | (req->flags << 8)),
-		.reqid = vd_reqid_wire(req->id, ++req->attempt),
+		.op = op,
+		.reqid = vd_reqid_wire(req->id, req->attempt),
 		.config = r->map->config,
-		.disk = d->id,
+		.disk = req->disk_id,
 		.status = path,
 		.offset = req->offset,
 		.length = req->length,
+		.deadline = req->wire_deadline,
+		.low = low_id(r),
 	};
+}
 
+/* -EAGAIN while nothing bounds node's clock: its deadline cannot be told
+ * in it (transport.h). */
+static int dispatch_remote(struct router *r, struct vd_request *req, uint8_t path,
+			   uint32_t node, uint64_t now)
+{
+	uint64_t deadline;
+	struct frame_hdr h;
+
+	if (!transport_peer_clock(r->t, node, now + (uint64_t)r->io_timeout_ms * MS, &deadline))
+		return -EAGAIN;
+	req->attempt++;
+	req->wire_deadline = deadline;
+	h = attempt_hdr(r, req, vd_opword(req->op, req->flags), path);
 	return transport_send(r->t, node, &h, req->buf, req->op == VD_WRITE ? req->length : 0);
+}
+
+/* Asks req's node what became of its attempt (remote.h). */
+static void probe_send(struct router *r, struct vd_request *req, uint64_t now)
+{
+	struct frame_hdr h = attempt_hdr(r, req, vd_opword(VD_PROBE, 0), req->path);
+	int rc = transport_send(r->t, req->target, &h, NULL, 0);
+
+	if (rc)
+		qb_log(LOG_DEBUG, "request %" PRIu64 ": cannot probe node %" PRIu32 ": %s", req->id,
+		       req->target, strerror(-rc));
+	req->probing = true;
+	req->deadline_ns = now + PROBE_MS * MS;
 }
 
 /* req's attempt goes to node's path (or tried to). */
@@ -322,6 +431,71 @@ static void attempt_take(struct vd_request *req, uint8_t path, uint32_t node)
 	req->sent = true;
 	req->path = path;
 	req->target = node;
+}
+
+/* req's attempt is out on path to node: it is given up (or asked after)
+ * at its deadline. */
+static void attempt_out(struct router *r, struct vd_request *req, uint8_t path, uint32_t node,
+			uint64_t now)
+{
+	attempt_take(req, path, node);
+	req->deadline_ns = now + (uint64_t)r->io_timeout_ms * MS;
+	req->slow_logged = false;
+	req->probing = false;
+	/* A stale mapping's bounce is no path yet. */
+	if (!req->stale)
+		req->lost_ns = 0;
+	if (req->tries)
+		qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
+		       req->id, node, path ? "secondary" : "primary");
+}
+
+/* Issues req on path; 0 if it went out. A local device that cannot take it
+ * is a failed attempt too (then status tells). */
+static int dispatch(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+		    uint8_t path, uint64_t now)
+{
+	uint32_t node = d->paths[path].nodeid;
+	int rc;
+
+	if (node == r->map->local_nodeid)
+		rc = dispatch_local(r, req, d, path);
+	else
+		rc = dispatch_remote(r, req, path, node, now);
+	if (rc == 0)
+		attempt_out(r, req, path, node, now);
+	return rc;
+}
+
+/* A flush that must cover certain paths goes to them in turn, and nowhere
+ * else: a path that cannot take it now is waited for. */
+static void route_flush(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+			uint64_t now)
+{
+	uint8_t path = req->flush_mask & 1u ? 0 : 1;
+	uint32_t node = d->paths[path].nodeid;
+	int rc;
+
+	/* The path left the mapping: what it acknowledged went with it. */
+	if (!node) {
+		req->flush_mask &= (uint8_t)~(1u << path);
+		if (req->flush_mask)
+			route(r, req);
+		else
+			complete(r, req, 0);
+		return;
+	}
+	if (!vdmap_is_member(r->map, node)) {
+		wait_route(r, req, TICK_MS);
+		return;
+	}
+	rc = dispatch(r, req, d, path, now);
+	if (rc && node == r->map->local_nodeid) {
+		attempt_take(req, path, node);
+		complete(r, req, rc);
+	} else if (rc) {
+		wait_route(r, req, TICK_MS);
+	}
 }
 
 /* Sends req down the first path that can take it, or leaves it waiting. */
@@ -335,12 +509,16 @@ static void route(struct router *r, struct vd_request *req)
 	/* Whatever was out before is over: no node is charged for what
 	 * follows until an attempt goes out. */
 	req->target = 0;
+	req->probing = false;
 	if (!d) {
 		complete(r, req, -ENODEV);
 		return;
 	}
-	/* Without quorum this node must not touch shared storage. */
-	if (!r->map->quorate) {
+	/* Without quorum, or without a lease that says this node is still
+	 * in the quorate membership, it must not touch shared storage; and
+	 * a disk of a node that left waits until that node's lease ran out. */
+	if (!r->map->quorate || (r->lease && now >= lease_until(r->lease)) ||
+	    vdmap_disk_fenced(r->map, d, now)) {
 		wait_route(r, req, TICK_MS);
 		return;
 	}
@@ -351,6 +529,10 @@ static void route(struct router *r, struct vd_request *req)
 		req->retry_ns = HELD;
 		if (r->ndrains)
 			drains_check(r, d->id);
+		return;
+	}
+	if (req->op == VD_FLUSH && req->flush_mask) {
+		route_flush(r, req, d, now);
 		return;
 	}
 	/* Two passes: first only paths whose node is local or has a live link
@@ -365,27 +547,13 @@ static void route(struct router *r, struct vd_request *req)
 			continue;
 		if (first_pass && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
 			continue;
-		if (node == r->map->local_nodeid)
-			rc = dispatch_local(r, req, d, path);
-		else
-			rc = dispatch_remote(r, req, d, path, node);
-		/* A local device that cannot take it is a failed attempt too. */
-		if (rc && node == r->map->local_nodeid) {
+		rc = dispatch(r, req, d, path, now);
+		if (rc == 0)
+			return;
+		if (node == r->map->local_nodeid) {
 			attempt_take(req, path, node);
 			attempt_failed(r, req, rc);
 		}
-		if (rc)
-			continue;
-		attempt_take(req, path, node);
-		req->deadline_ns = now + (uint64_t)r->io_timeout_ms * 1000000;
-		req->slow_logged = false;
-		/* A stale mapping's bounce is no path yet. */
-		if (!req->stale)
-			req->lost_ns = 0;
-		if (req->tries)
-			qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
-			       req->id, node, path ? "secondary" : "primary");
-		return;
 	}
 	wait_route(r, req, TICK_MS);
 }
@@ -393,6 +561,7 @@ static void route(struct router *r, struct vd_request *req)
 int router_submit(struct router *r, struct vd_request *req)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
+	uint8_t p;
 
 	if (!d)
 		return -ENODEV;
@@ -402,6 +571,18 @@ int router_submit(struct router *r, struct vd_request *req)
 		return -EINVAL;
 	req->id = ++r->next_id;
 	req->start_ns = now_ns();
+	req->probing = false;
+	req->flush_mask = 0;
+	if (req->op == VD_FLUSH) {
+		struct disk_state *ds = disk_state(r, req->disk_id);
+
+		for (p = 0; ds && p < 2; p++) {
+			if (ds->wrote[p] <= ds->flushed[p])
+				continue;
+			req->flush_mask |= (uint8_t)(1u << p);
+			req->flush_upto[p] = ds->wrote[p];
+		}
+	}
 	req->lost_ns = 0;
 	req->target = 0;
 	req->attempt = 0;
@@ -411,10 +592,28 @@ int router_submit(struct router *r, struct vd_request *req)
 	req->stale = false;
 	req->local_busy = false;
 	qb_list_add_tail(&req->list, bucket(r, req->id));
+	qb_list_add_tail(&req->age, &r->age);
 	/* The disk exists, so routing can only dispatch or leave the request
 	 * waiting: done() never runs inside this call. */
 	route(r, req);
 	return 0;
+}
+
+/* What the node says of an attempt past its deadline (remote.h). */
+static void probe_answer(struct router *r, struct vd_request *req, int status)
+{
+	if (status == -ETIMEDOUT) {
+		attempt_failed(r, req, status);
+		route(r, req);
+		return;
+	}
+	if (status != -EINPROGRESS || req->slow_logged)
+		return;
+	req->slow_logged = true;
+	qb_log(LOG_ERR,
+	       "request %" PRIu64 " (disk %" PRIu32 ", op %u): node %" PRIu32 " still runs it after"
+	       " %" PRIu32 " ms (its storage slow or hung?); waiting, not re-issued elsewhere while"
+	       " it may still land", req->id, req->disk_id, req->op, req->target, r->io_timeout_ms);
 }
 
 /* Answers from servers (TCLIENT_ROUTER). */
@@ -428,6 +627,10 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 	if (!req || req->local_busy || req->target != h->src_node ||
 	    req->attempt != vd_reqid_attempt(h->reqid))
 		return;
+	if (vd_opword_op(h->op) == VD_PROBE) {
+		probe_answer(r, req, h->status);
+		return;
+	}
 	if (h->status == 0) {
 		if (req->op == VD_READ) {
 			if (len != req->length) {
@@ -437,7 +640,7 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 			}
 			memcpy(req->buf, payload, len);
 		}
-		complete(r, req, 0);
+		attempt_ok(r, req);
 		return;
 	}
 	switch (h->status) {
@@ -453,8 +656,7 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 		complete(r, req, h->status);
 		return;
 	default:
-		attempt_failed(r, req, h->status);
-		route(r, req);
+		attempt_error(r, req, h->status);
 	}
 }
 
@@ -511,10 +713,16 @@ static void tick(void *data)
 	for (i = 0; i < BUCKETS && r->map; i++) {
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
 			/* An answer that never comes counts as a failed path:
-			 * the other one gets a full timeout of its own. */
+			 * the other one gets a full timeout of its own. A
+			 * change to the disk first waits until its attempt
+			 * cannot land late (router.h). */
 			if (req->target && now > req->deadline_ns) {
 				if (req->local_busy) {
 					local_slow(r, req);
+					continue;
+				}
+				if (vd_op_mutates(req->op) && transport_peer_up(r->t, req->target)) {
+					probe_send(r, req, now);
 					continue;
 				}
 				attempt_failed(r, req, -ETIMEDOUT);
@@ -530,6 +738,10 @@ static void tick(void *data)
 			route(r, req);
 		}
 	}
+	/* A request another node had this one serve may have been the last
+	 * of a held disk. */
+	if (r->ndrains)
+		drains_check(r, 0);
 	if (++r->ticks % STATS_TICKS == 0)
 		stats_publish(r);
 	dloop_timer_add(transport_loop(r->t), TICK_MS * 1000000ull, r, tick,
@@ -595,6 +807,8 @@ static void map_apply(void *arg)
 	struct map_msg *m = arg;
 	struct router *r = m->r;
 
+	if (r->remote)
+		remote_map_set(r->remote, m->map);
 	free(r->map);
 	r->map = m->map;
 	free(m);
@@ -630,19 +844,20 @@ static void router_attach(void *arg)
 	struct dloop *loop = transport_loop(r->t);
 	int rc;
 
-	rc = backend_start(&r->b, loop);
+	rc = backend_start(&r->b, loop, r->lease);
 	if (rc) {
 		qb_log(LOG_CRIT, "cannot start the backend (io_uring): %s", strerror(-rc));
 		return;
 	}
-	rc = remote_start(&r->remote, r->t, r->b, r);
+	rc = remote_start(&r->remote, r->t, r->b);
 	if (rc)
 		qb_log(LOG_CRIT, "cannot serve remote requests: %s", strerror(-rc));
 	transport_client_register(r->t, TCLIENT_ROUTER, reply_receive, peer_reset, r);
 	dloop_timer_add(loop, TICK_MS * 1000000ull, r, tick, &r->tick);
 }
 
-int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms)
+int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,
+		 const struct lease *lease)
 {
 	struct router *r = calloc(1, sizeof(*r));
 	size_t i;
@@ -660,7 +875,9 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 	}
 	r->next_id &= (1ull << 47) - 1;
 	r->t = t;
+	r->lease = lease;
 	r->io_timeout_ms = io_timeout_ms;
+	qb_list_init(&r->age);
 	pthread_mutex_init(&r->pub_lock, NULL);
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_init(&r->buckets[i]);
@@ -678,8 +895,15 @@ void router_destroy(struct router *r)
 	if (!r)
 		return;
 	dloop_timer_del(transport_loop(r->t), r->tick);
+	/* The kernel may still write into buffers of requests and of what
+	 * this node served: they go only once it gave them back. */
+	if (backend_drain(r->b)) {
+		qb_log(LOG_ERR, "leaving the buffers of unfinished I/O to the kernel");
+		return;
+	}
 	remote_destroy(r->remote);
 	backend_destroy(r->b);
+	free(r->dst);
 	free(r->map);
 	free(r->drains);
 	free(r->dstats);

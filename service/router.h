@@ -6,23 +6,42 @@
  * path, a node that left or restarted, or a stale mapping make the router
  * issue the request again on the other path.
  *
- * Timeouts, both `[io] timeout_ms`: an attempt out to another node that is
- * not answered in time counts as a failed path (the request moves on; the
- * silent node may still complete it later, so on storage both paths share a
- * late write can land after a newer one: nothing fences the old path, and
- * timeout_ms should stay well above the storage's own I/O timeouts); a
- * request that finds no path to go to waits, and gets -EIO once it has had
- * no path for that long without a break. A local attempt is never abandoned
- * (see tick() in router.c): past the timeout it is only logged.
+ * Timeouts, both `[io] timeout_ms`. An attempt out to another node carries
+ * a deadline, send time + timeout_ms, converted to that node's clock no
+ * later than it falls (transport_peer_clock()); the node starts none of it
+ * from then on (remote.h). Past it, a read or flush moves on to the other
+ * path at once; a write, trim or write-zeroes moves on only once its
+ * attempt is dead (DESIGN.md, I2): the node answered, or says it is not
+ * running it (a VD_PROBE every PROBE_MS while the node is reachable: a slow
+ * disk is waited for, and logged, never raced), or the node is silent (no
+ * link carries data: its frames can no longer start, so nothing of the
+ * attempt lands late but what its kernel had taken). A request that finds
+ * no path to go to waits, and gets -EIO once it has had no path for
+ * timeout_ms without a break. A local attempt is never abandoned (see
+ * tick() in router.c): past the timeout it is only logged.
  *
- * Request ids on the wire (the frame's reqid): the router's id of the request
- * in bits 8..63, the attempt number (modulo 256) in bits 0..7. A server knows
- * a request sent again by the id alone and answers with the attempt it got
- * last; the router takes an answer only from the node and the attempt the
- * request is out to now, so a late answer to an earlier attempt changes
- * nothing. Ids start at a random value each time vdiskd starts: a restarted
- * node's requests never pass for its previous life's (servers also forget a
- * node's requests when the transport reports that it restarted).
+ * Holds. Nothing is routed without quorum, without a lease (lease.h), to a
+ * disk a reconfiguration cycle holds, or to a disk with a path on a node
+ * that left the membership less than a lease ago (vdmap.h's fences):
+ * requests wait, they do not fail.
+ *
+ * Flushes (DESIGN.md, I3). Each disk's paths count the writes they
+ * acknowledged; a FLUSH goes to every path that acknowledged one since it
+ * last flushed (in turn, the primary's first), and only to the current
+ * route when none did. A flush that fails on a path it must cover is the
+ * client's error, not re-issued elsewhere; one that must cover a path whose
+ * node is away waits for it like any request (and gets -EIO after the
+ * timeout: that node's cache may be gone).
+ *
+ * Request ids on the wire (vdio.h): a server knows a request sent again by
+ * the id alone and answers with the attempt it got last; the router takes
+ * an answer only from the node and the attempt the request is out to now,
+ * so a late answer to an earlier attempt changes nothing. Every request
+ * frame also says the lowest id still pending here, so servers keep their
+ * completion records exactly as long as a retry can come. Ids start at a
+ * random value each time vdiskd starts: a restarted node's requests never
+ * pass for its previous life's (servers also forget a node's requests when
+ * the transport reports that it restarted).
  *
  * Threads: everything here runs on the data-plane thread (transport_loop());
  * the control plane only posts new mapping snapshots (router_map_post).
@@ -37,48 +56,8 @@
 
 #include "iostat.h"
 #include "transport.h"
+#include "vdio.h"
 #include "vdmap.h"
-
-enum vd_op {
-	VD_READ = 1,
-	VD_WRITE,
-	VD_FLUSH,
-	VD_TRIM,
-	VD_WRITE_ZEROES,
-};
-
-#define VD_F_FUA (1u << 0) /* write through to stable storage before answering */
-#define VD_F_NO_HOLE (1u << 1) /* write-zeroes must allocate, not punch */
-
-/* The wire reqid of an attempt, and its parts. */
-#define VD_REQID_ATTEMPT_BITS 8
-static inline uint64_t vd_reqid_wire(uint64_t id, uint8_t attempt)
-{
-	return id << VD_REQID_ATTEMPT_BITS | attempt;
-}
-
-static inline uint64_t vd_reqid_id(uint64_t wire)
-{
-	return wire >> VD_REQID_ATTEMPT_BITS;
-}
-
-static inline uint8_t vd_reqid_attempt(uint64_t wire)
-{
-	return (uint8_t)wire;
-}
-
-/* Largest read or write one request may carry. */
-#define VD_IO_MAX (32u * 1024 * 1024)
-/* A frontend sends a trim or write-zeroes to the router in pieces at most
- * this long, one after the other, so no one piece comes near the I/O
- * timeout (a device that cannot punch or zero a range gets zeros written). */
-#define VD_RANGE_PIECE (256u * 1024 * 1024)
-
-/* The length of the next piece, left bytes to go. */
-static inline uint32_t vd_range_piece(uint64_t left)
-{
-	return left < VD_RANGE_PIECE ? (uint32_t)left : VD_RANGE_PIECE;
-}
 
 struct vd_request;
 typedef void (*vd_done_fn)(struct vd_request *req, int status);
@@ -99,9 +78,11 @@ struct vd_request {
 	void *ctx;
 	/* The router's own bookkeeping. */
 	struct qb_list_head list;
+	struct qb_list_head age; /* pending requests, oldest (lowest id) first */
 	uint64_t id;
 	uint64_t start_ns;
 	uint64_t deadline_ns; /* the attempt out now is given up (or logged) then */
+	uint64_t wire_deadline; /* the remote attempt's, in its node's clock */
 	uint64_t retry_ns; /* waiting: next routing attempt */
 	uint64_t lost_ns; /* since then no path took it; 0 while one does */
 	uint32_t target; /* nodeid the request is out to, 0 if waiting */
@@ -113,15 +94,24 @@ struct vd_request {
 	bool stale; /* the last answer was -ESTALE: the clock of lost_ns runs on */
 	bool slow_logged; /* a local attempt past its deadline was reported */
 	bool local_busy; /* a local I/O into buf is in flight */
+	bool probing; /* its mutating attempt is past the deadline, not known dead */
+	uint8_t flush_mask; /* FLUSH: paths still to flush (bit per path) */
+	uint64_t flush_upto[2]; /* FLUSH: per path, the writes it covers */
 };
 
 struct router;
 
+struct lease;
+
 /* Control thread, before the first snapshot: creates the router and its
- * backend on the data thread. */
-int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms);
-/* Control thread, after transport_halt(). Requests still pending are
- * dropped without their done() (their submitters are going away too). */
+ * backend on the data thread. lease: NULL for none (tests); else it must
+ * outlive the data thread. */
+int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,
+		 const struct lease *lease);
+/* Control thread, after transport_halt(): waits for the I/O the kernel
+ * still runs (backend_drain()), then frees everything. Requests still
+ * pending are dropped without their done() (their submitters are going
+ * away too). */
 void router_destroy(struct router *r);
 
 /* Data thread. */

@@ -144,6 +144,13 @@ int transport_send(struct transport *t, uint32_t nodeid, const struct frame_hdr 
 int transport_send_buffer(struct transport *t, uint32_t nodeid, const struct frame_hdr *h,
 			  uint8_t *frame, size_t len, void (*release)(void *owner), void *owner);
 
+/* Data thread: *peer_ns is a time of nodeid's monotonic clock that is not
+ * later than local_ns of ours (heartbeats bound the offset; see frame.h's
+ * peer_stamp). False while nothing bounds it (no heartbeat answered yet
+ * since the peer started). */
+bool transport_peer_clock(struct transport *t, uint32_t nodeid, uint64_t local_ns,
+			  uint64_t *peer_ns);
+
 /* Data thread: whether some link to nodeid carries data now. */
 bool transport_peer_up(struct transport *t, uint32_t nodeid);
 

@@ -33,6 +33,9 @@
 #define CONN_STABLE_MS 3000
 /* Messages above this are split across links under the stripe policy. */
 #define STRIPE_MIN_BYTES (64 * 1024)
+/* How fast two nodes' monotonic clocks may drift apart, in parts per
+ * million: NTP slews by at most 500 ppm; quartz alone stays under 100. */
+#define CLOCK_DRIFT_PPM 500
 /* Rate-limited reports (unauthentic heartbeats, refused connections) come
  * at most this often. */
 #define RATELOG_MS 10000
@@ -129,6 +132,11 @@ struct tpeer {
 	size_t frag_msgs; /* fragmented messages in unacked, at most REASM_MAX */
 	bool requeue; /* a frame in unacked could not be queued: try again */
 	unsigned int rr;
+	/* Its monotonic clock minus ours is at least clk_lo (ns), as measured
+	 * at clk_at (heartbeat.c: clock_sample). */
+	bool clk_valid;
+	int64_t clk_lo;
+	uint64_t clk_at;
 	/* receiving */
 	uint64_t rx_cum; /* every seq <= rx_cum received */
 	uint64_t rx_bits[RX_WINDOW / 64]; /* seqs above rx_cum, by seq % RX_WINDOW */
@@ -227,6 +235,12 @@ void peer_receive(struct transport *t, struct tpeer *p, struct tlink *l,
 		  const struct frame_hdr *h, const uint8_t *payload);
 void peer_ack_flush(struct transport *t, struct tpeer *p);
 void tframe_put(struct tframe *f);
+
+/* A lower bound of p's clock minus ours at time now (p->clk_valid). */
+static inline int64_t clock_lo(const struct tpeer *p, uint64_t now)
+{
+	return p->clk_lo - (int64_t)((now - p->clk_at) / 1000000 * CLOCK_DRIFT_PPM);
+}
 
 /* heartbeat.c */
 int hb_open(struct transport *t, int link);

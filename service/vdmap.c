@@ -69,3 +69,14 @@ bool vdmap_is_member(const struct vdmap *m, uint32_t nodeid)
 			return true;
 	return false;
 }
+
+bool vdmap_disk_fenced(const struct vdmap *m, const struct vdmap_disk *d, uint64_t now)
+{
+	size_t i, p;
+
+	for (i = 0; i < m->nfences; i++)
+		for (p = 0; p < 2; p++)
+			if (d->paths[p].nodeid == m->fences[i].nodeid && now < m->fences[i].until)
+				return true;
+	return false;
+}

@@ -32,6 +32,14 @@ struct vdmap_disk {
  * reported once per snapshot that holds it). */
 typedef void (*vdmap_drained_fn)(void *ctx, uint32_t disk_id, uint64_t seq);
 
+/* A node that left the membership: its disks are held until its lease has
+ * certainly run out (lease.h). */
+#define VDMAP_MAX_FENCES 64
+struct vdmap_fence {
+	uint32_t nodeid;
+	uint64_t until; /* monotonic ns */
+};
+
 struct vdmap {
 	uint64_t seq; /* publication number, grows with every snapshot */
 	vdmap_drained_fn drained;
@@ -41,6 +49,8 @@ struct vdmap {
 	bool quorate;
 	size_t nmembers;
 	uint32_t members[64];
+	size_t nfences;
+	struct vdmap_fence fences[VDMAP_MAX_FENCES];
 	size_t ndisks;
 	struct vdmap_disk disks[]; /* sorted by name */
 };
@@ -52,5 +62,7 @@ struct vdmap *vdmap_build(const struct db *db, uint64_t config, uint32_t local_n
 const struct vdmap_disk *vdmap_disk_by_name(const struct vdmap *m, const char *name);
 const struct vdmap_disk *vdmap_disk_by_id(const struct vdmap *m, uint32_t id);
 bool vdmap_is_member(const struct vdmap *m, uint32_t nodeid);
+/* Whether a path of d is on a node fenced at now (monotonic ns). */
+bool vdmap_disk_fenced(const struct vdmap *m, const struct vdmap_disk *d, uint64_t now);
 
 #endif

@@ -27,6 +27,7 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		const char *reason;
 		struct db_update u;
 		struct db db;
+		uint64_t view;
 	} out;
 	int rc = -ENOSYS;
 
@@ -60,6 +61,9 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		break;
 	case CPG_MSG_CANCEL:
 		rc = reconfig_msg_cancel_decode(body, &out.reason);
+		break;
+	case CPG_MSG_BEAT:
+		rc = cdb_msg_beat_decode(body, &out.view);
 		break;
 	default:
 		break;

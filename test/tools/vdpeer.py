@@ -11,7 +11,7 @@ Handshake (TCP, 88 bytes each, little-endian; see service/frame.h):
                         mac = HMAC-SHA256(key, H || R)), R = REPLY[:56]
   connector -> AUTH    (H's nodeid, link, incarnation, nonce again,
                         mac = HMAC-SHA256(key, H || R || A)), A = AUTH[:56]
-Heartbeat (UDP, 64 bytes): mac = HMAC-SHA256(key, bytes 0..39)[:24].
+Heartbeat (UDP, 72 bytes): mac = HMAC-SHA256(key, bytes 0..47)[:24].
 
 Every TCP subcommand ends by waiting for the daemon to close the connection
 and prints one JSON line describing what happened; the exit status is 0 when
@@ -75,13 +75,13 @@ import time
 HS_MAGIC = 0x53484456
 HB_MAGIC = 0x42484456
 FRAME_MAGIC = 0x46544456
-VERSION = 1
+VERSION = 2
 HS_SIZE = 88
 HS_MAC_OFFSET = 56
-HB_SIZE = 64
-HB_MAC_OFFSET = 40
+HB_SIZE = 72
+HB_MAC_OFFSET = 48
 HB_MAC = 24
-FRAME_HDR_SIZE = 88
+FRAME_HDR_SIZE = 104
 FRAME_PAYLOAD_MAX = 8 * 1024 * 1024
 HS_HELLO, HS_REPLY, HS_AUTH = 1, 2, 3
 HB_PING, HB_PONG = 1, 2
@@ -111,17 +111,19 @@ def frame_hdr(src_node, seq=1, payload_len=0, flags=0, client=TCLIENT_ECHO, magi
     if msg_len is None:
         msg_len = payload_len
     # magic ver type flags client op src seq ack reqid config disk status
-    # offset length payload_len frag_offset msg_len msg_seq
-    return struct.pack("<IBBHHHIQQQQIiQIIIIQ", magic, VERSION, FRAME_DATA, flags, client, 0,
-                       src_node, seq, 0, 1, 0, 0, 0, 0, 0, payload_len, 0, msg_len, 0)
+    # offset length payload_len frag_offset msg_len msg_seq deadline low
+    return struct.pack("<IBBHHHIQQQQIiQIIIIQQQ", magic, VERSION, FRAME_DATA, flags, client, 0,
+                       src_node, seq, 0, 1, 0, 0, 0, 0, 0, payload_len, 0, msg_len, 0, 0, 0)
 
 
 assert len(frame_hdr(1)) == FRAME_HDR_SIZE
 
 
 def hb_encode(typ, nodeid, link, incarnation, seq, stamp, key, good):
-    head = struct.pack("<IBBHIIQQQ", HB_MAGIC, VERSION, typ, 0, nodeid, link, incarnation, seq,
-                       stamp)
+    # a pong says when it answered (the peer bounds the clocks' offset with it)
+    peer_stamp = time.monotonic_ns() if typ == HB_PONG else 0
+    head = struct.pack("<IBBHIIQQQQ", HB_MAGIC, VERSION, typ, 0, nodeid, link, incarnation, seq,
+                       stamp, peer_stamp)
     m = mac(key, head)[:HB_MAC] if good else os.urandom(HB_MAC)
     return head + m
 

@@ -145,6 +145,8 @@ static void test_malformed(void **state)
 		{ CPG_MSG_CANCEL, "{\"reason\":null}", -EBADMSG, NULL },
 		{ CPG_MSG_CANCEL, "{\"reason\":7}", -EBADMSG, NULL },
 		{ CPG_MSG_CANCEL, "{\"why\":\"timeout\"}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":\"3\"}", -EBADMSG, NULL },
 	};
 	char err[512];
 	size_t i;

@@ -161,9 +161,10 @@ static void far_read(struct node *n)
 				/* The channel is in order, from 1 in each life. */
 				assert_int_equal(h.seq, n->rx + 1);
 				n->rx = h.seq;
-				assert_true(n->nans < MAX_ANS);
-				n->ans[n->nans].h = h;
-				memcpy(n->ans[n->nans].data, n->buf + FRAME_HDR_SIZE, h.payload_len);
+				/* The last MAX_ANS are kept. */
+				n->ans[n->nans % MAX_ANS].h = h;
+				memcpy(n->ans[n->nans % MAX_ANS].data, n->buf + FRAME_HDR_SIZE,
+				       h.payload_len);
 				n->nans++;
 			}
 			memmove(n->buf, n->buf + size, n->blen - size);
@@ -275,6 +276,7 @@ static struct frame_hdr request(uint8_t op, uint32_t from, uint32_t disk, uint64
 		.length = LEN,
 		.payload_len = op == VD_WRITE ? LEN : 0,
 		.msg_len = op == VD_WRITE ? LEN : 0,
+		.deadline = now_ns() + TIMEOUT_NS,
 	};
 }
 
@@ -324,8 +326,9 @@ static const struct answer *assert_answer(uint32_t from, uint32_t disk, uint64_t
 	struct node *n = node(from);
 	const struct answer *a;
 
+	far_read(n);
 	assert_true(n->nans > 0);
-	a = &n->ans[n->nans - 1];
+	a = &n->ans[(n->nans - 1) % MAX_ANS];
 	assert_int_equal(a->h.type, FRAME_DATA);
 	assert_int_equal(a->h.src_node, LOCAL);
 	assert_int_equal(a->h.client, TCLIENT_ROUTER);
@@ -449,7 +452,7 @@ static int setup(void **state)
 
 	/* The router starts the backend and remote.c on the data thread, and
 	 * takes its snapshot there. */
-	assert_int_equal(router_start(&rig->r, &rig->t, 1000), 0);
+	assert_int_equal(router_start(&rig->r, &rig->t, 1000, NULL), 0);
 	mailbox_drain(rig->t.to_data);
 	assert_non_null(rig->t.clients[TCLIENT_BACKEND].recv);
 	assert_non_null(rig->t.clients[TCLIENT_BACKEND].reset);
@@ -623,6 +626,116 @@ static void test_peer_restart_in_flight(void **state)
 	write_from_table(PEER, DISK, 6000, 1, 0);
 }
 
+/* A request whose deadline has passed (its frame waited in a socket while
+ * this node was stopped, or its sender has given up) never runs: refused
+ * at once with -ETIMEDOUT, and not remembered as the request's outcome, so
+ * a later attempt with time left runs. */
+static void test_expired_not_run(void **state)
+{
+	struct frame_hdr h = request(VD_WRITE, PEER, DISK, 7000, 0);
+
+	(void)state;
+	h.deadline = now_ns() - 1;
+	deliver(h, 0x55);
+	assert_int_equal(answers(), 1);
+	assert_answer(PEER, DISK, 7000, 0, -ETIMEDOUT);
+	turn_quiet();
+	assert_file(0);
+
+	/* No deadline at all is refused just the same. */
+	h.deadline = 0;
+	h.reqid = vd_reqid_wire(7000, 1);
+	deliver(h, 0x55);
+	assert_answer(PEER, DISK, 7000, 1, -ETIMEDOUT);
+	assert_file(0);
+
+	write_runs(PEER, 7000, 2, 0x56);
+	completes(PEER, DISK, 7000, 2, 0);
+}
+
+/* A probe of attempt (id, attempt) on path 0 with the given deadline. */
+static void probe(uint64_t id, uint8_t attempt, uint64_t deadline)
+{
+	struct frame_hdr h = request(VD_PROBE, PEER, DISK, id, attempt);
+
+	h.deadline = deadline;
+	deliver(h, 0);
+}
+
+static void assert_probe_answer(uint64_t id, uint8_t attempt, int status)
+{
+	const struct answer *a = assert_answer(PEER, DISK, id, attempt, status);
+
+	assert_int_equal(vd_opword_op(a->h.op), VD_PROBE);
+}
+
+/* What a sender learns of an attempt past its deadline (remote.h). */
+static void test_probe(void **state)
+{
+	size_t n;
+
+	(void)state;
+	/* Running: it may still land. The answer then goes to the attempt
+	 * the probe named. */
+	write_runs(PEER, 8000, 0, 0x21);
+	n = answers();
+	probe(8000, 1, now_ns() - 1);
+	assert_int_equal(answers(), n + 1);
+	assert_probe_answer(8000, 1, -EINPROGRESS);
+	completes(PEER, DISK, 8000, 1, 0);
+
+	/* Done: answered as itself, with its status. */
+	probe(8000, 1, now_ns() - 1);
+	assert_int_equal(vd_opword_op(assert_answer(PEER, DISK, 8000, 1, 0)->h.op), 0);
+
+	/* Never seen, its deadline not yet passed: its frame may still be on
+	 * the way. */
+	probe(8001, 0, now_ns() + TIMEOUT_NS);
+	assert_probe_answer(8001, 0, -EINPROGRESS);
+	/* Past it: it can never start. */
+	probe(8001, 0, now_ns() - 1);
+	assert_probe_answer(8001, 0, -ETIMEDOUT);
+	turn_quiet();
+	assert_file(0x21);
+}
+
+/* 20,000 other writes of the same sender complete while it still waits for
+ * the answer to one: a retry of that one is still known (the 8192 shared
+ * slots of old turned over and ran it again, over the newer data). Once the
+ * sender's frames say it has every answer below it, the record is gone. */
+static void test_retries_recognised(void **state)
+{
+	struct frame_hdr h;
+	uint64_t id;
+
+	(void)state;
+	write_runs(PEER, 9000, 0, 0x31);
+	completes(PEER, DISK, 9000, 0, 0);
+	for (id = 9001; id <= 29000; id++) {
+		h = request(VD_WRITE, PEER, DISK, id, 0);
+		h.low = 9000;
+		deliver(h, 0x32);
+		run_for(1);
+	}
+	assert_file(0x32);
+	write_from_table(PEER, DISK, 9000, 1, 0);
+	assert_file(0x32);
+
+	/* Another node's traffic does not push it out either. */
+	full_write_runs(OTHER, 9000, 0);
+	completes(OTHER, FULL, 9000, 0, -ENOSPC);
+	write_from_table(PEER, DISK, 9000, 2, 0);
+
+	/* The sender has the answer: a request of it that runs now (it never
+	 * sends that id again) carries low past it, and the record goes. */
+	h = request(VD_WRITE, PEER, DISK, 29001, 0);
+	h.low = 29001;
+	deliver(h, 0x33);
+	completes(PEER, DISK, 29001, 0, 0);
+	write_runs(PEER, 9000, 3, 0x34);
+	completes(PEER, DISK, 9000, 3, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +746,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_restart_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_not_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retries_recognised, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

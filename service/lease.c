@@ -1,0 +1,195 @@
+/*
+ * The lease: beats over CPG, renewal on their delivery, fences of the
+ * nodes that left (lease.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qblog.h>
+
+#include "cdb.h"
+#include "cdb_msg.h"
+#include "clock.h"
+#include "lease.h"
+
+#define MS 1000000ull
+/* As transport_internal.h's: how far two monotonic clocks may drift
+ * apart, in parts per million. */
+#define DRIFT_PPM 500
+
+struct lease {
+	qb_loop_t *loop;
+	struct cdb *cdb;
+	uint64_t lease_ns;
+	_Atomic uint64_t until;
+	qb_loop_timer_handle timer;
+	bool valid; /* as last logged */
+	uint32_t members[MEMBERSHIP_MAX_NODES];
+	size_t nmembers;
+	struct vdmap_fence fences[VDMAP_MAX_FENCES];
+	size_t nfences;
+};
+
+uint64_t lease_until(const struct lease *l)
+{
+	return atomic_load_explicit(&l->until, memory_order_acquire);
+}
+
+static void lease_log(struct lease *l, uint64_t now)
+{
+	bool valid = now < lease_until(l);
+
+	if (valid == l->valid)
+		return;
+	l->valid = valid;
+	if (valid)
+		qb_log(LOG_NOTICE, "lease: renewed; this node may issue I/O to its storage");
+	else
+		qb_log(LOG_WARNING, "lease: expired (no beat came back from a quorate membership "
+		       "in %" PRIu64 " ms); no I/O to this node's storage until it does",
+		       l->lease_ns / MS);
+}
+
+static void beat_send(struct lease *l)
+{
+	struct membership *m = cdb_membership(l->cdb);
+	struct json_object *body;
+	int rc;
+
+	if (!membership_is_member(m, membership_local_nodeid(m)))
+		return;
+	body = json_object_new_object();
+	json_object_object_add(body, "view", json_object_new_int64((int64_t)membership_view(m)));
+	rc = cdb_send(l->cdb, CPG_MSG_BEAT, now_ns(), body);
+	if (rc && rc != -ENOTCONN)
+		qb_log(LOG_DEBUG, "lease: cannot send a beat: %s", strerror(-rc));
+}
+
+static void lease_tick(void *data)
+{
+	struct lease *l = data;
+	uint64_t now = now_ns();
+
+	lease_log(l, now);
+	beat_send(l);
+	if (qb_loop_timer_add(l->loop, QB_LOOP_HIGH, l->lease_ns / 4, l, lease_tick, &l->timer))
+		qb_log(LOG_ERR, "lease: cannot set its timer: the lease will run out");
+}
+
+/* A beat is ours, sent and delivered in one view of a quorate membership:
+ * the lease runs to its send time + lease_ns. */
+static void beat_deliver(void *ctx, bool mine, const struct cpg_msg *msg)
+{
+	struct lease *l = ctx;
+	struct membership *m = cdb_membership(l->cdb);
+	uint64_t view, now = now_ns(), until;
+
+	if (!mine || cdb_msg_beat_decode(msg->body, &view) || view != membership_view(m) ||
+	    !membership_quorate(m) || msg->reqid > now)
+		return;
+	until = msg->reqid + l->lease_ns;
+	if (until > lease_until(l))
+		atomic_store_explicit(&l->until, until, memory_order_release);
+	lease_log(l, now);
+}
+
+static bool in_list(const uint32_t *list, size_t n, uint32_t node)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (list[i] == node)
+			return true;
+	return false;
+}
+
+static void fence_add(struct lease *l, uint32_t node, uint64_t until)
+{
+	size_t i;
+
+	for (i = 0; i < l->nfences; i++)
+		if (l->fences[i].nodeid == node)
+			break;
+	if (i == l->nfences) {
+		if (l->nfences == VDMAP_MAX_FENCES)
+			return; /* no more nodes than that exist */
+		l->nfences++;
+	}
+	l->fences[i] = (struct vdmap_fence){ node, until };
+}
+
+/* Every node that left is fenced until its lease certainly ran out; our
+ * own lease ends with the view it was renewed in (a loss of corosync
+ * comes here with no members). */
+static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
+{
+	struct lease *l = ctx;
+	uint64_t now = now_ns();
+	uint64_t until = now + l->lease_ns + l->lease_ns / 1000000 * DRIFT_PPM +
+			 LEASE_MARGIN_MS * MS;
+	size_t i;
+
+	for (i = 0; i < l->nmembers; i++) {
+		if (in_list(members, n, l->members[i]))
+			continue;
+		fence_add(l, l->members[i], until);
+		qb_log(LOG_NOTICE, "lease: node %" PRIu32 " left; its disks wait %" PRIu64
+		       " ms for its lease to run out", l->members[i], (until - now) / MS);
+	}
+	memcpy(l->members, members, n * sizeof(*members));
+	l->nmembers = n;
+	/* A beat of the new view renews the lease at once. */
+	if (n)
+		beat_send(l);
+}
+
+size_t lease_fences(const struct lease *l, uint64_t now, struct vdmap_fence *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->nfences; i++)
+		if (now < l->fences[i].until)
+			out[n++] = l->fences[i];
+	return n;
+}
+
+static const struct cdb_lease_ops lease_ops = {
+	.deliver = beat_deliver,
+	.confchg = lease_confchg,
+};
+
+int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms)
+{
+	struct lease *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->loop = loop;
+	l->lease_ns = (uint64_t)lease_ms * MS;
+	*out = l;
+	return 0;
+}
+
+int lease_attach(struct lease *l, struct cdb *c)
+{
+	int rc = qb_loop_timer_add(l->loop, QB_LOOP_HIGH, l->lease_ns / 4, l, lease_tick,
+				   &l->timer);
+
+	if (rc)
+		return rc;
+	l->cdb = c;
+	cdb_lease_attach(c, &lease_ops, l);
+	return 0;
+}
+
+void lease_destroy(struct lease *l)
+{
+	if (!l)
+		return;
+	if (l->cdb)
+		qb_loop_timer_del(l->loop, l->timer);
+	free(l);
+}

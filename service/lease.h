@@ -1,0 +1,66 @@
+/*
+ * The lease: how this node proves to itself that it is still inside the
+ * quorate membership, and how long the others wait before they take over
+ * the storage of a node that left it (DESIGN.md, I4: one writer per shared
+ * device).
+ *
+ * Renewal. Every lease_ms / 4 the control plane multicasts a BEAT over the
+ * database's CPG group carrying the time it was sent (this node's monotonic
+ * clock) and the membership view it was sent in. When corosync delivers it
+ * back in that same view and the membership is quorate, the lease runs to
+ * send time + lease_ms. Agreed delivery means the ring, with this node in
+ * it, was working after the send; a view that changed in between (this node
+ * was cut off, its corosync froze and woke alone) renews nothing.
+ *
+ * Expiry. The backend checks the lease right before every I/O step goes to
+ * the kernel (backend.h) and the router before it routes (router.c): with
+ * the lease run out, no new I/O reaches this node's storage. A node whose
+ * corosync stops (SIGSTOP, a hang, a cut network) is out of new I/O at most
+ * lease_ms after its last beat was sent.
+ *
+ * Takeover. A member whose CPG membership loses node X at time T (its own
+ * clock) knows X's last beat was sent before T (X's deliveries in the old
+ * view precede the new view), so X issues nothing new after T + lease_ms.
+ * It fences X until T + lease_ms, plus the clock drift of that interval and
+ * LEASE_MARGIN_MS: the router holds every disk with a path on X, and the
+ * remote server refuses them, until then (vdmap.h's fences). An I/O that X's
+ * kernel had already taken is not recalled: it ends within the device's
+ * own timeout (vdiskd(8) has the timeline).
+ *
+ * Threads: the control thread owns it; lease_until() is for any thread.
+ */
+#ifndef VDISK_LEASE_H
+#define VDISK_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <qb/qbloop.h>
+
+#include "vdmap.h"
+
+/* Added to every fence: scheduling delays on the nodes' loops. */
+#define LEASE_MARGIN_MS 200
+
+struct cdb;
+struct lease;
+
+/* The lease exists from here on, expired: the data plane may be handed it
+ * before the database starts. */
+int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms);
+/* Starts beating over c's group (c must outlive the lease's use of it:
+ * cdb_stop() before lease_destroy()). */
+int lease_attach(struct lease *l, struct cdb *c);
+/* After the data thread is gone and after cdb_stop(). */
+void lease_destroy(struct lease *l);
+
+/* Any thread: this node may issue I/O to its storage until this time
+ * (monotonic ns); 0 before the first renewal. */
+uint64_t lease_until(const struct lease *l);
+
+/* Control thread: the fences still running at now (monotonic ns), into
+ * out (at most VDMAP_MAX_FENCES); returns how many. */
+size_t lease_fences(const struct lease *l, uint64_t now, struct vdmap_fence *out);
+
+#endif
