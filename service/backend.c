@@ -75,13 +75,15 @@ struct backend {
 	const struct lease *lease;
 };
 
-/* The time from which io may not start (UINT64_MAX: none). */
-static uint64_t io_deadline(const struct backend *b, const struct backend_io *io)
+/* 0 if io may start at now, else why not: -ETIMEDOUT past its deadline,
+ * -EAGAIN without a lease (lease.h). */
+static int io_may_start(const struct backend *b, const struct backend_io *io, uint64_t now)
 {
-	uint64_t dl = io->deadline ? io->deadline : UINT64_MAX;
-	uint64_t lease = b->lease ? lease_until(b->lease) : UINT64_MAX;
-
-	return lease < dl ? lease : dl;
+	if (io->deadline && now >= io->deadline)
+		return -ETIMEDOUT;
+	if (b->lease && now >= lease_until(b->lease))
+		return -EAGAIN;
+	return 0;
 }
 
 static void dev_close(struct backend_dev *d)
@@ -237,11 +239,13 @@ static void ring_submit(struct backend *b)
 		return;
 	now = now_ns();
 	for (i = 0; i < b->unsubmitted; i++) {
-		if (now < io_deadline(b, b->turn_io[i]))
+		int why = io_may_start(b, b->turn_io[i], now);
+
+		if (!why)
 			continue;
 		io_uring_prep_nop(b->turn_sqe[i]);
 		io_uring_sqe_set_data(b->turn_sqe[i], b->turn_io[i]);
-		b->turn_io[i]->expired = true;
+		b->turn_io[i]->expired = why;
 	}
 	rc = io_uring_submit(&b->ring);
 	if (rc > 0)
@@ -348,8 +352,9 @@ static bool fua_sync(struct backend *b, struct backend_io *io, int res)
 static void io_complete(struct backend *b, struct backend_io *io, int res)
 {
 	if (io->expired) {
-		io->expired = false;
-		io_finish(io, -ETIMEDOUT);
+		res = io->expired;
+		io->expired = 0;
+		io_finish(io, res);
 		return;
 	}
 	switch (io->op) {
@@ -430,12 +435,13 @@ int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
 	int rc;
 
 	/* An inline copy happens now: this is its check. */
-	if (now_ns() >= io_deadline(b, io))
-		return -ETIMEDOUT;
+	rc = io_may_start(b, io, now_ns());
+	if (rc)
+		return rc;
 	rc = dev_open(b, spec, &io->dev);
 	if (rc)
 		return rc;
-	io->expired = false;
+	io->expired = 0;
 	io->progress = 0;
 	io->stage = ZS_FALLOCATE;
 	io->dev->inflight++;

@@ -17,7 +17,8 @@
  * (a read or write goes in several when the device transfers less, a
  * write-zeroes may fall back to writing zeros, FUA adds a flush) is checked
  * against both right before the turn hands it to the kernel, and one past
- * either completes with -ETIMEDOUT without reaching the device. What the
+ * either completes without reaching the device: -ETIMEDOUT past its
+ * deadline, -EAGAIN without the lease. What the
  * kernel has taken runs to its end: backend_drain() waits for it.
  *
  * Threads: data thread only, but backend_drain() and backend_destroy(),
@@ -55,7 +56,7 @@ struct backend_io {
 	uint32_t progress; /* bytes done (short transfers, zero fill) */
 	uint8_t stage; /* trim and write-zeroes: fallback, FUA flush */
 	int result; /* of an inline copy, until its done() runs */
-	bool expired; /* its step was turned into a no-op: past its deadline */
+	int expired; /* its step was turned into a no-op: why (-errno), else 0 */
 };
 
 struct backend;

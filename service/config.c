@@ -110,7 +110,7 @@ static const struct config_key config_keys[KEY_COUNT] = {
 	[KEY_NBD_ALLOW] = KEY("nbd", "allow", TYPE_NETS, nbd_allow),
 	[KEY_NDFS_MOUNT] = KEY("ndfs", "mount", TYPE_PATH, ndfs_mount),
 	[KEY_IO_TIMEOUT] = NUMBER_KEY("io", "timeout_ms", io_timeout_ms, 1, MS_MAX),
-	[KEY_LEASE] = NUMBER_KEY("io", "lease_ms", lease_ms, 100, MS_MAX),
+	[KEY_LEASE] = NUMBER_KEY("io", "lease_ms", lease_ms, 0, MS_MAX),
 	[KEY_ACK_TIMEOUT] = NUMBER_KEY("reconfig", "ack_timeout_ms", ack_timeout_ms, 1, MS_MAX),
 	[KEY_PRE_HOOK] = KEY("reconfig", "pre_hook", TYPE_PATH, pre_hook),
 	[KEY_POST_HOOK] = KEY("reconfig", "post_hook", TYPE_PATH, post_hook),
@@ -175,7 +175,6 @@ void config_init(struct vdisk_config *cfg)
 	nbd_socket_derive(cfg);
 	ndfs_mount_derive(cfg);
 	cfg->io_timeout_ms = 30000;
-	cfg->lease_ms = 2000;
 	cfg->ack_timeout_ms = 5000;
 }
 

@@ -94,7 +94,9 @@ struct vdisk_config {
 	/* [io] lease_ms: how long this node goes on issuing I/O to its storage
 	 * after its last beat that a quorate membership delivered, and how long
 	 * the others wait before they take over the disks of a node that left
-	 * (lease.h). Default 2000. */
+	 * (lease.h). Default 0: corosync's token + consensus timeouts + 1000,
+	 * so a membership change completes within the lease of the nodes that
+	 * stay. */
 	uint32_t lease_ms;
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */

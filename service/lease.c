@@ -19,11 +19,17 @@
 /* As transport_internal.h's: how far two monotonic clocks may drift
  * apart, in parts per million. */
 #define DRIFT_PPM 500
+/* An automatic lease is corosync's token + consensus + this: a membership
+ * change (detection, then agreement) ends within the lease of the nodes
+ * that stay, so they never stall for it. */
+#define AUTO_EXTRA_MS 1000
+/* Fences set before corosync's timeouts could be read. */
+#define UNKNOWN_FENCE_MS 60000
 
 struct lease {
 	qb_loop_t *loop;
 	struct cdb *cdb;
-	uint64_t lease_ns;
+	uint64_t lease_ns; /* 0: automatic, not known yet */
 	_Atomic uint64_t until;
 	qb_loop_timer_handle timer;
 	bool valid; /* as last logged */
@@ -53,19 +59,40 @@ static void lease_log(struct lease *l, uint64_t now)
 		       l->lease_ns / MS);
 }
 
+/* An automatic lease takes its length from corosync once it can. */
+static bool lease_known(struct lease *l)
+{
+	uint32_t token, consensus;
+
+	if (l->lease_ns)
+		return true;
+	if (membership_totem_ms(cdb_membership(l->cdb), &token, &consensus))
+		return false;
+	l->lease_ns = ((uint64_t)token + consensus + AUTO_EXTRA_MS) * MS;
+	qb_log(LOG_NOTICE, "lease: %" PRIu64 " ms (corosync token %" PRIu32 " + consensus %" PRIu32
+	       " + %u ms)", l->lease_ns / MS, token, consensus, AUTO_EXTRA_MS);
+	return true;
+}
+
 static void beat_send(struct lease *l)
 {
 	struct membership *m = cdb_membership(l->cdb);
 	struct json_object *body;
 	int rc;
 
-	if (!membership_is_member(m, membership_local_nodeid(m)))
+	if (!lease_known(l) || !membership_is_member(m, membership_local_nodeid(m)))
 		return;
 	body = json_object_new_object();
 	json_object_object_add(body, "view", json_object_new_int64((int64_t)membership_view(m)));
 	rc = cdb_send(l->cdb, CPG_MSG_BEAT, now_ns(), body);
 	if (rc && rc != -ENOTCONN)
 		qb_log(LOG_DEBUG, "lease: cannot send a beat: %s", strerror(-rc));
+}
+
+/* Beats go four times a lease; every 100 ms while its length is unknown. */
+static uint64_t tick_ns(const struct lease *l)
+{
+	return l->lease_ns ? l->lease_ns / 4 : 100 * MS;
 }
 
 static void lease_tick(void *data)
@@ -75,7 +102,7 @@ static void lease_tick(void *data)
 
 	lease_log(l, now);
 	beat_send(l);
-	if (qb_loop_timer_add(l->loop, QB_LOOP_HIGH, l->lease_ns / 4, l, lease_tick, &l->timer))
+	if (qb_loop_timer_add(l->loop, QB_LOOP_HIGH, tick_ns(l), l, lease_tick, &l->timer))
 		qb_log(LOG_ERR, "lease: cannot set its timer: the lease will run out");
 }
 
@@ -87,8 +114,8 @@ static void beat_deliver(void *ctx, bool mine, const struct cpg_msg *msg)
 	struct membership *m = cdb_membership(l->cdb);
 	uint64_t view, now = now_ns(), until;
 
-	if (!mine || cdb_msg_beat_decode(msg->body, &view) || view != membership_view(m) ||
-	    !membership_quorate(m) || msg->reqid > now)
+	if (!mine || !l->lease_ns || cdb_msg_beat_decode(msg->body, &view) ||
+	    view != membership_view(m) || !membership_quorate(m) || msg->reqid > now)
 		return;
 	until = msg->reqid + l->lease_ns;
 	if (until > lease_until(l))
@@ -127,11 +154,11 @@ static void fence_add(struct lease *l, uint32_t node, uint64_t until)
 static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 {
 	struct lease *l = ctx;
-	uint64_t now = now_ns();
-	uint64_t until = now + l->lease_ns + l->lease_ns / 1000000 * DRIFT_PPM +
-			 LEASE_MARGIN_MS * MS;
+	uint64_t now = now_ns(), len, until;
 	size_t i;
 
+	len = lease_known(l) ? l->lease_ns : UNKNOWN_FENCE_MS * MS;
+	until = now + len + len / 1000000 * DRIFT_PPM + LEASE_MARGIN_MS * MS;
 	for (i = 0; i < l->nmembers; i++) {
 		if (in_list(members, n, l->members[i]))
 			continue;
@@ -175,12 +202,14 @@ int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms)
 
 int lease_attach(struct lease *l, struct cdb *c)
 {
-	int rc = qb_loop_timer_add(l->loop, QB_LOOP_HIGH, l->lease_ns / 4, l, lease_tick,
-				   &l->timer);
+	int rc;
 
-	if (rc)
-		return rc;
 	l->cdb = c;
+	rc = qb_loop_timer_add(l->loop, QB_LOOP_HIGH, tick_ns(l), l, lease_tick, &l->timer);
+	if (rc) {
+		l->cdb = NULL;
+		return rc;
+	}
 	cdb_lease_attach(c, &lease_ops, l);
 	return 0;
 }

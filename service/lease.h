@@ -27,6 +27,16 @@
  * kernel had already taken is not recalled: it ends within the device's
  * own timeout (vdiskd(8) has the timeline).
  *
+ * Length. `[io] lease_ms`, the same on every node; 0 (the default) takes
+ * corosync's token + consensus timeouts + 1 s, read from CMAP: a membership
+ * change completes within the lease of the nodes that stay, so only the
+ * departed node's disks wait for it. Until the length is known no beat is
+ * sent (so no I/O), and a fence lasts UNKNOWN_FENCE_MS.
+ *
+ * Refusals. An I/O refused for the lease completes with -EAGAIN (try again
+ * later: the path is fine), one refused for its own deadline with
+ * -ETIMEDOUT.
+ *
  * Threads: the control thread owns it; lease_until() is for any thread.
  */
 #ifndef VDISK_LEASE_H
@@ -47,7 +57,7 @@ struct cdb;
 struct lease;
 
 /* The lease exists from here on, expired: the data plane may be handed it
- * before the database starts. */
+ * before the database starts. lease_ms 0: automatic (above). */
 int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms);
 /* Starts beating over c's group (c must outlive the lease's use of it:
  * cdb_stop() before lease_destroy()). */

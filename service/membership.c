@@ -510,6 +510,19 @@ int membership_node_lookup(const struct membership *m, const char *text, uint32_
 	return -ENOENT;
 }
 
+int membership_totem_ms(const struct membership *m, uint32_t *token, uint32_t *consensus)
+{
+	int rc;
+
+	if (!m->connected)
+		return -ENOTCONN;
+	rc = membership_cs_errno(cmap_get_uint32(m->cmap, "runtime.config.totem.token", token));
+	if (!rc)
+		rc = membership_cs_errno(cmap_get_uint32(m->cmap, "runtime.config.totem.consensus",
+							 consensus));
+	return rc;
+}
+
 bool membership_cmap(const struct membership *m, cmap_handle_t *handle)
 {
 	*handle = m->cmap;

@@ -65,6 +65,10 @@ const char *membership_node_name(const struct membership *m, uint32_t nodeid);
 /* Resolves a node name or decimal nodeid from the nodelist; -ENOENT if none. */
 int membership_node_lookup(const struct membership *m, const char *text, uint32_t *nodeid);
 
+/* Corosync's token and consensus timeouts as it runs with them (CMAP
+ * runtime.config.totem.*): 0, or -errno when not connected or not there. */
+int membership_totem_ms(const struct membership *m, uint32_t *token, uint32_t *consensus);
+
 /* The CMAP connection, for the database mirror; false when not connected. */
 bool membership_cmap(const struct membership *m, cmap_handle_t *handle);
 

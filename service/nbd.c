@@ -518,7 +518,9 @@ static int conn_client_flags(struct nbd_conn *c, const uint8_t *p, size_t avail,
 }
 
 /* Looks name up for this peer: 0 with e filled in, or the NBD_REP_ERR_* to
- * refuse with and a message for the client. */
+ * refuse with and a message for the log. A disk the peer may not read is
+ * refused exactly as a missing one (DESIGN.md, I5: no probe of what it may
+ * not open); only the log says why. */
 static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_export *e, char *msg,
 			    size_t msglen)
 {
@@ -534,10 +536,10 @@ static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_exp
 	if (!(access & NBD_ACCESS_READ)) {
 		snprintf(msg, msglen,
 			 "permission denied: '%s' is owned by uid %" PRIu32 " gid %" PRIu32
-			 " with mode %04" PRIo32 "%s",
+			 " with mode %04" PRIo32 "%s; answered as a missing disk",
 			 name, d->uid, d->gid, d->mode,
 			 c->cred.local ? "" : " (TCP clients count as others)");
-		return NBD_REP_ERR_POLICY;
+		return NBD_REP_ERR_UNKNOWN;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", d->name);
 	e->disk_id = d->id;
@@ -591,6 +593,7 @@ static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
 
 	if (err) {
 		qb_log(LOG_NOTICE, "nbd: %s: %s", c->peer, msg);
+		snprintf(msg, sizeof(msg), "no virtual disk named '%s'", o->name);
 		return opt_reply(c, o->option, err, msg);
 	}
 	p += nbd_rep_info_export_encode(p, o->option, e.size, e.tflags);

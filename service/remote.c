@@ -239,10 +239,10 @@ static void serve_done(struct backend_io *io, int status)
 		return;
 	}
 	/* Reads are harmless to repeat; everything else must not be. One
-	 * that never started (its deadline passed first) may run as another
-	 * attempt. */
+	 * that never started (its deadline passed first, or the lease) may
+	 * run as another attempt. */
 	snd = sender_find(rs, s->req.src_node);
-	if (snd && s->io.op != VD_READ && status != -ETIMEDOUT)
+	if (snd && s->io.op != VD_READ && status != -ETIMEDOUT && status != -EAGAIN)
 		done_add(snd, &s->req, status);
 	/* Only a read carries data back; the transport frees s once sent. */
 	if (status || s->io.op != VD_READ) {

@@ -319,6 +319,12 @@ static void attempt_ok(struct router *r, struct vd_request *req)
  * it never ran there; anything else goes on elsewhere. */
 static void attempt_error(struct router *r, struct vd_request *req, int status)
 {
+	/* Without the lease: nothing ran, the path is fine (lease.h). */
+	if (status == -EAGAIN) {
+		req->tries++;
+		wait_route(r, req, TICK_MS);
+		return;
+	}
 	if (req->op == VD_FLUSH && (req->flush_mask & 1u << req->path) &&
 	    status != -ETIMEDOUT) {
 		complete(r, req, status);
@@ -490,7 +496,7 @@ static void route_flush(struct router *r, struct vd_request *req, const struct v
 		return;
 	}
 	rc = dispatch(r, req, d, path, now);
-	if (rc && node == r->map->local_nodeid) {
+	if (rc && node == r->map->local_nodeid && rc != -EAGAIN) {
 		attempt_take(req, path, node);
 		complete(r, req, rc);
 	} else if (rc) {
@@ -550,6 +556,8 @@ static void route(struct router *r, struct vd_request *req)
 		rc = dispatch(r, req, d, path, now);
 		if (rc == 0)
 			return;
+		if (rc == -EAGAIN && node == r->map->local_nodeid)
+			break; /* no lease: wait for it, the path is fine */
 		if (node == r->map->local_nodeid) {
 			attempt_take(req, path, node);
 			attempt_failed(r, req, rc);
@@ -645,8 +653,10 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 	}
 	switch (h->status) {
 	case -ESTALE:
-		/* Routed with another mapping than the server's: once both
-		 * agree, it goes again. */
+	case -EAGAIN:
+		/* Routed with another mapping than the server's (once both
+		 * agree it goes again), or the server may not issue I/O now
+		 * (its lease, lease.h): not run, and the path is fine. */
 		req->tries++;
 		req->stale = true;
 		wait_route(r, req, TICK_MS);
