@@ -160,7 +160,10 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 	len = lease_known(l) ? l->lease_ns : UNKNOWN_FENCE_MS * MS;
 	until = now + len + len / 1000000 * DRIFT_PPM + LEASE_MARGIN_MS * MS;
 	for (i = 0; i < l->nmembers; i++) {
-		if (in_list(members, n, l->members[i]))
+		/* A vdiskd that left the group or died issues nothing more:
+		 * only a node corosync lost may still run. */
+		if (in_list(members, n, l->members[i]) ||
+		    (n && !membership_left_down(cdb_membership(l->cdb), l->members[i])))
 			continue;
 		fence_add(l, l->members[i], until);
 		qb_log(LOG_NOTICE, "lease: node %" PRIu32 " left; its disks wait %" PRIu64

@@ -18,8 +18,11 @@
  * corosync stops (SIGSTOP, a hang, a cut network) is out of new I/O at most
  * lease_ms after its last beat was sent.
  *
- * Takeover. A member whose CPG membership loses node X at time T (its own
- * clock) knows X's last beat was sent before T (X's deliveries in the old
+ * Takeover. A vdiskd that left the group (stopping, its I/O drained) or
+ * died on a node whose corosync saw it die issues nothing more: its disks
+ * are taken over at once. A member whose CPG membership loses node X's
+ * whole node at time T (its own clock; corosync lost it: crashed, cut off,
+ * frozen, alive or not) knows X's last beat was sent before T (X's deliveries in the old
  * view precede the new view), so X issues nothing new after T + lease_ms.
  * It fences X until T + lease_ms, plus the clock drift of that interval and
  * LEASE_MARGIN_MS: the router holds every disk with a path on X, and the

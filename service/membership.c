@@ -43,6 +43,10 @@ struct membership {
 	uint64_t view;
 	uint32_t members[MEMBERSHIP_MAX_NODES];
 	size_t nmembers;
+	/* Left in the last change with the node itself gone from corosync's
+	 * ring (not a process that left or died on a node still there). */
+	uint32_t down[MEMBERSHIP_MAX_NODES];
+	size_t ndown;
 	struct membership_node nodes[MEMBERSHIP_MAX_NODES];
 	size_t nnodes;
 
@@ -214,6 +218,10 @@ static void cpg_confchg(cpg_handle_t handle, const struct cpg_name *group,
 	for (i = 1, m->nmembers = n ? 1 : 0; i < n; i++)
 		if (m->members[i] != m->members[m->nmembers - 1])
 			m->members[m->nmembers++] = m->members[i];
+	m->ndown = 0;
+	for (i = 0; i < nleft && m->ndown < MEMBERSHIP_MAX_NODES; i++)
+		if (left[i].reason != CPG_REASON_LEAVE && left[i].reason != CPG_REASON_PROCDOWN)
+			m->down[m->ndown++] = left[i].nodeid;
 	/* The nodelist may have been reloaded with the membership change. */
 	nodelist_load(m);
 	m->view++;
@@ -413,6 +421,16 @@ void membership_stop(struct membership *m)
 	connection_drop(m);
 	the_membership = NULL;
 	free(m);
+}
+
+bool membership_left_down(const struct membership *m, uint32_t nodeid)
+{
+	size_t i;
+
+	for (i = 0; i < m->ndown; i++)
+		if (m->down[i] == nodeid)
+			return true;
+	return false;
 }
 
 uint64_t membership_view(const struct membership *m)

@@ -51,6 +51,10 @@ void membership_stop(struct membership *m);
 int membership_send(struct membership *m, void *buf, size_t len);
 
 uint32_t membership_local_nodeid(const struct membership *m);
+/* Whether nodeid left in the last membership change because its node went
+ * from corosync's ring (down, cut off or frozen: it may still run), not
+ * because its vdiskd left the group or died on a node corosync still sees. */
+bool membership_left_down(const struct membership *m, uint32_t nodeid);
 /* Grows with every membership change and every loss of corosync: a message
  * sent and delivered in the same view saw no change in between. */
 uint64_t membership_view(const struct membership *m);
