@@ -42,9 +42,8 @@
 #include <cmocka.h>
 
 #include "dloop.h"
+#include "far_fixture.h"
 #include "router.h"
-#include "tconn_fixture.h"
-#include "transport_internal.h"
 
 #define LOCAL 1 /* the serving node */
 #define PEER 2 /* a node whose router sends requests */
@@ -55,35 +54,13 @@
 #define LEN 512
 #define OFF 4096
 #define FILE_SIZE (1 << 20)
-#define RBUF 4096
-#define MAX_ANS 16
 #define TIMEOUT_NS (5 * 1000000000ull) /* a run that takes this long failed */
 #define TMPFS_MAGIC 0x01021994
-
-/* An answer as the sender read it. */
-struct answer {
-	struct frame_hdr h;
-	uint8_t data[LEN];
-};
-
-/* A sender, and what it reads on its end of its connection. */
-struct node {
-	uint32_t id;
-	struct tpeer *p;
-	struct tconn *c; /* its connection on link 0 */
-	int far; /* the sender's end */
-	uint64_t seq; /* of the last data frame it sent */
-	uint64_t rx; /* seq of the last frame it read: what it acknowledges */
-	uint8_t buf[RBUF]; /* bytes read, not yet a whole frame */
-	size_t blen;
-	struct answer ans[MAX_ANS];
-	size_t nans;
-};
 
 struct rig {
 	struct transport t;
 	struct router *r;
-	struct node nodes[2]; /* PEER, OTHER */
+	struct far_node nodes[2]; /* PEER, OTHER */
 	char path[64];
 	int fd; /* the file, as the test reads and writes it */
 	size_t want; /* answers that end the run */
@@ -92,92 +69,17 @@ struct rig {
 
 static struct rig *rig;
 
-/* The connections and the transport. */
-
-static int32_t no_event(int32_t fd, int32_t revents, void *data)
-{
-	(void)fd;
-	(void)revents;
-	(void)data;
-	fail_msg("input is delivered with peer_receive(): no poll callback");
-	return 0;
-}
-
-
-/* The rest of conn_established(): c carries link 0. */
-static void link_up(struct node *n, struct tconn *c)
-{
-	struct tlink *l = &n->p->links[0];
-
-	n->p->incarnation = c->peer_incarnation;
-	l->configured = true;
-	l->hb_up = true;
-	l->conn = c;
-	n->c = c;
-	peer_kick(&rig->t, n->p);
-}
-
-static void node_add(struct node *n, uint32_t nodeid)
-{
-	int far;
-
-	n->id = nodeid;
-	n->p = peer_new(nodeid);
-	assert_non_null(n->p);
-	n->p->member = true;
-	rig->t.peers[rig->t.npeers++] = n->p;
-	link_up(n, tconn_fixture_make(&rig->t, nodeid, 0, 0x1111, no_event, &far));
-	n->far = far;
-}
-
-static struct node *node(uint32_t nodeid)
+static struct far_node *node(uint32_t nodeid)
 {
 	return &rig->nodes[nodeid == PEER ? 0 : 1];
 }
 
-/* Reads what the sender's end has: each whole data frame is an answer (an
- * ack frame carries nothing to check). */
-static void far_read(struct node *n)
-{
-	struct frame_hdr h;
-	size_t size;
-	ssize_t got;
-
-	for (;;) {
-		got = read(n->far, n->buf + n->blen, sizeof(n->buf) - n->blen);
-		if (got < 0) {
-			assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
-			break;
-		}
-		assert_true(got > 0); /* a sender's connection is never closed here */
-		n->blen += (size_t)got;
-		while (n->blen >= FRAME_HDR_SIZE) {
-			assert_int_equal(frame_hdr_decode(n->buf, n->blen, &h), 0);
-			size = FRAME_HDR_SIZE + h.payload_len;
-			assert_true(h.payload_len <= LEN);
-			if (n->blen < size)
-				break;
-			if (h.type == FRAME_DATA) {
-				/* The channel is in order, from 1 in each life. */
-				assert_int_equal(h.seq, n->rx + 1);
-				n->rx = h.seq;
-				/* The last MAX_ANS are kept. */
-				n->ans[n->nans % MAX_ANS].h = h;
-				memcpy(n->ans[n->nans % MAX_ANS].data, n->buf + FRAME_HDR_SIZE,
-				       h.payload_len);
-				n->nans++;
-			}
-			memmove(n->buf, n->buf + size, n->blen - size);
-			n->blen -= size;
-		}
-	}
-}
-
+/* Every answer the senders have read. */
 static size_t answers(void)
 {
 	far_read(&rig->nodes[0]);
 	far_read(&rig->nodes[1]);
-	return rig->nodes[0].nans + rig->nodes[1].nans;
+	return rig->nodes[0].nframes + rig->nodes[1].nframes;
 }
 
 static int32_t far_event(int32_t fd, int32_t revents, void *data)
@@ -235,29 +137,6 @@ static void turn_quiet(void)
 	assert_int_equal(answers(), n);
 }
 
-/* The sender restarted: its new connection authenticated on link 0 with a
- * new incarnation, conn_established() calls peer_reset() and makes it the
- * link's. The old connection is closed, its end reads EOF without an
- * answer; the new life numbers its frames from 1 again. */
-static void restart(uint32_t nodeid)
-{
-	struct node *n = node(nodeid);
-	struct tconn *fresh;
-	uint8_t b;
-	int far;
-
-	far_read(n);
-	fresh = tconn_fixture_make(&rig->t, nodeid, 0, 0x2222, no_event, &far);
-	peer_reset(&rig->t, n->p, fresh);
-	link_up(n, fresh);
-	assert_int_equal(read(n->far, &b, 1), 0);
-	assert_int_equal(n->blen, 0);
-	close(n->far);
-	n->far = far;
-	n->seq = 0;
-	n->rx = 0;
-}
-
 /* Requests and answers. */
 
 static struct frame_hdr request(uint8_t op, uint32_t from, uint32_t disk, uint64_t id,
@@ -284,14 +163,10 @@ static struct frame_hdr request(uint8_t op, uint32_t from, uint32_t disk, uint64
  * acknowledging what the sender read. */
 static void deliver(struct frame_hdr h, uint8_t fill)
 {
-	struct node *n = node(h.src_node);
 	uint8_t payload[LEN];
 
-	far_read(n);
-	h.seq = ++n->seq;
-	h.ack = n->rx;
 	memset(payload, fill, sizeof(payload));
-	peer_receive(&rig->t, n->p, &n->p->links[0], &h, h.payload_len ? payload : NULL);
+	far_send(node(h.src_node), h, h.payload_len ? payload : NULL);
 }
 
 static void write_attempt(uint32_t from, uint32_t disk, uint64_t id, uint8_t attempt,
@@ -320,15 +195,11 @@ static void file_fill(uint8_t fill)
 
 /* The latest answer from's sender read went to (id, attempt) of disk with
  * status. */
-static const struct answer *assert_answer(uint32_t from, uint32_t disk, uint64_t id,
-					  uint8_t attempt, int status)
+static const struct far_frame *assert_answer(uint32_t from, uint32_t disk, uint64_t id,
+					     uint8_t attempt, int status)
 {
-	struct node *n = node(from);
-	const struct answer *a;
+	const struct far_frame *a = far_last(node(from));
 
-	far_read(n);
-	assert_true(n->nans > 0);
-	a = &n->ans[(n->nans - 1) % MAX_ANS];
 	assert_int_equal(a->h.type, FRAME_DATA);
 	assert_int_equal(a->h.src_node, LOCAL);
 	assert_int_equal(a->h.client, TCLIENT_ROUTER);
@@ -343,7 +214,7 @@ static const struct answer *assert_answer(uint32_t from, uint32_t disk, uint64_t
  * bytes of fill. */
 static void assert_read_answer(uint64_t id, uint8_t attempt, uint8_t fill)
 {
-	const struct answer *a = assert_answer(PEER, DISK, id, attempt, 0);
+	const struct far_frame *a = assert_answer(PEER, DISK, id, attempt, 0);
 	uint8_t want[LEN];
 
 	assert_int_equal(a->h.payload_len, LEN);
@@ -447,8 +318,8 @@ static int setup(void **state)
 
 	transport_fixture_init(&rig->t, LOCAL);
 	assert_int_equal(mailbox_create_dloop(&rig->t.to_data, rig->t.loop), 0);
-	node_add(&rig->nodes[0], PEER);
-	node_add(&rig->nodes[1], OTHER);
+	far_node_add(&rig->t, &rig->nodes[0], PEER);
+	far_node_add(&rig->t, &rig->nodes[1], OTHER);
 
 	/* The router starts the backend and remote.c on the data thread, and
 	 * takes its snapshot there. */
@@ -600,7 +471,7 @@ static void test_peer_restart(void **state)
 	full_write_runs(OTHER, 5000, 0);
 	completes(OTHER, FULL, 5000, 0, -ENOSPC);
 
-	restart(PEER);
+	far_restart(node(PEER));
 	write_runs(PEER, 5000, 0, 0x22);
 	completes(PEER, DISK, 5000, 0, 0);
 	write_from_table(PEER, DISK, 5000, 1, 0);
@@ -616,13 +487,13 @@ static void test_peer_restart_in_flight(void **state)
 {
 	(void)state;
 	write_runs(PEER, 6000, 0, 0x11);
-	restart(PEER);
+	far_restart(node(PEER));
 	write_runs(PEER, 6000, 0, 0x22);
 
 	/* Both complete in this turn, the old one first. */
 	completes(PEER, DISK, 6000, 0, 0);
 	turn_quiet();
-	assert_int_equal(node(PEER)->nans, 1);
+	assert_int_equal(node(PEER)->nframes, 1);
 	write_from_table(PEER, DISK, 6000, 1, 0);
 }
 
@@ -664,7 +535,7 @@ static void probe(uint64_t id, uint8_t attempt, uint64_t deadline)
 
 static void assert_probe_answer(uint64_t id, uint8_t attempt, int status)
 {
-	const struct answer *a = assert_answer(PEER, DISK, id, attempt, status);
+	const struct far_frame *a = assert_answer(PEER, DISK, id, attempt, status);
 
 	assert_int_equal(vd_opword_op(a->h.op), VD_PROBE);
 }
