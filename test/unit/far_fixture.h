@@ -155,4 +155,24 @@ static inline void far_restart(struct far_node *n)
 	n->rx = 0;
 }
 
+/* Undoes far_node_add() for every far node of t and transport_fixture_init()
+ * (t's data mailbox included), once the transport's users are gone:
+ * answers still unacknowledged go with the channels. */
+static inline void far_fixture_destroy(struct transport *t, struct far_node *nodes, size_t n)
+{
+	struct tconn *c, *tmp;
+	size_t i;
+
+	qb_list_for_each_entry_safe(c, tmp, &t->conns, list)
+		conn_close(c, "test over");
+	for (i = 0; i < n; i++)
+		close(nodes[i].far);
+	for (i = 0; i < t->npeers; i++)
+		peer_free(t->peers[i]);
+	mailbox_destroy(t->to_data, free);
+	dloop_destroy(t->loop);
+	free(t->stats);
+	pthread_mutex_destroy(&t->stats_lock);
+}
+
 #endif

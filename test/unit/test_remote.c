@@ -338,21 +338,9 @@ static int setup(void **state)
  * answers still unacknowledged go with the channel. */
 static int teardown(void **state)
 {
-	struct tconn *c, *tmp;
-	size_t i;
-
 	(void)state;
 	router_destroy(rig->r);
-	qb_list_for_each_entry_safe(c, tmp, &rig->t.conns, list)
-		conn_close(c, "test over");
-	for (i = 0; i < 2; i++)
-		close(rig->nodes[i].far);
-	for (i = 0; i < rig->t.npeers; i++)
-		peer_free(rig->t.peers[i]);
-	mailbox_destroy(rig->t.to_data, free);
-	dloop_destroy(rig->t.loop);
-	free(rig->t.stats);
-	pthread_mutex_destroy(&rig->t.stats_lock);
+	far_fixture_destroy(&rig->t, rig->nodes, 2);
 	close(rig->fd);
 	unlink(rig->path);
 	free(rig);
