@@ -114,7 +114,8 @@ assert_eq "n1, n2 and n3 read the same vd1" \
 	"$(for n in n1 n2 n3; do nbdcopy "$(uri_on $n vd1)" - | sha256sum; done | uniq | wc -l)" 1
 
 step "permissions: vd1 and vd2 are root:disk 0660, vd3 0604"
-refused "vdtest may not open vd1" "permission denied" as vdtest qemu-img info "$(uri vd1)"
+# Refused exactly as a disk that does not exist: nothing is revealed.
+refused "vdtest may not open vd1" "no virtual disk named 'vd1'" as vdtest qemu-img info "$(uri vd1)"
 grep -q "nbd: pid [0-9]* uid $(id -u vdtest): permission denied: 'vd1'" "$VDC_DIR/n1/vdiskd.log" ||
 	fail "the refusal is not in n1's vdiskd.log"
 expect_ok "vdtest may read vd3" as vdtest nbdinfo --json "$(uri vd3)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Device filesystem, access control: on every node the kernel checks the
 # owner, group and mode from the cluster database (default_permissions). An
-# unprivileged user is denied a disk it has no rights to, may read but not
+# unprivileged user is denied a disk it has no rights to (and does not see it
+# listed), may read but not
 # write where it has r, may read and write where it has rw, whether the
 # rights come from "other", from its primary group, from a supplementary
 # group only or from owning the disk; it may
@@ -46,10 +47,17 @@ grant() {
 }
 
 # access_is WHAT r|- w|-: what the user may do on n2 and n3; a write is read
-# back through the other node's mount.
+# back through the other node's mount. The directory lists vd1 to the user
+# only where it may read it.
 access_is() {
-	local what=$1 r=$2 w=$3 n other
+	local what=$1 r=$2 w=$3 n other listed
 	for n in n2 n3; do
+		listed=$(as_user ls "$VDC_DIR/$n/dev") || fail "$what: $user cannot list $n's device files"
+		if [[ $r == r && $listed != *vd1* ]]; then
+			fail "$what: $n does not list vd1 to $user, who may read it"
+		elif [[ $r != r && $listed == *vd1* ]]; then
+			fail "$what: $n lists vd1 to $user, who may not read it"
+		fi
 		if [[ $r == r ]]; then
 			expect_ok "$what: $user reads on $n" read_as "$n"
 		else
