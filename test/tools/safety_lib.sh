@@ -1,0 +1,223 @@
+# shellcheck shell=bash
+# safety_lib.sh — helpers of the data-safety scenarios (test/scenario/safety_*.sh).
+# Source it after test/cluster/lib.sh and test/tools/datapath_lib.sh:
+#
+#   source "$VDISK_SRC/test/tools/safety_lib.sh"
+#
+# The client is vdwriter (test/tools/vdwriter.c): it writes self-describing
+# blocks through a node's NBD socket, logs what it sent and what was
+# answered, and `vdwriter check` judges every block against the logs (I1 an
+# acknowledged write lost, I2 a stale write landed over a newer acknowledged
+# one, corrupt blocks, writes answered with an error that landed). It is
+# found at $VDISK_BUILD/test/vdwriter, or wherever VDWRITER says (to run these
+# scenarios from a newer tree against an older build).
+
+VDW=${VDWRITER:-$VDISK_BUILD/test/vdwriter}
+[[ -x $VDW ]] || fail "$VDT_NAME: vdwriter not found at $VDW (build the vdwriter target, or set VDWRITER)"
+declare -A SF_PID=()
+
+# A writer left running is stopped before the cluster goes (datapath_lib's
+# and lib.sh's cleanups follow).
+_sf_cleanup() {
+	local p
+	for p in "${SF_PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+}
+# shellcheck disable=SC2154 # _sf_rc is assigned inside the trap string
+trap '_sf_rc=$?; _sf_cleanup; _dp_rc=$_sf_rc; _dp_cleanup; (exit $_sf_rc); _vdt_cleanup' EXIT
+
+# io_timeout MS: `[io] timeout_ms = MS` on every node, vdiskd restarted.
+io_timeout() {
+	local n
+	for n in 1 2 3; do
+		printf '[io]\ntimeout_ms = %s\n' "$1" >>"$VDC_DIR/n$n/vdisk.conf"
+		vdc restart "n$n" vdiskd
+	done
+	for n in 1 2 3; do vdc wait-synced "n$n" 20; done
+	echo "ok: [io] timeout_ms = $1 on every node"
+}
+
+# vdw_start NAME NODE DISK ARGS...: vdwriter run against DISK through NODE's
+# NBD socket, in NODE's namespace, in the background. Log $VDT_TMP/NAME.log,
+# summary $VDT_TMP/NAME.json, stderr $VDT_TMP/NAME.err.
+vdw_start() {
+	local name=$1 node=$2 disk=$3
+	shift 3
+	# Not through the vdc function: $! must be vdwriter itself (vdcluster
+	# exec execs nsenter, which execs it).
+	"$VDC_HARNESS" exec "$node" "$VDW" run --socket "$(nbd_sock "$node")" --export "$disk" \
+		--log "$VDT_TMP/$name.log" "$@" </dev/null >"$VDT_TMP/$name.json" 2>"$VDT_TMP/$name.err" &
+	SF_PID[$name]=$!
+	echo "vdwriter $name: started on $node against $disk (pid $!): $*"
+}
+
+# vdw_log NAME: the writer's log file.
+vdw_log() { echo "$VDT_TMP/$1.log"; }
+
+# vdw_acks_after NAME MS: how many writes were acknowledged after MS (epoch ms).
+vdw_acks_after() { awk -v t="$2" '$1 == "A" && $4 > t { n++ } END { print n + 0 }' "$(vdw_log "$1")"; }
+
+# vdw_acked_after NAME MS COUNT: at least COUNT acknowledged after MS.
+vdw_acked_after() { (($(vdw_acks_after "$1" "$2") >= $3)); }
+
+# vdw_inflight NAME: "blk gen" of every write sent and not (yet) answered.
+vdw_inflight() {
+	awk '$1 == "S" { s[$2 " " $3] = 1 } $1 == "A" || $1 == "E" { delete s[$2 " " $3] }
+		END { for (k in s) print k }' "$(vdw_log "$1")"
+}
+
+# vdw_stop NAME [TIMEOUT_S]: SIGTERM, wait (it drains what is in flight for at
+# most a few seconds), show its summary. Fails the test if it does not exit 0.
+vdw_stop() {
+	local name=$1 t=${2:-15} pid rc=0 i
+	pid=${SF_PID[$name]}
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < t * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+		fail "vdwriter $name ignored SIGTERM for ${t}s"
+	fi
+	wait "$pid" || rc=$?
+	unset "SF_PID[$name]"
+	((rc == 0)) || fail "vdwriter $name exited $rc: $(cat "$VDT_TMP/$name.err")"
+	echo "vdwriter $name: $(cat "$VDT_TMP/$name.json")"
+}
+
+# vdw_check NODE DISK NAME...: vdwriter check of DISK through NODE's socket
+# against the logs of writers NAME...; JSON in $CHK, exit status in $CHK_RC.
+CHK=
+CHK_RC=
+vdw_check() {
+	local node=$1 disk=$2 n
+	local -a logs=()
+	shift 2
+	for n in "$@"; do logs+=(--log "$(vdw_log "$n")"); done
+	CHK_RC=0
+	CHK=$("$VDC_HARNESS" exec "$node" "$VDW" check --socket "$(nbd_sock "$node")" --export "$disk" \
+		--json "${logs[@]}" 2>"$VDT_TMP/check.err") || CHK_RC=$?
+	((CHK_RC != 2)) || CHK=$(cat "$VDT_TMP/check.err")
+}
+
+# vdw_check_bad NODE DISK NAME...: the check finds a violation.
+vdw_check_bad() {
+	vdw_check "$@"
+	((CHK_RC == 1))
+}
+
+# vdw_verdict_lines: the kinds and examples of $CHK, one line each.
+vdw_verdict_lines() {
+	jq -r '"violations: \(.violations | to_entries | map("\(.key) \(.value)") | join(", "));" +
+		" \(.blocks_checked) blocks checked, \(.blocks_verified) verified;" +
+		" flushes ok \(.flushes_ok), failed \(.flushes_failed)",
+		(.examples[] | "  \(.kind) block \(.block): expected \(.expected), found \(.found): \(.what)")' <<<"$CHK"
+}
+
+# vdw_check_all DISK NAME...: the check from every node's socket must be
+# clean; otherwise the test fails naming the violated invariants, with the
+# checker's examples.
+vdw_check_all() {
+	local disk=$1 n bad=0 kinds=
+	shift
+	for n in n1 n2 n3; do
+		vdw_check "$n" "$disk" "$@"
+		if ((CHK_RC == 2)); then
+			echo "check from $n: could not check: $CHK" >&2
+			bad=1
+			continue
+		fi
+		echo "check of $disk from $n (exit $CHK_RC):"
+		vdw_verdict_lines
+		if ((CHK_RC != 0)); then
+			bad=1
+			kinds+=" $(jq -r '[.violations | to_entries[] | select(.value > 0) | .key] | join(",")' <<<"$CHK")@$n"
+		fi
+	done
+	# The writers' logs go with the nodes' logs into the post-mortem copy.
+	((bad == 0)) || cp "$VDT_TMP"/*.log "$VDC_DIR/" 2>/dev/null || true
+	((SF_STALE == 0)) || kinds+=" (the blocks found holding older generations hold $SF_STALE writes the fault held up: stale replays, I2)"
+	((bad == 0)) || fail "$VDT_NAME: data-safety violation on $disk:$kinds (I1 acknowledged write lost, I2 stale write landed after a newer one was acknowledged, I3 failure hidden)"
+	echo "ok: $disk checks clean from n1, n2 and n3"
+}
+
+# vdw_stale_report STUCK_FILE NODE DISK NAME...: the checker cannot tell a
+# lost newer write from an older one landing late, but a scenario knows
+# which writes it held up ("blk gen" lines in STUCK_FILE): a block found
+# holding one of them over a newer acknowledged generation is a stale
+# replay (I2). Prints one line per such block, counts them in SF_STALE;
+# 1 if there is none.
+SF_STALE=0
+vdw_stale_report() {
+	local stuck=$1 b g found=1
+	shift
+	vdw_check "$@"
+	((CHK_RC == 1)) || return 1
+	while read -r b g; do
+		if grep -qx "$b $g" "$stuck"; then
+			echo "I2 (stale replay): block $b holds gen $g, a write held up by the fault, over a newer acknowledged generation"
+			found=0
+			SF_STALE=$((SF_STALE + 1))
+		fi
+	done < <(jq -r '.examples[] | select(.kind == "I1" and (.found | startswith("writer "))) |
+		"\(.block) \(.found | split(" ")[3])"' <<<"$CHK")
+	return "$found"
+}
+
+# fuse_path NAME FILE FILTER [PARAM=VALUE...]: FILE served by nbdkit (file
+# plugin under FILTER with its parameters) through nbdfuse at
+# $VDC_DIR/n2/fuse-NAME/NAME, for n2 to open as its path to a disk (the
+# other node opens FILE itself). nbdkit runs in the foreground (stderr in
+# $VDT_TMP/NAME.nbdkit.err). The FUSE file's path is left in FUSE_FILE: not
+# printed for a command substitution, whose subshell's end would take the
+# FUSE connection down with it (I/O then fails with ESHUTDOWN).
+FUSE_FILE=
+fuse_path() {
+	local name=$1 file=$2 filter=$3 ksock=$VDT_TMP/$1.nbdkit.sock mnt=$VDC_DIR/n2/fuse-$1
+	shift 3
+	nbdkit -f --unix "$ksock" --filter="$filter" file file="$file" "$@" \
+		</dev/null >/dev/null 2>"$VDT_TMP/$name.nbdkit.err" &
+	DP_KILL_PIDS+=($!)
+	retry_until 5 test -S "$ksock" || fail "nbdkit for $name did not start: $(cat "$VDT_TMP/$name.nbdkit.err")"
+	mkdir -p "$mnt"
+	nbdfuse "$mnt/$name" --unix "$ksock" </dev/null >"$VDT_TMP/$name.nbdfuse.log" 2>&1 &
+	DP_KILL_PIDS+=($!)
+	DP_UMOUNTS+=("$mnt")
+	retry_until 5 test -f "$mnt/$name" || fail "nbdfuse did not expose $mnt/$name: $(cat "$VDT_TMP/$name.nbdfuse.log")"
+	# shellcheck disable=SC2034 # the scenarios use it
+	FUSE_FILE=$mnt/$name
+}
+
+# pause_ctl SOCKET p|r: nbdkit's pause filter pauses (p: once what it runs
+# has finished, later requests wait) or resumes (r); waits for its answer.
+pause_ctl() {
+	python3 - "$1" "$2" <<'PY' || fail "nbdkit pause control $2 failed"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode())
+want = sys.argv[2].upper().encode()
+got = s.recv(1)
+sys.exit(0 if got == want else 1)
+PY
+}
+
+# vdw_wait NAME [TIMEOUT_S]: waits for a writer started with --seconds; fails
+# the test unless it exits 0.
+vdw_wait() {
+	local name=$1 t=${2:-60} pid rc=0 i
+	pid=${SF_PID[$name]}
+	for ((i = 0; i < t * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && vdw_stop "$name" && return 0
+	wait "$pid" || rc=$?
+	unset "SF_PID[$name]"
+	((rc == 0)) || fail "vdwriter $name exited $rc: $(cat "$VDT_TMP/$name.err")"
+	echo "vdwriter $name: $(cat "$VDT_TMP/$name.json")"
+}
+
+# vdw_count NAME KIND: how many lines of KIND (S, A, E, FS, FA, FE) its log has.
+vdw_count() { awk -v k="$2" '$1 == k { n++ } END { print n + 0 }' "$(vdw_log "$1")"; }
