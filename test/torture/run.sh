@@ -80,6 +80,11 @@ source "$TORTURE_DIR/faults.sh"
 FENCE_BOUND_MS=${FENCE_BOUND_MS:-3000}
 BLOCKS=${BLOCKS:-256}
 RATE=${RATE:-200} # writes/s of each writer: every block rewritten about once a second
+# Cycles whose writer logs a check reads (vdwriter takes 64 logs at most).
+LOG_WINDOW=$((64 / NODES < 10 ? 64 / NODES : 10))
+# How long the cluster may take to be whole again after a heal (corosync's
+# knet sometimes takes a minute to bring links back after an nft isolation).
+WHOLE_TIMEOUT_S=${WHOLE_TIMEOUT_S:-150}
 VDWRITER=${VDWRITER:-$VDISK_BUILD/test/vdwriter}
 TPY=$TORTURE_DIR/torture.py
 OUTDIR=${TORTURE_OUT:-/tmp/vdisk-torture/$VDC_PREFIX}
@@ -269,12 +274,14 @@ CHK_EXAMPLES=
 # check_one C DISK READER: one check in the background; its JSON, stderr and
 # exit status in $LOGDIR/check.DISK.READER.cC.{json,err,rc}.
 check_one() {
-	local c=$1 d=$2 n=$3 m sock export=$2 logs=() base=$LOGDIR/check.$2.$3.c$1
-	# The previous cycle's logs too: a block whose only write of this
-	# cycle failed holds a generation of the previous one.
-	for m in $(node_list); do
-		if ((c > 1)); then logs+=(--log "$(wlog "$m" "$d" "$((c - 1))")"); fi
-		logs+=(--log "$(wlog "$m" "$d" "$c")")
+	local c=$1 d=$2 n=$3 m k sock export=$2 logs=() base=$LOGDIR/check.$2.$3.c$1
+	# The logs of the last LOG_WINDOW cycles: a block whose writes of this
+	# cycle all failed holds an older cycle's generation, and a write of an
+	# older cycle that lands late is judged (I2, I1) rather than only
+	# "corrupt" (a generation no log sent).
+	for ((k = c - LOG_WINDOW + 1; k <= c; k++)); do
+		((k >= 1)) || continue
+		for m in $(node_list); do logs+=(--log "$(wlog "$m" "$d" "$k")"); done
 	done
 	if [[ $n == storage ]]; then
 		sock=${STORE_SOCK[$d]}
@@ -472,15 +479,17 @@ for line in "${SCHEDULE[@]}"; do
 	record_pids
 	"fault_$F_KIND" "$F_TARGET" "$F_HOLD"
 	t_healed=$(now_ms)
-	if ! retry_until 60 whole_now; then
+	if ! retry_until "$WHOLE_TIMEOUT_S" whole_now; then
 		vdc status >&2 || true
-		FAILED="cycle $CYCLE ($F_KIND $F_TARGET): the cluster was not whole and synced 60 s after the heal"
+		FAILED="cycle $CYCLE ($F_KIND $F_TARGET): the cluster was not whole and synced $WHOLE_TIMEOUT_S s after the heal"
 		echo "FAIL: $FAILED" >&2
 	fi
 	t_whole=$(now_ms)
 	stop_writers "$(fault_node "$F_KIND" "$F_TARGET")"
 	CHK_VIOL=()
+	t_stopped=$(now_ms)
 	check_disks "$CYCLE"
+	t_checked=$(now_ms)
 	i4_check
 	if ((I4_COUNT > 0)); then CHK_VIOL[I4]=$I4_COUNT; fi
 	dead=$(crashed)
@@ -513,18 +522,19 @@ for line in "${SCHEDULE[@]}"; do
 		--argjson whole "$t_whole" --argjson cs "$(awk -v a="$t0" -v b="$t_end" 'BEGIN{print (b-a)/1000}')" \
 		--argjson verified "$CHK_VERIFIED" --argjson v "$vj" --argjson stall "$WSTALL" --argjson stall_target "$WSTALL_TARGET" \
 		--arg note "$note" --arg examples "$CHK_EXAMPLES" --arg procs "$SAMPLE" \
+		--argjson stop_ms "$((t_stopped - t_whole))" --argjson check_ms "$((t_checked - t_stopped))" \
 		'{cycle: $c, kind: $kind, target: $target, hold_ms: $hold, inject_ms: $inject,
-		  heal_ms: $heal, whole_ms: $whole, cycle_s: $cs, verified: $verified,
+		  heal_ms: $heal, whole_ms: $whole, writers_stop_ms: $stop_ms, check_ms: $check_ms, cycle_s: $cs, verified: $verified,
 		  violations: $v, stall_ms: $stall, stall_target_ms: $stall_target, note: $note, examples: $examples, procs: $procs}' >>"$RECORDS"
 	[[ -z $FAILED ]] || break
 	if ((CYCLE < CYCLES)); then
 		start_writers "$((CYCLE + 1))"
 		sleep 0.5
 	fi
-	# Keep the logs of cycles with violations; the others' go once the next
-	# cycle's check (which reads them too) is done.
+	# Keep the logs of cycles with violations; the others' go once no check
+	# reads them any more.
 	if ((nv == 0)); then CLEAN_CYCLES+=("$CYCLE"); fi
-	while ((${#CLEAN_CYCLES[@]} > 0 && CLEAN_CYCLES[0] < CYCLE && !KEEP)); do
+	while ((${#CLEAN_CYCLES[@]} > 0 && CLEAN_CYCLES[0] <= CYCLE - LOG_WINDOW && !KEEP)); do
 		rm -f "$LOGDIR"/*."c${CLEAN_CYCLES[0]}".log "$LOGDIR"/*."c${CLEAN_CYCLES[0]}".out \
 			"$LOGDIR"/*."c${CLEAN_CYCLES[0]}".err "$LOGDIR"/check.*."c${CLEAN_CYCLES[0]}".*
 		CLEAN_CYCLES=("${CLEAN_CYCLES[@]:1}")

@@ -118,7 +118,9 @@ def cmd_summary(a):
     verified = 0
     secs = 0.0
     for r in recs:
-        k = kinds.setdefault(r["kind"], {"n": 0, "stall": 0, "viol": 0, "secs": 0.0})
+        k = kinds.setdefault(r["kind"], {"n": 0, "stall": 0, "viol": 0, "secs": 0.0, "whole": 0.0})
+        if r.get("whole_ms") and r.get("heal_ms"):
+            k["whole"] = max(k["whole"], (r["whole_ms"] - r["heal_ms"]) / 1000.0)
         k["n"] += 1
         k["stall"] = max(k["stall"], r.get("stall_ms") or 0)
         k["secs"] += r.get("cycle_s", 0)
@@ -141,11 +143,11 @@ def cmd_summary(a):
         out.append(f"  average cycle {secs / len(recs):.1f} s (fault, heal, sync, stop writers, "
                    f"check from every node, restart writers)")
     out.append("")
-    out.append(f"  {'fault kind':<16} {'cycles':>6} {'violations':>10} {'longest stall ms':>17} {'avg cycle s':>11}")
-    out.append(f"  {'':<16} {'':>6} {'':>10} {'(other nodes)':>17}")
+    out.append(f"  {'fault kind':<16} {'cycles':>6} {'violations':>10} {'longest stall ms':>17} {'avg cycle s':>11} {'heal->whole s':>13}")
+    out.append(f"  {'':<16} {'':>6} {'':>10} {'(other nodes)':>17} {'':>11} {'(longest)':>13}")
     for name in sorted(kinds):
         k = kinds[name]
-        out.append(f"  {name:<16} {k['n']:>6} {k['viol']:>10} {k['stall']:>17} {k['secs'] / k['n']:>11.1f}")
+        out.append(f"  {name:<16} {k['n']:>6} {k['viol']:>10} {k['stall']:>17} {k['secs'] / k['n']:>11.1f} {k['whole']:>13.1f}")
     out.append("")
     out.append(f"  writes verified (blocks judged, all checks): {verified}")
     out.append("  violations by invariant: " +
