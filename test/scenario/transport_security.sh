@@ -253,15 +253,15 @@ done
 # here) is n1's to close, whether it stops in the header or in the payload.
 in_time='.closed == true and .closed_after_ms >= 900 and .closed_after_ms < 3000'
 frame_case truncated "$in_time" \
-	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 88 header bytes, no progress for [0-9]+ ms, disconnecting" \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 104 header bytes, no progress for [0-9]+ ms, disconnecting" \
 	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: truncated frame" \
 	"!10\.201\.0\.2:PORT: bad frame"
 frame_case stalled "$in_time" \
-	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 1088 of 8388696 bytes, no progress for [0-9]+ ms, disconnecting" \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 1104 of 8388712 bytes, no progress for [0-9]+ ms, disconnecting" \
 	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: truncated frame"
 # A peer that leaves in the middle of a frame: said so, not just "closed".
 frame_case cut '.closed_by_daemon == false' \
-	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 88 header bytes, then the peer closed the connection" \
+	"10\.201\.0\.2:PORT: node 3 link 0: truncated frame: 40 of 104 header bytes, then the peer closed the connection" \
 	"connection from node 3 link 0 \(10\.201\.0\.2:PORT\) closed: closed by peer"
 log_since n1 0 | grep -E "bad frame|failed authentication|not a vdisk handshake|refused" | sed 's/^/  n1: /'
 
