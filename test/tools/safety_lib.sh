@@ -173,11 +173,19 @@ vdw_stale_report() {
 # FUSE connection down with it (I/O then fails with ESHUTDOWN).
 FUSE_FILE=
 fuse_path() {
-	local name=$1 file=$2 filter=$3 ksock=$VDT_TMP/$1.nbdkit.sock mnt=$VDC_DIR/n2/fuse-$1
+	local name=$1 file=$2 filter=$3 ksock=$VDT_TMP/$1.nbdkit.sock
 	shift 3
 	nbdkit -f --unix "$ksock" --filter="$filter" file file="$file" "$@" \
 		</dev/null >/dev/null 2>"$VDT_TMP/$name.nbdkit.err" &
 	DP_KILL_PIDS+=($!)
+	fuse_mount "$name"
+}
+
+# fuse_mount NAME: nbdfuse at $VDC_DIR/n2/fuse-NAME/NAME for the nbdkit
+# listening on $VDT_TMP/NAME.nbdkit.sock (stderr $VDT_TMP/NAME.nbdkit.err);
+# the file's path in FUSE_FILE.
+fuse_mount() {
+	local name=$1 ksock=$VDT_TMP/$1.nbdkit.sock mnt=$VDC_DIR/n2/fuse-$1
 	retry_until 5 test -S "$ksock" || fail "nbdkit for $name did not start: $(cat "$VDT_TMP/$name.nbdkit.err")"
 	mkdir -p "$mnt"
 	nbdfuse "$mnt/$name" --unix "$ksock" </dev/null >"$VDT_TMP/$name.nbdfuse.log" 2>&1 &
