@@ -1380,7 +1380,7 @@ struct example {
 	uint64_t blk;
 	char expected[96];
 	char found[96];
-	char what[200];
+	char what[320];
 };
 
 struct verdict {
@@ -1480,10 +1480,22 @@ static void judge_block(struct verdict *v, const struct check *k, uint64_t blk, 
 	if (!got || got->acked) {
 		if (ack->flushed)
 			v->count[V_I3]++;
-		violation(v, V_I1, blk, ack, found,
-			  "acknowledged write lost%s: the block holds %s",
-			  ack->flushed ? " (and an acknowledged flush covered it: I3)" : "",
-			  got ? "an older acknowledged generation" : "zeros");
+		/* From the data alone the two cannot be told apart: the newer
+		 * write never landed, or an abandoned attempt of the older one
+		 * landed after it (I2). How long the older one took to be
+		 * answered hints which: a re-issued attempt waited out a
+		 * timeout. */
+		if (got)
+			violation(v, V_I1, blk, ack, found,
+				  "acknowledged write lost%s: the block holds gen %" PRIu64
+				  " (sent at %" PRIu64 ", acknowledged %" PRIu64
+				  " ms later): the newer write never landed, or a stale"
+				  " attempt of the older one landed after it (I2)",
+				  ack->flushed ? " (a flush covered it: I3)" : "", got->gen,
+				  got->sent_ms, got->done_ms - got->sent_ms);
+		else
+			violation(v, V_I1, blk, ack, found, "acknowledged write lost%s: zeros",
+				  ack->flushed ? " (a flush covered it: I3)" : "");
 		return;
 	}
 	violation(v, V_I2, blk, ack, found,
