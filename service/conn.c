@@ -92,6 +92,8 @@ void conn_close(struct tconn *c, const char *why)
 		link_backoff(l, now, was_up && now - c->up_since >= CONN_STABLE_MS * 1000000ull);
 	}
 	free(c->rbuf);
+	frame_mac_free(&c->tx_mac);
+	frame_mac_free(&c->rx_mac);
 	if (l && l->conn == c) {
 		struct tpeer *p = transport_peer(t, c->nodeid);
 
@@ -116,10 +118,15 @@ static int conn_flush(struct tconn *c)
 	while (!qb_list_empty(&c->txq)) {
 		cnt = 0;
 		qb_list_for_each_entry(e, &c->txq, list) {
-			if (cnt == IOV_BATCH)
+			if (cnt + 2 > IOV_BATCH)
 				break;
-			iov[cnt].iov_base = e->f->bytes + e->off;
-			iov[cnt].iov_len = e->f->len - e->off;
+			if (e->off < e->f->len) {
+				iov[cnt].iov_base = e->f->bytes + e->off;
+				iov[cnt].iov_len = e->f->len - e->off;
+				cnt++;
+			}
+			iov[cnt].iov_base = e->tag + (e->off > e->f->len ? e->off - e->f->len : 0);
+			iov[cnt].iov_len = FRAME_TAG - (e->off > e->f->len ? e->off - e->f->len : 0);
 			cnt++;
 		}
 		n = writev(c->fd, iov, cnt);
@@ -129,7 +136,7 @@ static int conn_flush(struct tconn *c)
 			return -errno;
 		}
 		qb_list_for_each_entry_safe(e, tmp, &c->txq, list) {
-			size_t left = e->f->len - e->off;
+			size_t left = e->f->len + FRAME_TAG - e->off;
 
 			if ((size_t)n < left) {
 				e->off += (size_t)n;
@@ -148,9 +155,16 @@ static int conn_flush(struct tconn *c)
 int conn_queue(struct tconn *c, struct tframe *f)
 {
 	struct txq_ent *e = malloc(sizeof(*e));
+	int rc;
 
 	if (!e)
 		return -ENOMEM;
+	/* Tagged in the order the frames go out on this connection. */
+	rc = frame_mac_tag(&c->tx_mac, f->bytes, f->len, e->tag);
+	if (rc) {
+		free(e);
+		return rc;
+	}
 	e->f = f;
 	e->off = 0;
 	f->refs++;
@@ -256,12 +270,19 @@ static bool hs_verify(struct tconn *c, const uint8_t *raw, const struct hs_msg *
 	return auth_verify(&c->t->cfg.key, parts, n, m->mac, HS_MAC);
 }
 
-static void conn_established(struct tconn *c)
+/* 0, or -errno: the caller drops the connection. */
+static int conn_established(struct tconn *c)
 {
 	struct transport *t = c->t;
 	struct tpeer *p = transport_peer(t, c->nodeid);
 	struct tlink *l = &p->links[c->link];
 
+	/* Frames from here on carry tags under this connection's keys. */
+	if (frame_mac_init(&c->tx_mac, &t->cfg.key, c->hello, c->reply, c->outbound) ||
+	    frame_mac_init(&c->rx_mac, &t->cfg.key, c->hello, c->reply, !c->outbound)) {
+		qb_log(LOG_ERR, "%s: cannot key the frame tags (libcrypto)", c->addr);
+		return -EIO;
+	}
 	c->state = CONN_UP;
 	if (p->incarnation && p->incarnation != c->peer_incarnation) {
 		qb_log(LOG_NOTICE, "node %" PRIu32 " restarted (new incarnation): resetting its channel",
@@ -279,6 +300,7 @@ static void conn_established(struct tconn *c)
 	       c->outbound ? "to" : "from", c->nodeid, c->link, c->addr);
 	link_state_update(t, p, l);
 	peer_kick(t, p);
+	return 0;
 }
 
 /* One handshake message from the peer. 0, or -errno to drop the connection
@@ -319,7 +341,7 @@ static int hs_receive(struct tconn *c, const uint8_t *raw)
 		memcpy(c->reply, raw, HS_MAC_OFFSET);
 		rc = hs_send(c, HS_AUTH);
 		if (rc == 0)
-			conn_established(c);
+			rc = conn_established(c);
 		return rc;
 	case CONN_WAIT_AUTH:
 		if (m.type != HS_AUTH || !hs_verify(c, raw, &m)) {
@@ -338,8 +360,7 @@ static int hs_receive(struct tconn *c, const uint8_t *raw)
 			       c->peer_incarnation);
 			return -EACCES;
 		}
-		conn_established(c);
-		return 0;
+		return conn_established(c);
 	default:
 		return -EPROTO;
 	}
@@ -382,7 +403,7 @@ static int conn_input(struct tconn *c)
 			       c->addr, c->nodeid, strerror(-rc));
 			break;
 		}
-		total = FRAME_HDR_SIZE + h.payload_len;
+		total = FRAME_HDR_SIZE + h.payload_len + FRAME_TAG;
 		if (total > RBUF_INITIAL)
 			c->big_at = c->rx_at;
 		if (avail < total) {
@@ -398,6 +419,13 @@ static int conn_input(struct tconn *c)
 				c->rbuf = grown;
 				c->rcap = total;
 			}
+			break;
+		}
+		if (!frame_mac_check(&c->rx_mac, at, total - FRAME_TAG, at + total - FRAME_TAG)) {
+			qb_log(LOG_WARNING, "%s: frame from node %" PRIu32 " link %d fails "
+			       "authentication (changed, replayed or out of order), disconnecting",
+			       c->addr, c->nodeid, c->link);
+			rc = -EBADMSG;
 			break;
 		}
 		p = transport_peer(c->t, c->nodeid);
@@ -451,7 +479,7 @@ static void conn_partial(const struct tconn *c, char *buf, size_t len)
 		snprintf(buf, len, "%zu of %d header bytes", avail, FRAME_HDR_SIZE);
 	else
 		snprintf(buf, len, "%zu of %zu bytes", avail,
-			 FRAME_HDR_SIZE + (size_t)h.payload_len);
+			 FRAME_HDR_SIZE + (size_t)h.payload_len + FRAME_TAG);
 }
 
 /* A connection that failed (-errno); a peer that leaves in the middle of a

@@ -14,6 +14,7 @@
 #include <qb/qblist.h>
 
 #include "clock.h"
+#include "frame_mac.h"
 #include "mailbox.h"
 #include "peer.h"
 #include "transport.h"
@@ -60,7 +61,8 @@ struct tframe {
 struct txq_ent {
 	struct qb_list_head list;
 	struct tframe *f;
-	size_t off; /* bytes of f already written */
+	size_t off; /* bytes of f, then of its tag, already written */
+	uint8_t tag[FRAME_TAG]; /* f's on this connection (frame_mac.h) */
 };
 
 enum conn_state {
@@ -96,6 +98,8 @@ struct tconn {
 	uint64_t rx_at; /* monotonic ns of the last bytes read */
 	uint64_t big_at; /* when a frame last needed more than the initial buffer */
 	struct qb_list_head txq;
+	/* Frame tags once up: what we send, what we receive (frame_mac.h). */
+	struct frame_mac tx_mac, rx_mac;
 	char addr[64]; /* peer address, for logs */
 };
 

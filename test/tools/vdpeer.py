@@ -40,8 +40,10 @@ usage or setup error.
       A good handshake, then: truncated (40 bytes of a header, then
       silence), stalled (a header promising 8 MiB, 1000 bytes of it, then
       silence), oversized (payload_len 8 MiB + 1), badmagic, wrongsrc (a
-      valid header claiming another node), badflags: expect the daemon to
-      disconnect us. Or cut (40 bytes of a header, 0.2 s, then we close;
+      valid header claiming another node), badflags, badtag (a well-formed
+      frame to the echo service whose 16-byte tag is not its GMAC under
+      the connection's key: anyone on the wire could have written it):
+      expect the daemon to disconnect us. Or cut (40 bytes of a header, 0.2 s, then we close;
       exit 0 unless the daemon closed first: the log tells the rest).
   vdpeer.py accept HOST PORT --node ID --link L [--key FILE] [--auth wrong|good]
               [--count N] [--hold S]
@@ -82,6 +84,7 @@ HB_SIZE = 72
 HB_MAC_OFFSET = 48
 HB_MAC = 24
 FRAME_HDR_SIZE = 104
+FRAME_TAG = 16  # behind every frame after the handshake (service/frame_mac.h)
 FRAME_PAYLOAD_MAX = 8 * 1024 * 1024
 HS_HELLO, HS_REPLY, HS_AUTH = 1, 2, 3
 HB_PING, HB_PONG = 1, 2
@@ -285,6 +288,8 @@ def cmd_frame(args):
         data = frame_hdr(args.node + 100)
     elif kind == "badflags":
         data = frame_hdr(args.node, flags=0x8000)
+    elif kind == "badtag":
+        data = frame_hdr(args.node, payload_len=4) + b"ping" + os.urandom(FRAME_TAG)
     else:
         print("vdpeer: unknown --kind " + kind, file=sys.stderr)
         return 2
@@ -488,7 +493,7 @@ def main():
     as_node(p, key_required=True)
     p.add_argument("--kind", required=True,
                    choices=["truncated", "stalled", "cut", "oversized", "badmagic", "wrongsrc",
-                            "badflags"])
+                            "badflags", "badtag"])
     p = sub.add_parser("accept")
     common(p)
     as_node(p)

@@ -210,7 +210,7 @@ static int rig_setup(void **state)
 			transport_send_buffer(&r->t, NODE, &req, frame, 8, released, frame), 0);
 	}
 	/* The frames went out on link 0; the buffers wait for an ack. */
-	assert_int_equal(far_drain(r->far_old[0], &eof), OLD_TX * (FRAME_HDR_SIZE + 8));
+	assert_int_equal(far_drain(r->far_old[0], &eof), OLD_TX * (FRAME_HDR_SIZE + 8 + FRAME_TAG));
 	assert_false(eof);
 	assert_int_equal(r->p->next_seq, OLD_TX + 1);
 	assert_int_equal(r->released, 0);
@@ -362,7 +362,7 @@ static void test_unacked_dropped(void **state)
 {
 	struct rig *r = *state;
 	struct frame_hdr req = { .client = TCLIENT_ECHO, .reqid = 2 }, h;
-	uint8_t buf[FRAME_HDR_SIZE + 8];
+	uint8_t buf[FRAME_HDR_SIZE + 8 + FRAME_TAG]; /* and its tag, zeros: not keyed */
 	bool eof;
 
 	peer_reset(&r->t, r->p, r->fresh);
@@ -379,7 +379,7 @@ static void test_unacked_dropped(void **state)
 
 	assert_int_equal(transport_send(&r->t, NODE, &req, "new life", 8), 0);
 	assert_int_equal(read(r->far_fresh, buf, sizeof(buf)), sizeof(buf));
-	assert_int_equal(frame_hdr_decode(buf, sizeof(buf), &h), 0);
+	assert_int_equal(frame_hdr_decode(buf, FRAME_HDR_SIZE + 8, &h), 0);
 	assert_int_equal(h.type, FRAME_DATA);
 	assert_int_equal(h.seq, 1);
 	assert_int_equal(h.ack, 0);
