@@ -31,17 +31,20 @@ DISK_KINDS = {"map-promote", "map-set", "suspend"}
 ALL_KINDS = NODE_KINDS | LINK_KINDS | FAULT_DISK_KINDS | DISK_KINDS
 
 
-def min_hold(kind, io_timeout_ms, fence_bound_ms):
+def min_hold(kind, io_timeout_ms, fence_bound_ms, nodes):
     """The shortest hold that makes the fault what it claims to be."""
     if kind in ("vdiskd-stop", "disk-stall", "disk-error"):
         # Longer than [io] timeout_ms (and the heartbeat timeout): the
         # others give up on the frozen node or path and re-route.
         return io_timeout_ms + 1500
     if kind in ("corosync-stop", "isolate", "partition-asym"):
-        # The membership changes after corosync's token (1000) + consensus
-        # (1200) timeouts and vdiskd's notice; then the fence bound, then a
-        # window of 2 s in which the node must not have written (I4).
-        return 3500 + fence_bound_ms + 2000
+        # The membership changes after corosync's token timeout (token 1000
+        # + 650 per node beyond two: token_coefficient) and consensus (1.2
+        # times the token), and vdiskd's notice (~600 ms); then the fence
+        # bound, then a window of 2 s in which the node must not have
+        # written (I4).
+        token = 1000 + 650 * (nodes - 2)
+        return int(2.2 * token) + 600 + fence_bound_ms + 2000
     if kind == "link-flap":
         return 3000
     return 1000
@@ -64,7 +67,7 @@ def cmd_schedule(a):
         link = rng.randrange(a.links)
         disk = rng.choice(disks)
         hold = int(base * rng.uniform(0.5, 1.5))
-        hold = max(hold, min_hold(kind, a.io_timeout_ms, a.fence_bound_ms))
+        hold = max(hold, min_hold(kind, a.io_timeout_ms, a.fence_bound_ms, a.nodes))
         if kind in NODE_KINDS:
             target = node
         elif kind in LINK_KINDS:
