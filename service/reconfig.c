@@ -182,8 +182,9 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 	return -EINVAL;
 }
 
-/* Multicasts the request's PREPARE, or answers it if there is nothing to do. */
-static void request_send(struct request *rq)
+/* Multicasts the request's PREPARE (true), or answers it if there is
+ * nothing to do or it cannot go (false: no cycle starts for it). */
+static bool request_send(struct request *rq)
 {
 	struct reconfig *rc = rq->rc;
 	struct reconfig_result res = { .unchanged = true };
@@ -196,7 +197,7 @@ static void request_send(struct request *rq)
 	ret = change_build(rc, &rq->req, &u, err, sizeof(err));
 	if (ret) {
 		request_complete(rq, ret < 0 ? ret : 0, ret < 0 ? err : NULL, &res);
-		return;
+		return false;
 	}
 	txid = (uint64_t)local_nodeid(rc) << 32 | ++rc->next_tx;
 	body = json_object_new_object();
@@ -205,10 +206,21 @@ static void request_send(struct request *rq)
 	if (ret) {
 		snprintf(err, sizeof(err), "cannot multicast PREPARE: %s", strerror(-ret));
 		request_complete(rq, ret, err, NULL);
-		return;
+		return false;
 	}
 	rq->txid = txid;
 	rq->sent_ns = now_ns();
+	return true;
+}
+
+static struct request *request_next(struct reconfig *rc)
+{
+	struct request *rq;
+
+	qb_list_for_each_entry(rq, &rc->requests, list)
+		if (rq->txid == 0)
+			return rq;
+	return NULL;
 }
 
 static void requests_kick_run(void *data)
@@ -219,13 +231,12 @@ static void requests_kick_run(void *data)
 	rc->kick_armed = false;
 	if (rc->cur.active || !cdb_synced(rc->cdb))
 		return;
-	/* One at a time: the first PREPARE delivered wins anyway. */
-	qb_list_for_each_entry(rq, &rc->requests, list) {
-		if (rq->txid == 0) {
-			request_send(rq);
-			return;
-		}
-	}
+	/* One at a time: the first PREPARE delivered wins anyway. A request
+	 * answered at once (nothing to change, an error) starts no cycle
+	 * whose end would kick the queue again: the next one goes now. */
+	do
+		rq = request_next(rc);
+	while (rq && !request_send(rq));
 }
 
 /* From the loop, never inside the call that queued: callbacks never run
