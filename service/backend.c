@@ -52,9 +52,12 @@ struct backend_dev {
 	uint32_t inflight;
 	bool stale; /* unmapped: closed once idle */
 	bool memory; /* tmpfs or ramfs: small copies are done inline */
-	/* A block device may be shared with another host (a dual-ported
-	 * disk), whose writes this host's page cache does not see. */
+	/* Another host may reach the same bytes: a block device (maybe dual
+	 * ported), or a path of a disk with a second path (a file on shared
+	 * storage, or behind FUSE). This host's page cache must then hold
+	 * nothing the other does not see (DESIGN.md I1: write-through). */
 	bool shared_cache_risk;
+	bool blockdev;
 };
 
 struct backend {
@@ -73,7 +76,23 @@ struct backend {
 	bool job_queued;
 	uint8_t *zeros;
 	const struct lease *lease;
+	const struct vdmap *map; /* the router's, as of backend_map_update() */
 };
+
+/* Whether spec is this node's path of a disk that has another path: the
+ * other path reaches the same bytes. */
+static bool spec_shared(const struct vdmap *m, const char *spec)
+{
+	size_t i, p;
+
+	for (i = 0; m && i < m->ndisks; i++)
+		for (p = 0; p < 2; p++)
+			if (m->disks[i].paths[p].nodeid == m->local_nodeid &&
+			    m->disks[i].paths[!p].nodeid &&
+			    strcmp(m->disks[i].paths[p].device, spec) == 0)
+				return true;
+	return false;
+}
 
 /* 0 if io may start at now, else why not: -ETIMEDOUT past its deadline,
  * -EAGAIN without a lease (lease.h). */
@@ -129,7 +148,8 @@ static int dev_open(struct backend *b, const char *spec, struct backend_dev **ou
 		d->align = (uint32_t)ssz;
 	d->memory = S_ISREG(st.st_mode) && fstatfs(d->fd, &sfs) == 0 &&
 		    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
-	d->shared_cache_risk = S_ISBLK(st.st_mode);
+	d->blockdev = S_ISBLK(st.st_mode);
+	d->shared_cache_risk = d->blockdev || spec_shared(b->map, spec);
 	qb_list_add_tail(&d->list, &b->devs);
 	qb_log(LOG_INFO, "backend: opened %s as %s%s%s", spec, d->path,
 	       d->dfd >= 0 ? " (O_DIRECT for aligned I/O)" : "",
@@ -459,6 +479,7 @@ void backend_map_update(struct backend *b, const struct vdmap *m)
 	struct backend_dev *d, *tmp;
 	size_t i, p;
 
+	b->map = m;
 	qb_list_for_each_entry_safe(d, tmp, &b->devs, list) {
 		bool used = false;
 
@@ -467,8 +488,10 @@ void backend_map_update(struct backend *b, const struct vdmap *m)
 				if (m->disks[i].paths[p].nodeid == m->local_nodeid &&
 				    strcmp(m->disks[i].paths[p].device, d->spec) == 0)
 					used = true;
-		if (used)
+		if (used) {
+			d->shared_cache_risk = d->blockdev || spec_shared(m, d->spec);
 			continue;
+		}
 		d->stale = true;
 		if (!d->inflight)
 			dev_close(d);

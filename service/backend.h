@@ -73,7 +73,12 @@ void backend_destroy(struct backend *b);
 /* Submits io on device spec (the path's device as in the database). */
 int backend_submit(struct backend *b, const char *spec, struct backend_io *io);
 
-/* Closes the devices the new mapping no longer names for this node. */
+/* Closes the devices the new mapping no longer names for this node, and
+ * notes which of the others another node reaches too (a block device, or a
+ * path of a disk with two paths): their writes go through this host's page
+ * cache to the device before they are answered (RWF_DSYNC where O_DIRECT
+ * cannot serve them), and reads through it drop what it may hold stale.
+ * m stays the router's until the next call. */
 void backend_map_update(struct backend *b, const struct vdmap *m);
 
 #endif
