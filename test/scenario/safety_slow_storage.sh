@@ -4,11 +4,14 @@
 # through a FUSE file (nbdfuse -> nbdkit, file plugin with the pause filter),
 # its secondary path n3 directly on the same backing file. vdwriter on n1
 # keeps rewriting 16 blocks. nbdkit pauses: n2's writes hang in its storage
-# past `[io] timeout_ms`, n1 re-issues them on n3, they are acknowledged,
-# and the writer goes on writing newer generations through n3. The writer
-# stops; the storage resumes, and the writes n2 had issued to it complete.
-# None of them may land over the newer acknowledged generations: every
-# block must hold its newest acknowledged generation, read from every node.
+# past `[io] timeout_ms`. A router that re-issues them on n3 (as vdiskd did)
+# gets them acknowledged there, and the writer goes on writing newer
+# generations through n3; then the storage resumes and the writes n2 had
+# issued complete, over the newer ones. vdiskd now asks n2, which says it
+# still runs them, and waits (vdiskd(8), DATA SAFETY): the writer stalls for
+# the pause. Either way the writer stops before the storage resumes, and
+# every block must then hold its newest acknowledged generation, read from
+# every node.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -51,8 +54,8 @@ pause_ctl "$ctl_sock" p
 sleep 0.2
 vdw_inflight w1 >"$VDT_TMP/stuck"
 echo "writes out when the storage stalled (blk gen): $(tr '\n' ';' <"$VDT_TMP/stuck")"
-retry_until 30 vdw_acked_after w1 $((t_pause + TIMEOUT_MS + 1000)) $((BLOCKS * 10)) ||
-	fail "no writes acknowledged through n3 after n2's storage stalled ($(vdw_acks_after w1 "$t_pause") since)"
+# Past the timeout, and a probe's interval more.
+sleep $(((TIMEOUT_MS + 2500) / 1000))
 echo "acknowledged since the stall: $(vdw_acks_after w1 "$t_pause") writes"
 vdw_stop w1
 # Everything n2 issued while paused is still in its storage (later stuck
