@@ -16,6 +16,8 @@
 #   F_CHANGE_MS  when another node's vdiskd first counted fewer members
 #                (polled during the hold), or "" (no change seen)
 #   F_NOTE       a short remark for the cycle line (a refused command ...)
+#   F_I6         1 when a vdiskd did not stop within 10 s of SIGTERM (I6:
+#                shutdown must not hang)
 #
 # Targets: a node (n2), a node and link (n2/link0), or a disk (vd3).
 # Helpers used here and defined in run.sh: now_ms, node_list, DISK_* tables.
@@ -38,6 +40,7 @@ f_reset() {
 	F_OUT_NODE=
 	F_CHANGE_MS=
 	F_NOTE=
+	F_I6=0
 }
 
 # members_seen NODE: how many members NODE's vdiskd counts (empty on failure).
@@ -110,7 +113,11 @@ fault_vdiskd-kill() {
 
 fault_vdiskd-term() {
 	f_reset
-	vdc kill "$1" vdiskd TERM
+	if ! vdc kill "$1" vdiskd TERM; then
+		F_NOTE+="vdiskd on $1 still ran 10 s after SIGTERM (then SIGKILL); "
+		F_I6=1
+		vdc kill "$1" vdiskd KILL || true
+	fi
 	hold "$(($2 - ($(now_ms) - F_INJECT_MS)))"
 	start_vdiskd "$1"
 	F_HEAL_MS=$(now_ms)

@@ -7,26 +7,55 @@
 #   test/torture/run.sh [--nodes 3|5] [--cycles N] [--seed N]
 #                       [--faults kind,kind,...] [--cycle-seconds S] [--keep]
 #
+#   --nodes 3|5        cluster size (default 3), 2 links
+#   --cycles N         faults to inject, one per cycle (default 30)
+#   --seed N           the schedule's seed (default 1): same seed, same
+#                      schedule (kind, target, hold) on any host
+#   --faults LIST      the kinds to draw from (default all): vdiskd-kill
+#                      vdiskd-term vdiskd-stop corosync-stop node-kill
+#                      link-down link-flap isolate partition-link
+#                      partition-asym disk-error disk-stall map-promote
+#                      map-set suspend fast-restart (faults.sh)
+#   --cycle-seconds S  mean hold of a fault (default 5; held 0.5-1.5 times
+#                      that, but never shorter than the fault needs: past
+#                      [io] timeout_ms for a freeze or a stalled path, past
+#                      the membership change + FENCE_BOUND_MS + 2 s for I4)
+#   --keep             keep $VDC_DIR and every writer log
+#
 # Environment: VDISK_BUILD (default <repo>/build: vdiskd, vdiskctl and
 # test/vdwriter), VDISK_SRC, VDWRITER (the writer/checker, default
 # $VDISK_BUILD/test/vdwriter), FENCE_BOUND_MS (I4 bound, default 3000),
 # IO_TIMEOUT_MS ([io] timeout_ms of every node, default 3000), BLOCKS (per
-# writer and disk, default 256), TORTURE_OUT (results directory, default
-# /tmp/vdisk-torture/<prefix>).
+# writer and disk, default 256), RATE (writes/s per writer, default 200),
+# WHOLE_TIMEOUT_S (heal to whole cluster, default 150), TORTURE_OUT (results
+# directory, default /tmp/vdisk-torture/<prefix>: cycles.jsonl, meta.json,
+# summary.txt, and the writer logs and check reports of every cycle that
+# found a violation).
 #
 # The cluster: NODES nodes on 2 links; 3 disks on shared storage (files under
 # $VDC_DIR/shared that two nodes open), primary and secondary on different
 # node pairs; the primary path of the last one (the "fault disk") is a FUSE
 # file (nbdfuse) over nbdkit with the error and pause filters, so its path
-# can fail (EIO) or hang. [io] timeout_ms is IO_TIMEOUT_MS, heartbeats the
-# defaults (200 ms, down after 1000 ms).
+# can fail (EIO) or hang, and its FUSE page cache stands for the primary
+# host's own page cache of a dual-ported device. [io] timeout_ms is
+# IO_TIMEOUT_MS, heartbeats the defaults (200 ms, down after 1000 ms).
 #
 # A cycle: inject the cycle's fault while every writer runs (one per node and
 # disk, each on its own BLOCKS blocks, through its node's NBD socket), hold
 # it, heal it, wait until the cluster is whole and synced, stop the writers,
-# check every disk from every node's socket (I1, I2, corrupt), judge I4 from
-# the writer logs, record every vdiskd's descriptors and RSS (I6), look for
-# sanitizer reports and for a vdiskd that died unasked, restart the writers.
+# check every disk from every node's socket and from the storage itself
+# (read by nbdkit, no vdiskd: the ground truth) with the writer logs of the
+# last 10 cycles (I1, I2, I3, corrupt, errored_landed), judge I4 from the
+# writer logs (acknowledgements to the node cut off, from FENCE_BOUND_MS
+# after another node's vdiskd counted fewer members until the heal), record
+# every vdiskd's descriptors and RSS (I6: descriptors at the end at most 8
+# more than after the first cycle), look for sanitizer reports and for a
+# vdiskd or corosync that died unasked, restart the writers.
+#
+# Output: one line per cycle (fault, target, its length, time to a whole
+# cluster, cycle length, blocks verified, violations, the longest stall a
+# writer on another node saw and the faulted node's own), a note when nodes
+# read different data, then the summary table (torture.py summary).
 # Exit 0 only if nothing was violated.
 set -euo pipefail
 
@@ -105,13 +134,26 @@ sock_of() { echo "$VDC_DIR/$1/run-vdisk/nbd.sock"; }
 
 # ------------------------------------------------------------------ cleanup
 
-TORTURE_KILL=()  # nbdkit, nbdfuse
+TORTURE_KILL=() # nbdkit, nbdfuse
+CYCLE=0
+SUMMARY_DONE=0
+TOTAL_VIOL=0
+FAILED=
+F_KIND=
+F_TARGET=
 TORTURE_UMOUNT=()
 declare -A WPID=() WOUT=()
 _torture_cleanup() {
 	local p m
 	set +e
 	faults_cleanup
+	# A run that stopped in the middle (a fault or the harness failed, or
+	# it was interrupted) still reports what its cycles found.
+	if ((!SUMMARY_DONE && CYCLE > 0)) && [[ -s $RECORDS ]]; then
+		FAILED="the run stopped in cycle $CYCLE ($F_KIND $F_TARGET)${FAILED:+; $FAILED}"
+		echo "FAIL: $FAILED" >&2
+		write_summary
+	fi
 	for p in "${WPID[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	# vdiskd first (lib.sh's cleanup), then the FUSE path under it: here
 	# only what would keep the teardown waiting.
@@ -457,6 +499,45 @@ fault_node() {
 	esac
 }
 
+# ------------------------------------------------------------------ summary
+
+# write_summary: I6 from the first and last samples, meta.json, and the
+# summary table (also after a run that stopped early).
+write_summary() {
+	SUMMARY_DONE=1
+	local n r cpu bsrc git
+	local -a I6=()
+	for n in $(node_list); do
+		[[ -n ${FD_FIRST[$n]:-} ]] || continue
+		r=
+		[[ ${PID_FIRST[$n]} == "${PID_LAST[$n]}" ]] || r=" (restarted since)"
+		I6+=("$n fd ${FD_FIRST[$n]}->${FD_LAST[$n]} rss ${RSS_FIRST[$n]}->${RSS_LAST[$n]} kB$r")
+		if ((FD_LAST[$n] > FD_FIRST[$n] + 8)); then
+			echo "I6: $n: vdiskd holds ${FD_LAST[$n]} descriptors, ${FD_FIRST[$n]} after the first cycle (tolerance +8)" >&2
+			TOTAL_VIOL=$((TOTAL_VIOL + 1))
+			jq -cn --arg n "$n" '{cycle: 0, kind: "end", target: $n, cycle_s: 0, violations: {I6: 1}}' >>"$RECORDS"
+		fi
+	done
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	# The commit of the daemon under test: the source tree VDISK_BUILD was
+	# configured from (CMakeCache.txt), "+dirty" if its daemon sources differ.
+	bsrc=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$VDISK_BUILD/CMakeCache.txt" 2>/dev/null || true)
+	bsrc=${bsrc:-$VDISK_SRC}
+	git=$(git -C "$bsrc" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ -n $(git -C "$bsrc" status --porcelain -- service include cli 2>/dev/null) ]]; then git+="+dirty"; fi
+	git+=" ($bsrc)"
+	jq -n --argjson seed "$SEED" --argjson cycles "$CYCLES" --argjson nodes "$NODES" --arg faults "$FAULTS" \
+		--arg date "$(date -u '+%F %T UTC')" --arg machine "$(uname -m)" --arg cpu "$cpu" --arg git "$git" \
+		--arg build "$VDISK_BUILD" --argjson io "$IO_TIMEOUT_MS" --argjson fb "$FENCE_BOUND_MS" \
+		--argjson blocks "$BLOCKS" --argjson writers "$((NODES * ${#DISKS[@]}))" --arg failed "$FAILED" \
+		'{seed: $seed, cycles: $cycles, nodes: $nodes, faults: $faults, date: $date, machine: $machine,
+		  cpu: $cpu, git: $git, build: $build, io_timeout_ms: $io, fence_bound_ms: $fb,
+		  blocks: $blocks, writers: $writers, failed: $failed, i6: $ARGS.positional}' \
+		--args "${I6[@]}" >"$OUTDIR/meta.json"
+	python3 "$TPY" summary "$RECORDS" "$OUTDIR/meta.json" | tee "$OUTDIR/summary.txt"
+}
+
+
 # ------------------------------------------------------------------ schedule
 
 mapfile -t SCHEDULE < <(python3 "$TPY" schedule --seed "$SEED" --cycles "$CYCLES" --nodes "$NODES" \
@@ -465,8 +546,6 @@ mapfile -t SCHEDULE < <(python3 "$TPY" schedule --seed "$SEED" --cycles "$CYCLES
 	--fence-bound-ms "$FENCE_BOUND_MS")
 ((${#SCHEDULE[@]} == CYCLES)) || fail "bad schedule (--faults $FAULTS?)"
 
-TOTAL_VIOL=0
-FAILED=
 CLEAN_CYCLES=()
 T_RUN=$(now_ms)
 start_writers 1
@@ -492,6 +571,7 @@ for line in "${SCHEDULE[@]}"; do
 	t_checked=$(now_ms)
 	i4_check
 	if ((I4_COUNT > 0)); then CHK_VIOL[I4]=$I4_COUNT; fi
+	if ((F_I6 > 0)); then CHK_VIOL[I6]=$((${CHK_VIOL[I6]:-0} + F_I6)); fi
 	dead=$(crashed)
 	if [[ -n $dead ]]; then CHK_VIOL[crash]=$(wc -w <<<"$dead"); fi
 	san=$(sanitizer_hits)
@@ -541,37 +621,7 @@ for line in "${SCHEDULE[@]}"; do
 	done
 done
 
-# ------------------------------------------------------------------ summary
-
-I6=()
-for n in $(node_list); do
-	[[ -n ${FD_FIRST[$n]:-} ]] || continue
-	r=
-	[[ ${PID_FIRST[$n]} == "${PID_LAST[$n]}" ]] || r=" (restarted since)"
-	I6+=("$n fd ${FD_FIRST[$n]}->${FD_LAST[$n]} rss ${RSS_FIRST[$n]}->${RSS_LAST[$n]} kB$r")
-	if ((FD_LAST[$n] > FD_FIRST[$n] + 8)); then
-		echo "I6: $n: vdiskd holds ${FD_LAST[$n]} descriptors, ${FD_FIRST[$n]} after the first cycle (tolerance +8)" >&2
-		TOTAL_VIOL=$((TOTAL_VIOL + 1))
-		jq -cn --arg n "$n" '{cycle: 0, kind: "end", target: $n, cycle_s: 0, violations: {I6: 1}}' >>"$RECORDS"
-	fi
-done
-cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-# The commit of the daemon under test: the source tree VDISK_BUILD was
-# configured from (CMakeCache.txt), "+dirty" if its daemon sources differ.
-bsrc=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$VDISK_BUILD/CMakeCache.txt" 2>/dev/null || true)
-bsrc=${bsrc:-$VDISK_SRC}
-git=$(git -C "$bsrc" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$bsrc" status --porcelain -- service include cli 2>/dev/null) ]]; then git+="+dirty"; fi
-git+=" ($bsrc)"
-jq -n --argjson seed "$SEED" --argjson cycles "$CYCLES" --argjson nodes "$NODES" --arg faults "$FAULTS" \
-	--arg date "$(date -u '+%F %T UTC')" --arg machine "$(uname -m)" --arg cpu "$cpu" --arg git "$git" \
-	--arg build "$VDISK_BUILD" --argjson io "$IO_TIMEOUT_MS" --argjson fb "$FENCE_BOUND_MS" \
-	--argjson blocks "$BLOCKS" --argjson writers "$((NODES * ${#DISKS[@]}))" --arg failed "$FAILED" \
-	'{seed: $seed, cycles: $cycles, nodes: $nodes, faults: $faults, date: $date, machine: $machine,
-	  cpu: $cpu, git: $git, build: $build, io_timeout_ms: $io, fence_bound_ms: $fb,
-	  blocks: $blocks, writers: $writers, failed: $failed, i6: $ARGS.positional}' \
-	--args "${I6[@]}" >"$OUTDIR/meta.json"
-python3 "$TPY" summary "$RECORDS" "$OUTDIR/meta.json" | tee "$OUTDIR/summary.txt"
+write_summary
 echo "run took $(((($(now_ms) - T_RUN) + 500) / 1000)) s; records in $RECORDS"
 if ((TOTAL_VIOL > 0)) || [[ -n $FAILED ]]; then
 	fail "torture: $TOTAL_VIOL violation(s)${FAILED:+; $FAILED} (seed $SEED)"
