@@ -229,3 +229,19 @@ vdw_wait() {
 
 # vdw_count NAME KIND: how many lines of KIND (S, A, E, FS, FA, FE) its log has.
 vdw_count() { awk -v k="$2" '$1 == k { n++ } END { print n + 0 }' "$(vdw_log "$1")"; }
+
+# vdw_errors NAME T0_MS: one line: how many writes and flushes were answered
+# with an error, by errno, and when (ms after T0_MS); "no errors" if none.
+vdw_errors() {
+	awk -v t0="$2" '$1 == "E" || $1 == "FE" {
+			e = $1 == "E" ? $4 : $3; at = ($1 == "E" ? $5 : $4) - t0
+			n++; by[e]++
+			if (n == 1 || at < lo) lo = at
+			if (n == 1 || at > hi) hi = at
+		}
+		END {
+			if (!n) { print "no errors"; exit }
+			s = ""; for (e in by) s = s sprintf("%serrno %s: %d", s == "" ? "" : ", ", e, by[e])
+			printf "%d answered with an error (%s), from %+d to %+d ms\n", n, s, lo, hi
+		}' "$(vdw_log "$1")"
+}
