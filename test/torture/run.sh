@@ -310,7 +310,7 @@ wait_checks() {
 # CHK_VIOL[KIND]: violations, per disk the most any node's reading showed
 # (the same bad block read from three nodes counts once); CHK_DISAGREE:
 # disks whose verdicts differ between nodes (nodes read different data).
-declare -A CHK_VIOL=()
+declare -A CHK_VIOL=() STORE_VIOL=()
 CHK_VERIFIED=0
 CHK_EXAMPLES=
 # check_one C DISK READER: one check in the background; its JSON, stderr and
@@ -382,6 +382,12 @@ check_disks() {
 		for kind in "${!dmax[@]}"; do
 			CHK_VIOL[$kind]=$((${CHK_VIOL[$kind]:-0} + dmax[$kind]))
 		done
+		# What the storage itself holds (the last reading): bad data on the
+		# shared device, not only in a node's way of reading it.
+		while read -r kind cnt; do
+			[[ -n $kind ]] || continue
+			STORE_VIOL[$kind]=$((${STORE_VIOL[$kind]:-0} + cnt))
+		done < <(jq -r 'to_entries[] | select(.value > 0) | "\(.key) \(.value)"' <<<"${verdicts[-1]}" 2>/dev/null)
 		if (($(printf '%s\n' "${verdicts[@]}" | sort -u | wc -l) > 1)); then
 			CHK_DISAGREE+="$d("
 			i=0
@@ -566,6 +572,7 @@ for line in "${SCHEDULE[@]}"; do
 	t_whole=$(now_ms)
 	stop_writers "$(fault_node "$F_KIND" "$F_TARGET")"
 	CHK_VIOL=()
+	STORE_VIOL=()
 	t_stopped=$(now_ms)
 	check_disks "$CYCLE"
 	t_checked=$(now_ms)
@@ -587,6 +594,10 @@ for line in "${SCHEDULE[@]}"; do
 	done
 	TOTAL_VIOL=$((TOTAL_VIOL + nv))
 	t_end=$(now_ms)
+	sj="{}"
+	for k in "${!STORE_VIOL[@]}"; do
+		sj=$(jq -c --arg k "$k" --argjson v "${STORE_VIOL[$k]}" '. + {($k): $v}' <<<"$sj")
+	done
 	vtxt=$(jq -r 'to_entries | map("\(.key)=\(.value)") | join(",")' <<<"$vj")
 	printf 'cycle %4d/%d  %-14s %-11s fault %5.1fs  whole +%4.1fs  cycle %5.1fs  verified %6d  violations %d%s  stall %6d ms%s\n' \
 		"$CYCLE" "$CYCLES" "$F_KIND" "$F_TARGET" "$(awk -v a="$F_INJECT_MS" -v b="$F_HEAL_MS" 'BEGIN{print (b-a)/1000}')" \
@@ -600,12 +611,12 @@ for line in "${SCHEDULE[@]}"; do
 	jq -cn --argjson c "$CYCLE" --arg kind "$F_KIND" --arg target "$F_TARGET" \
 		--argjson hold "$F_HOLD" --argjson inject "$F_INJECT_MS" --argjson heal "${F_HEAL_MS:-0}" \
 		--argjson whole "$t_whole" --argjson cs "$(awk -v a="$t0" -v b="$t_end" 'BEGIN{print (b-a)/1000}')" \
-		--argjson verified "$CHK_VERIFIED" --argjson v "$vj" --argjson stall "$WSTALL" --argjson stall_target "$WSTALL_TARGET" \
+		--argjson verified "$CHK_VERIFIED" --argjson v "$vj" --argjson sv "$sj" --argjson stall "$WSTALL" --argjson stall_target "$WSTALL_TARGET" \
 		--arg note "$note" --arg examples "$CHK_EXAMPLES" --arg procs "$SAMPLE" \
 		--argjson stop_ms "$((t_stopped - t_whole))" --argjson check_ms "$((t_checked - t_stopped))" \
 		'{cycle: $c, kind: $kind, target: $target, hold_ms: $hold, inject_ms: $inject,
 		  heal_ms: $heal, whole_ms: $whole, writers_stop_ms: $stop_ms, check_ms: $check_ms, cycle_s: $cs, verified: $verified,
-		  violations: $v, stall_ms: $stall, stall_target_ms: $stall_target, note: $note, examples: $examples, procs: $procs}' >>"$RECORDS"
+		  violations: $v, storage_violations: $sv, stall_ms: $stall, stall_target_ms: $stall_target, note: $note, examples: $examples, procs: $procs}' >>"$RECORDS"
 	[[ -z $FAILED ]] || break
 	if ((CYCLE < CYCLES)); then
 		start_writers "$((CYCLE + 1))"

@@ -118,6 +118,7 @@ def cmd_summary(a):
         meta = json.load(f)
     kinds = {}
     viol = {k: 0 for k in INVARIANTS}
+    store = {}
     verified = 0
     secs = 0.0
     for r in recs:
@@ -129,6 +130,8 @@ def cmd_summary(a):
         k["secs"] += r.get("cycle_s", 0)
         secs += r.get("cycle_s", 0)
         verified += r.get("verified", 0)
+        for inv, c in (r.get("storage_violations") or {}).items():
+            store[inv] = store.get(inv, 0) + c
         for inv, c in (r.get("violations") or {}).items():
             viol[inv] = viol.get(inv, 0) + c
             if inv != "I3":  # vdwriter counts every I3 as an I1 too
@@ -157,6 +160,9 @@ def cmd_summary(a):
                ", ".join(f"{k} {viol[k]}" for k in INVARIANTS if k in viol))
     out.append("    (I3: lost writes a FLUSH had covered, also counted as I1; per disk, the most"
                " any node's reading showed)")
+    out.append("  of which on the storage itself (read without vdiskd): " +
+               (", ".join(f"{k} {c}" for k, c in sorted(store.items())) or "none") +
+               "; the rest only in what nodes read")
     for k in sorted(set(viol) - set(INVARIANTS)):
         out.append(f"    also {k}: {viol[k]}")
     i6 = meta.get("i6")
