@@ -543,6 +543,12 @@ out_free:
 	return rc;
 }
 
+bool backend_busy(const struct backend *b)
+{
+	return b->in_kernel || b->unsubmitted || !qb_list_empty(&b->backlog) ||
+	       !qb_list_empty(&b->inline_done);
+}
+
 int backend_drain(struct backend *b)
 {
 	struct io_uring_cqe *cqe;

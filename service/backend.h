@@ -64,6 +64,9 @@ struct lease;
 
 /* lease: NULL for none (every I/O may start). */
 int backend_start(struct backend **out, struct dloop *loop, const struct lease *lease);
+/* Data thread: whether an I/O is anywhere in the backend (prepared, queued,
+ * in the kernel, or answered but not yet told). */
+bool backend_busy(const struct backend *b);
 /* Waits until the kernel has given back every I/O it took (their done()
  * is not called: the thread that owned them is gone). 0, or -errno if the
  * ring cannot be waited on (then the buffers must be leaked, not freed). */

@@ -154,16 +154,26 @@ static void fence_add(struct lease *l, uint32_t node, uint64_t until)
 static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 {
 	struct lease *l = ctx;
+	struct membership *m = cdb_membership(l->cdb);
 	uint64_t now = now_ns(), len, until;
-	size_t i;
+	size_t i = 0;
 
+	/* A node back in the membership issues I/O as a member again. */
+	while (i < l->nfences) {
+		if (in_list(members, n, l->fences[i].nodeid))
+			l->fences[i] = l->fences[--l->nfences];
+		else
+			i++;
+	}
 	len = lease_known(l) ? l->lease_ns : UNKNOWN_FENCE_MS * MS;
 	until = now + len + len / 1000000 * DRIFT_PPM + LEASE_MARGIN_MS * MS;
 	for (i = 0; i < l->nmembers; i++) {
 		/* A vdiskd that left the group or died issues nothing more:
-		 * only a node corosync lost may still run. */
+		 * only a node corosync lost may still run. And only a quorate
+		 * view takes disks over: a node cut off from the others has
+		 * nothing to fence them from (it stops its own I/O). */
 		if (in_list(members, n, l->members[i]) ||
-		    (n && !membership_left_down(cdb_membership(l->cdb), l->members[i])))
+		    (n && (!membership_left_down(m, l->members[i]) || !membership_quorate(m))))
 			continue;
 		fence_add(l, l->members[i], until);
 		qb_log(LOG_NOTICE, "lease: node %" PRIu32 " left; its disks wait %" PRIu64

@@ -36,9 +36,9 @@
  * departed node's disks wait for it. Until the length is known no beat is
  * sent (so no I/O), and a fence lasts UNKNOWN_FENCE_MS.
  *
- * Refusals. An I/O refused for the lease completes with -EAGAIN (try again
- * later: the path is fine), one refused for its own deadline with
- * -ETIMEDOUT.
+ * Refusals. An I/O refused for the lease completes with -EAGAIN (not run:
+ * this node's router waits for the lease, another node's tries its other
+ * path), one refused for its own deadline with -ETIMEDOUT.
  *
  * Threads: the control thread owns it; lease_until() is for any thread.
  */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -373,6 +374,18 @@ static int run(const struct vdisk_config *cfg)
 	 * control server; the transport's thread is joined before the server
 	 * it reports to goes away. */
 out_cdb:
+	if (d.router) {
+		uint64_t t0 = now_ns();
+
+		rc = router_quiesce(d.router, 2 * cfg->io_timeout_ms);
+		if (rc)
+			qb_log(LOG_ERR, "I/O still runs after %" PRIu32 " ms (a device that does not "
+			       "answer?); stopping anyway", 2 * cfg->io_timeout_ms);
+		else
+			qb_log(LOG_NOTICE, "data plane quiesced in %" PRIu64 " ms: nothing new starts, "
+			       "nothing runs", (now_ns() - t0) / 1000000);
+		rc = 0;
+	}
 	transport_halt(d.transport);
 	router_destroy(d.router);
 	d.router = NULL;

@@ -43,6 +43,7 @@ struct remote {
 	struct qb_list_head running;
 	struct sender *senders[TRANSPORT_MAX_PEERS];
 	size_t nsenders;
+	bool quiescing; /* remote_quiesce() */
 };
 
 /* One request being served. */
@@ -320,6 +321,12 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		probe_receive(rs, h);
 		return;
 	}
+	/* Stopping: nothing new starts here (the sender waits and goes
+	 * elsewhere once this node has left the group). */
+	if (rs->quiescing) {
+		answer(rs, h, -EAGAIN);
+		return;
+	}
 	path = path_check(rs->map, h);
 	if (!path) {
 		answer(rs, h, -ESTALE);
@@ -400,6 +407,16 @@ static void remote_peer_reset(void *ctx, uint32_t nodeid)
 	qb_list_for_each_entry(s, &rs->running, list)
 		if (s->req.src_node == nodeid)
 			s->orphan = true;
+}
+
+void remote_quiesce(struct remote *rs)
+{
+	rs->quiescing = true;
+}
+
+bool remote_busy(const struct remote *rs)
+{
+	return !qb_list_empty(&rs->running);
 }
 
 bool remote_disk_busy(const struct remote *rs, uint32_t disk_id)

@@ -53,6 +53,11 @@ void remote_destroy(struct remote *rs);
 /* The snapshot requests are checked against from now on (the router owns
  * it and keeps it until the next call). */
 void remote_map_set(struct remote *rs, const struct vdmap *m);
+/* From now on requests are refused (-EAGAIN: not run, try again later);
+ * probes are still answered, so the senders wait for what runs. */
+void remote_quiesce(struct remote *rs);
+/* Whether anything is being served for another node. */
+bool remote_busy(const struct remote *rs);
 /* Whether a request of disk_id is being served for another node: a
  * reconfiguration cycle's drain waits for those too. */
 bool remote_disk_busy(const struct remote *rs, uint32_t disk_id);

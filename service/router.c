@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,8 @@ struct router {
 	dloop_timer_t tick;
 	struct path_fail fails[MAX_FAILS];
 	size_t nfails;
+	bool quiescing; /* router_quiesce(): nothing new starts */
+	_Atomic bool quiet; /* ... and nothing runs any more */
 	/* Held disks of the current snapshot not yet reported drained. */
 	uint32_t *drains;
 	size_t ndrains;
@@ -319,8 +323,10 @@ static void attempt_ok(struct router *r, struct vd_request *req)
  * it never ran there; anything else goes on elsewhere. */
 static void attempt_error(struct router *r, struct vd_request *req, int status)
 {
-	/* Without the lease: nothing ran, the path is fine (lease.h). */
-	if (status == -EAGAIN) {
+	/* Not run. Locally: without this node's lease (lease.h), which a
+	 * beat renews soon; the path is fine. From another node (its lease,
+	 * or it is stopping): the other path, if there is one, may take it. */
+	if (status == -EAGAIN && req->target == r->map->local_nodeid) {
 		req->tries++;
 		wait_route(r, req, TICK_MS);
 		return;
@@ -444,6 +450,8 @@ static void attempt_take(struct vd_request *req, uint8_t path, uint32_t node)
 static void attempt_out(struct router *r, struct vd_request *req, uint8_t path, uint32_t node,
 			uint64_t now)
 {
+	bool moved = req->sent && path != req->path;
+
 	attempt_take(req, path, node);
 	req->deadline_ns = now + (uint64_t)r->io_timeout_ms * MS;
 	req->slow_logged = false;
@@ -451,7 +459,9 @@ static void attempt_out(struct router *r, struct vd_request *req, uint8_t path, 
 	/* A stale mapping's bounce is no path yet. */
 	if (!req->stale)
 		req->lost_ns = 0;
-	if (req->tries)
+	/* Once, and on every move to the other path: one that bounces off a
+	 * busy or stopping node tries again every tick. */
+	if (req->tries && (moved || req->tries == 1))
 		qb_log(LOG_INFO, "request %" PRIu64 ": re-issued to node %" PRIu32 " (%s path)",
 		       req->id, node, path ? "secondary" : "primary");
 }
@@ -523,9 +533,15 @@ static void route(struct router *r, struct vd_request *req)
 	/* Without quorum, or without a lease that says this node is still
 	 * in the quorate membership, it must not touch shared storage; and
 	 * a disk of a node that left waits until that node's lease ran out. */
-	if (!r->map->quorate || (r->lease && now >= lease_until(r->lease)) ||
-	    vdmap_disk_fenced(r->map, d, now)) {
+	if (!r->map->quorate || (r->lease && now >= lease_until(r->lease))) {
 		wait_route(r, req, TICK_MS);
+		return;
+	}
+	/* A failover under way, not a missing path: the wait does not count
+	 * toward -EIO. */
+	if (vdmap_disk_fenced(r->map, d, now)) {
+		wait_route(r, req, TICK_MS);
+		req->lost_ns = 0;
 		return;
 	}
 	/* Queued until a snapshot releases the disk; it may have been the
@@ -573,6 +589,8 @@ int router_submit(struct router *r, struct vd_request *req)
 
 	if (!d)
 		return -ENODEV;
+	if (r->quiescing)
+		return -ESHUTDOWN;
 	if (req->offset > d->size || req->length > d->size - req->offset)
 		return -EINVAL;
 	if ((req->op == VD_READ || req->op == VD_WRITE) && req->length > VD_IO_MAX)
@@ -653,10 +671,8 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 	}
 	switch (h->status) {
 	case -ESTALE:
-	case -EAGAIN:
-		/* Routed with another mapping than the server's (once both
-		 * agree it goes again), or the server may not issue I/O now
-		 * (its lease, lease.h): not run, and the path is fine. */
+		/* Routed with another mapping than the server's: once both
+		 * agree, it goes again. */
 		req->tries++;
 		req->stale = true;
 		wait_route(r, req, TICK_MS);
@@ -752,6 +768,8 @@ static void tick(void *data)
 	 * of a held disk. */
 	if (r->ndrains)
 		drains_check(r, 0);
+	if (r->quiescing && !backend_busy(r->b) && (!r->remote || !remote_busy(r->remote)))
+		atomic_store(&r->quiet, true);
 	if (++r->ticks % STATS_TICKS == 0)
 		stats_publish(r);
 	dloop_timer_add(transport_loop(r->t), TICK_MS * 1000000ull, r, tick,
@@ -864,6 +882,29 @@ static void router_attach(void *arg)
 		qb_log(LOG_CRIT, "cannot serve remote requests: %s", strerror(-rc));
 	transport_client_register(r->t, TCLIENT_ROUTER, reply_receive, peer_reset, r);
 	dloop_timer_add(loop, TICK_MS * 1000000ull, r, tick, &r->tick);
+}
+
+static void quiesce_start(void *arg)
+{
+	struct router *r = arg;
+
+	r->quiescing = true;
+	if (r->remote)
+		remote_quiesce(r->remote);
+}
+
+int router_quiesce(struct router *r, uint32_t max_ms)
+{
+	uint32_t waited;
+
+	if (!r || transport_post(r->t, quiesce_start, r))
+		return -ENOMEM;
+	for (waited = 0; !atomic_load(&r->quiet); waited += 10) {
+		if (waited >= max_ms)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
 }
 
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,

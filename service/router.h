@@ -108,6 +108,13 @@ struct lease;
  * outlive the data thread. */
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,
 		 const struct lease *lease);
+/* Control thread, when vdiskd stops, before transport_halt(): no new
+ * request starts from here on (clients get -ESHUTDOWN, other nodes -EAGAIN)
+ * while the data thread goes on answering heartbeats and probes, so the
+ * other nodes wait for what still runs here instead of taking it for dead;
+ * returns once nothing of this node's I/O runs any more (0), or after
+ * max_ms (-ETIMEDOUT: a device that does not answer). Blocks. */
+int router_quiesce(struct router *r, uint32_t max_ms);
 /* Control thread, after transport_halt(): waits for the I/O the kernel
  * still runs (backend_drain()), then frees everything. Requests still
  * pending are dropped without their done() (their submitters are going
