@@ -179,7 +179,8 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 		qb_log(LOG_NOTICE, "lease: node %" PRIu32 " left; its disks wait %" PRIu64
 		       " ms for its lease to run out", l->members[i], (until - now) / MS);
 	}
-	memcpy(l->members, members, n * sizeof(*members));
+	if (n)
+		memcpy(l->members, members, n * sizeof(*members));
 	l->nmembers = n;
 	/* A beat of the new view renews the lease at once. */
 	if (n)

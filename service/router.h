@@ -29,9 +29,10 @@
  * acknowledged; a FLUSH goes to every path that acknowledged one since it
  * last flushed (in turn, the primary's first), and only to the current
  * route when none did. A flush that fails on a path it must cover is the
- * client's error, not re-issued elsewhere; one that must cover a path whose
- * node is away waits for it like any request (and gets -EIO after the
- * timeout: that node's cache may be gone).
+ * client's error, not re-issued elsewhere. A path whose node left is
+ * covered by a flush on another: paths another node reaches are written
+ * through (backend.h), so what that node acknowledged is on the shared
+ * storage, whose cache any path's flush empties.
  *
  * Request ids on the wire (vdio.h): a server knows a request sent again by
  * the id alone and answers with the attempt it got last; the router takes

@@ -146,7 +146,9 @@ static void answer(uint32_t nodeid, const struct far_frame *f, uint8_t op, int s
 
 /* Setup */
 
-static struct vdmap *map_make(uint32_t fenced, uint64_t fence_until)
+/* A snapshot; PEER left the membership if gone is, fenced until
+ * fence_until unless that is 0. */
+static struct vdmap *map_make(uint32_t gone, uint64_t fence_until)
 {
 	struct vdmap *m = calloc(1, sizeof(*m) + 2 * sizeof(m->disks[0]));
 	struct vdmap_disk *d;
@@ -157,11 +159,11 @@ static struct vdmap *map_make(uint32_t fenced, uint64_t fence_until)
 	m->local_nodeid = LOCAL;
 	m->quorate = true;
 	m->members[m->nmembers++] = LOCAL;
-	if (fenced != PEER)
+	if (gone != PEER)
 		m->members[m->nmembers++] = PEER;
 	m->members[m->nmembers++] = OTHER;
-	if (fenced)
-		m->fences[m->nfences++] = (struct vdmap_fence){ fenced, fence_until };
+	if (fence_until)
+		m->fences[m->nfences++] = (struct vdmap_fence){ gone, fence_until };
 	m->ndisks = 2;
 	d = &m->disks[0];
 	strcpy(d->name, "remote");
@@ -414,6 +416,24 @@ static void test_flush_failure_reported(void **state)
 	assert_int_equal(frames(OTHER), other);
 }
 
+/* PEER acknowledged a write, then left the membership (its vdiskd stopped):
+ * what it wrote went through to the shared storage, and the flush is done
+ * on the path that is left instead of waiting for PEER. */
+static void test_flush_of_departed_path(void **state)
+{
+	struct creq w, fl;
+
+	(void)state;
+	submit(&w, REMOTE, VD_WRITE);
+	answer(PEER, assert_sent(PEER, &w, VD_WRITE), 0, 0);
+	map_post(map_make(PEER, 0));
+	submit(&fl, REMOTE, VD_FLUSH);
+	assert_int_equal(frames(PEER), 1);
+	answer(OTHER, assert_sent(OTHER, &fl, VD_FLUSH), 0, 0);
+	assert_int_equal(fl.done, 1);
+	assert_int_equal(fl.status, 0);
+}
+
 /* A local write is covered by the local flush, a remote one by PEER's. */
 static void test_flush_local_and_remote(void **state)
 {
@@ -460,6 +480,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_clock_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_covers_every_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_failure_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_of_departed_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_local_and_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_disk_waits, setup, teardown),
 	};
