@@ -101,7 +101,7 @@ source "$TORTURE_DIR/../cluster/lib.sh"
 VDT_NAME=torture
 VDT_NODES=$NODES
 _vdt_reap_stale vdt-torture
-# shellcheck source=faults.sh
+# shellcheck source-path=SCRIPTDIR source=faults.sh
 source "$TORTURE_DIR/faults.sh"
 
 # The I4 bound: a node outside the membership must have stopped shared I/O
