@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,21 +47,49 @@ struct remote {
 	bool quiescing; /* remote_quiesce() */
 };
 
-/* One request being served. */
+/* The data of a request served is aligned for O_DIRECT (a page, or a
+ * block device's sector): through the page cache, a path another host
+ * shares could read what that host has since overwritten. */
+#define DATA_ALIGN 4096
+
+/* One request being served, at the end of its allocation's first
+ * DATA_ALIGN bytes, so that data starts the next page. */
 struct serve_io {
 	struct backend_io io;
 	struct qb_list_head list;
 	struct remote *rs;
+	void *mem; /* the allocation */
+	/* The sender restarted meanwhile: nobody waits for the answer. */
+	bool orphan;
 	/* As last received: a copy sent again while this runs moves the
 	 * answer to its attempt. */
 	struct frame_hdr req;
-	/* The sender restarted meanwhile: nobody waits for the answer. */
-	bool orphan;
 	/* A read's answer leaves from here without a copy: the frame header
 	 * goes right in front of the data. */
 	uint8_t frame[FRAME_HDR_SIZE];
 	uint8_t data[]; /* read result or write payload */
 };
+
+_Static_assert(offsetof(struct serve_io, data) % sizeof(uint64_t) == 0 &&
+		       offsetof(struct serve_io, data) <= DATA_ALIGN,
+	       "serve_io must end where its data starts, aligned");
+
+static struct serve_io *serve_alloc(size_t size)
+{
+	struct serve_io *s;
+	void *mem;
+
+	if (posix_memalign(&mem, DATA_ALIGN, DATA_ALIGN + size))
+		return NULL;
+	s = (struct serve_io *)((uint8_t *)mem + DATA_ALIGN - offsetof(struct serve_io, data));
+	s->mem = mem;
+	return s;
+}
+
+static void serve_free(void *owner)
+{
+	free(((struct serve_io *)owner)->mem);
+}
 
 static struct frame_hdr answer_hdr(const struct frame_hdr *req, uint16_t op, int status)
 {
@@ -236,7 +265,7 @@ static void serve_done(struct backend_io *io, int status)
 
 	qb_list_del(&s->list);
 	if (s->orphan) {
-		free(s);
+		serve_free(s);
 		return;
 	}
 	/* Reads are harmless to repeat; everything else must not be. One
@@ -248,12 +277,12 @@ static void serve_done(struct backend_io *io, int status)
 	/* Only a read carries data back; the transport frees s once sent. */
 	if (status || s->io.op != VD_READ) {
 		answer(rs, &s->req, status);
-		free(s);
+		serve_free(s);
 		return;
 	}
 	h = answer_hdr(&s->req, 0, 0);
 	answer_log(&s->req, transport_send_buffer(rs->t, s->req.src_node, &h, s->frame,
-						  s->io.length, free, s));
+						  s->io.length, serve_free, s));
 }
 
 /* Which of this node's paths the request means, or NULL if the mapping it
@@ -360,7 +389,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		return;
 	}
 	size = (op == VD_READ || op == VD_WRITE) ? h->length : 0;
-	s = malloc(sizeof(*s) + size);
+	s = serve_alloc(size);
 	if (!s) {
 		answer(rs, h, -ENOMEM);
 		return;
@@ -384,7 +413,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	rc = backend_submit(rs->b, path->device, &s->io);
 	if (rc) {
 		qb_list_del(&s->list);
-		free(s);
+		serve_free(s);
 		answer(rs, h, rc);
 	}
 }
@@ -457,7 +486,7 @@ void remote_destroy(struct remote *rs)
 		return;
 	qb_list_for_each_entry_safe(s, tmp, &rs->running, list) {
 		qb_list_del(&s->list);
-		free(s);
+		serve_free(s);
 	}
 	for (i = 0; i < rs->nsenders; i++)
 		sender_free(rs->senders[i]);
