@@ -72,7 +72,11 @@ struct backend {
 	 * they go to the kernel. */
 	struct io_uring_sqe *turn_sqe[RING_ENTRIES];
 	struct backend_io *turn_io[RING_ENTRIES];
+	unsigned int nturn;
 	unsigned int in_kernel; /* submitted, completion not yet seen */
+	/* The user data of SQEs that are nobody's I/O: cache drops linked
+	 * before one, closes. Their completions are only counted. */
+	uint8_t aside;
 	bool job_queued;
 	uint8_t *zeros;
 	const struct lease *lease;
@@ -109,7 +113,8 @@ static void dev_close(struct backend_dev *d)
 {
 	qb_log(LOG_INFO, "backend: closing %s", d->path);
 	qb_list_del(&d->list);
-	close(d->fd);
+	if (d->fd >= 0)
+		close(d->fd);
 	if (d->dfd >= 0)
 		close(d->dfd);
 	free(d);
@@ -185,16 +190,6 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 		io_uring_sqe_set_data(sqe, io);
 		return;
 	}
-	/* Unaligned I/O goes through the page cache, which on a disk shared
-	 * with another host may hold what that host has since overwritten,
-	 * for a read, or for the rest of a page a write modifies: drop the
-	 * pages first (whole pages: the kernel keeps partial ones; only clean
-	 * pages go, and a write through the cache below leaves none dirty). */
-	if (d->shared_cache_risk &&
-	    ((fd == d->fd && (io->op == VD_READ || io->op == VD_WRITE)) || zero_write))
-		posix_fadvise(d->fd, (off_t)(off - off % PAGE_BYTES),
-			      (off_t)((zero_write ? chunk : left) + off % PAGE_BYTES + PAGE_BYTES),
-			      POSIX_FADV_DONTNEED);
 	switch (io->op) {
 	case VD_READ:
 		io_uring_prep_read(sqe, fd, (uint8_t *)io->buf + io->progress, left, off);
@@ -235,6 +230,33 @@ static void io_prep(struct backend *b, struct io_uring_sqe *sqe, struct backend_
 	io_uring_sqe_set_data(sqe, io);
 }
 
+/*
+ * Unaligned I/O goes through the page cache, which on a disk shared with
+ * another host may hold what that host has since overwritten, for a read,
+ * or for the rest of a page a write modifies: the pages are dropped first
+ * (whole pages: the kernel keeps partial ones; only clean pages go, and a
+ * write through the cache leaves none dirty). True with the range to drop
+ * for io's next step. The drop runs in the ring, linked before the step:
+ * on a file behind FUSE it can wait for the server.
+ */
+static bool io_cache_drop(const struct backend_io *io, off_t *off, off_t *len)
+{
+	const struct backend_dev *d = io->dev;
+	uint64_t at = io->offset + io->progress;
+	uint32_t left = io->length - io->progress;
+	bool buffered = !(d->dfd >= 0 && io_aligned(io, d->align));
+	bool zero_write = io->op == VD_WRITE_ZEROES && io->stage == ZS_WRITE;
+
+	if (!d->shared_cache_risk || io->stage == ZS_SYNC ||
+	    !((buffered && (io->op == VD_READ || io->op == VD_WRITE)) || zero_write))
+		return false;
+	if (zero_write && left > ZERO_CHUNK)
+		left = ZERO_CHUNK;
+	*off = (off_t)(at - at % PAGE_BYTES);
+	*len = (off_t)(left + at % PAGE_BYTES + PAGE_BYTES);
+	return true;
+}
+
 static void backend_turn(void *data);
 
 /* What this loop turn prepared goes to the kernel at its end, in one call,
@@ -258,7 +280,7 @@ static void ring_submit(struct backend *b)
 	if (!b->unsubmitted)
 		return;
 	now = now_ns();
-	for (i = 0; i < b->unsubmitted; i++) {
+	for (i = 0; i < b->nturn; i++) {
 		int why = io_may_start(b, b->turn_io[i], now);
 
 		if (!why)
@@ -271,37 +293,75 @@ static void ring_submit(struct backend *b)
 	if (rc > 0)
 		b->in_kernel += (unsigned int)rc;
 	b->unsubmitted = 0;
+	b->nturn = 0;
 }
 
 static void io_issue(struct backend *b, struct backend_io *io)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	struct io_uring_sqe *sqe;
+	off_t off, len;
+	bool drop = io_cache_drop(io, &off, &len);
+	unsigned int need = drop ? 2 : 1;
 
-	if (!sqe) {
+	if (io_uring_sq_space_left(&b->ring) < need)
 		/* Full of this turn's own entries: hand them over now. */
 		ring_submit(b);
-		sqe = io_uring_get_sqe(&b->ring);
-	}
-	if (!sqe) {
+	if (io_uring_sq_space_left(&b->ring) < need) {
 		qb_list_add_tail(&io->list, &b->backlog);
 		return;
 	}
+	if (drop) {
+		sqe = io_uring_get_sqe(&b->ring);
+		io_uring_prep_fadvise(sqe, io->dev->fd, (uint64_t)off, len, POSIX_FADV_DONTNEED);
+		/* The step runs whatever the drop's outcome (a hard link). */
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data(sqe, &b->aside);
+		b->unsubmitted++;
+	}
+	sqe = io_uring_get_sqe(&b->ring);
 	io_prep(b, sqe, io);
-	b->turn_sqe[b->unsubmitted] = sqe;
-	b->turn_io[b->unsubmitted] = io;
+	b->turn_sqe[b->nturn] = sqe;
+	b->turn_io[b->nturn] = io;
+	b->nturn++;
 	b->unsubmitted++;
 	/* Without the job the entry would wait for the next event. */
 	if (!turn_end_schedule(b))
 		ring_submit(b);
 }
 
-static void io_finish(struct backend_io *io, int status)
+/* On the data thread a close goes through the ring: closing a file behind
+ * FUSE (or NFS) waits for its server, and the thread must not. */
+static void dev_close_async(struct backend *b, struct backend_dev *d)
+{
+	int *fds[2] = { &d->fd, &d->dfd };
+	struct io_uring_sqe *sqe;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (*fds[i] < 0)
+			continue;
+		sqe = io_uring_get_sqe(&b->ring);
+		if (!sqe)
+			continue; /* dev_close() closes it, waiting */
+		io_uring_prep_close(sqe, *fds[i]);
+		io_uring_sqe_set_data(sqe, &b->aside);
+		b->unsubmitted++;
+		*fds[i] = -1;
+	}
+	if (b->unsubmitted && !turn_end_schedule(b))
+		ring_submit(b);
+	dev_close(d);
+}
+
+static void io_finish(struct backend *b, struct backend_io *io, int status)
 {
 	struct backend_dev *d = io->dev;
 
 	/* A device that failed is opened afresh next time: a path repaired
-	 * underneath (a reattached disk, a remounted filesystem) then works. */
-	if (status && status != -EINVAL && !d->stale) {
+	 * underneath (a reattached disk, a remounted filesystem) then works.
+	 * One that never saw the I/O (its time was up) did not fail. */
+	if (status && status != -EINVAL && status != -ETIMEDOUT && status != -EAGAIN &&
+	    !d->stale) {
 		qb_log(LOG_WARNING, "backend: %s: %s", d->path, strerror(-status));
 		d->stale = true;
 		qb_list_del(&d->list);
@@ -309,7 +369,7 @@ static void io_finish(struct backend_io *io, int status)
 	}
 	d->inflight--;
 	if (d->stale && !d->inflight)
-		dev_close(d);
+		dev_close_async(b, d);
 	io->done(io, status);
 }
 
@@ -352,7 +412,7 @@ static void backend_turn(void *data)
 	while (!qb_list_empty(&b->inline_done)) {
 		io = qb_list_first_entry(&b->inline_done, struct backend_io, list);
 		qb_list_del(&io->list);
-		io_finish(io, io->result);
+		io_finish(b, io, io->result);
 	}
 }
 
@@ -374,7 +434,7 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 	if (io->expired) {
 		res = io->expired;
 		io->expired = 0;
-		io_finish(io, res);
+		io_finish(b, io, res);
 		return;
 	}
 	switch (io->op) {
@@ -421,7 +481,7 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 	default:
 		break;
 	}
-	io_finish(io, res < 0 ? res : 0);
+	io_finish(b, io, res < 0 ? res : 0);
 }
 
 static int backend_event(int32_t fd, int32_t revents, void *data)
@@ -438,7 +498,8 @@ static int backend_event(int32_t fd, int32_t revents, void *data)
 
 		io_uring_cqe_seen(&b->ring, cqe);
 		b->in_kernel--;
-		io_complete(b, io, res);
+		if ((void *)io != &b->aside)
+			io_complete(b, io, res);
 	}
 	/* Completions made room: issue what waited for it. */
 	while (!qb_list_empty(&b->backlog) && io_uring_sq_space_left(&b->ring)) {
@@ -494,7 +555,7 @@ void backend_map_update(struct backend *b, const struct vdmap *m)
 		}
 		d->stale = true;
 		if (!d->inflight)
-			dev_close(d);
+			dev_close_async(b, d);
 	}
 }
 

@@ -38,11 +38,16 @@ struct path_fail {
 	uint64_t until;
 };
 
-/* What a disk's paths acknowledged and flushed: writes counted per path. */
+/* What the nodes serving a disk acknowledged and flushed: writes counted
+ * per node (not per path: a mapping change moves the paths, not the cache
+ * of the node that took the writes). */
 struct disk_state {
 	uint32_t id;
-	uint64_t wrote[2];
-	uint64_t flushed[2]; /* wrote[] as the last flush that covered it saw it */
+	struct node_writes {
+		uint32_t node; /* 0: a free slot */
+		uint64_t wrote;
+		uint64_t flushed; /* wrote as the last flush that covered it saw it */
+	} n[VD_FLUSH_NODES];
 };
 
 struct router {
@@ -297,20 +302,59 @@ static struct disk_state *disk_state(struct router *r, uint32_t disk_id)
 	return &r->dst[r->ndst++];
 }
 
-/* The attempt on req->path succeeded: a write there is one a flush must
- * cover; a flush has covered that path, and goes on to the next one. */
+/* node's counts for ds: its slot, else a free one or one with nothing
+ * unflushed (NULL if all hold unflushed writes of other nodes). */
+static struct node_writes *node_writes(struct disk_state *ds, uint32_t node)
+{
+	struct node_writes *spare = NULL;
+	size_t i;
+
+	for (i = 0; ds && i < VD_FLUSH_NODES; i++) {
+		if (ds->n[i].node == node)
+			return &ds->n[i];
+		if (!spare && (!ds->n[i].node || ds->n[i].wrote == ds->n[i].flushed))
+			spare = &ds->n[i];
+	}
+	if (spare)
+		*spare = (struct node_writes){ .node = node };
+	return spare;
+}
+
+/* Where node is in req's list of nodes to flush, or -1. */
+static int flush_index(const struct vd_request *req, uint32_t node)
+{
+	int i;
+
+	for (i = 0; i < req->nflush; i++)
+		if (req->flush_node[i] == node)
+			return i;
+	return -1;
+}
+
+static void flush_drop(struct vd_request *req, int i)
+{
+	req->nflush--;
+	req->flush_node[i] = req->flush_node[req->nflush];
+	req->flush_upto[i] = req->flush_upto[req->nflush];
+}
+
+/* The attempt on req's node succeeded: a write there is one a flush must
+ * cover; a flush has covered that node, and goes on to the next one. */
 static void attempt_ok(struct router *r, struct vd_request *req)
 {
-	struct disk_state *ds = disk_state(r, req->disk_id);
-	uint8_t p = req->path;
+	struct node_writes *nw = node_writes(disk_state(r, req->disk_id), req->target);
+	int i = req->op == VD_FLUSH ? flush_index(req, req->target) : -1;
 
-	if (ds && vd_op_mutates(req->op) && !(req->flags & VD_F_FUA))
-		ds->wrote[p]++;
-	if (req->op == VD_FLUSH && (req->flush_mask & 1u << p)) {
-		req->flush_mask &= (uint8_t)~(1u << p);
-		if (ds && req->flush_upto[p] > ds->flushed[p])
-			ds->flushed[p] = req->flush_upto[p];
-		if (req->flush_mask) {
+	if (nw && vd_op_mutates(req->op) && !(req->flags & VD_F_FUA))
+		nw->wrote++;
+	else if (!nw && vd_op_mutates(req->op))
+		qb_log(LOG_WARNING, "disk %" PRIu32 ": writes of more than %d nodes to flush: "
+		       "node %" PRIu32 "'s go uncounted", req->disk_id, VD_FLUSH_NODES, req->target);
+	if (i >= 0) {
+		if (nw && req->flush_upto[i] > nw->flushed)
+			nw->flushed = req->flush_upto[i];
+		flush_drop(req, i);
+		if (req->nflush) {
 			route(r, req);
 			return;
 		}
@@ -331,8 +375,7 @@ static void attempt_error(struct router *r, struct vd_request *req, int status)
 		wait_route(r, req, TICK_MS);
 		return;
 	}
-	if (req->op == VD_FLUSH && (req->flush_mask & 1u << req->path) &&
-	    status != -ETIMEDOUT) {
+	if (req->op == VD_FLUSH && flush_index(req, req->target) >= 0 && status != -ETIMEDOUT) {
 		complete(r, req, status);
 		return;
 	}
@@ -432,7 +475,6 @@ static void probe_send(struct router *r, struct vd_request *req, uint64_t now)
 	if (rc)
 		qb_log(LOG_DEBUG, "request %" PRIu64 ": cannot probe node %" PRIu32 ": %s", req->id,
 		       req->target, strerror(-rc));
-	req->probing = true;
 	req->deadline_ns = now + PROBE_MS * MS;
 }
 
@@ -455,7 +497,6 @@ static void attempt_out(struct router *r, struct vd_request *req, uint8_t path, 
 	attempt_take(req, path, node);
 	req->deadline_ns = now + (uint64_t)r->io_timeout_ms * MS;
 	req->slow_logged = false;
-	req->probing = false;
 	/* A stale mapping's bounce is no path yet. */
 	if (!req->stale)
 		req->lost_ns = 0;
@@ -483,29 +524,21 @@ static int dispatch(struct router *r, struct vd_request *req, const struct vdmap
 	return rc;
 }
 
-/* A flush that must cover certain paths goes to them in turn, and nowhere
- * else: a path that cannot take it now is waited for. A path whose node
- * left the membership is covered by the others: it wrote through to the
- * storage they share (backend.h), whose own cache a flush on any path
- * empties; when it was the last one, the flush goes where any flush would. */
+/* A flush that must reach certain nodes goes to them in turn, through
+ * their paths, and nowhere else: a path that cannot take it now is waited
+ * for. A node that left the membership, or has no path of the disk any
+ * more, is covered by the others: it wrote through to the storage they
+ * share (backend.h), whose own cache a flush on any path empties; when it
+ * was the last one, the flush goes where any flush would. */
 static void route_flush(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
 			uint64_t now)
 {
-	uint8_t path = req->flush_mask & 1u ? 0 : 1;
-	uint32_t node = d->paths[path].nodeid;
+	uint32_t node = req->flush_node[0];
+	uint8_t path = d->paths[0].nodeid == node ? 0 : 1;
 	int rc;
 
-	/* The path left the mapping: what it acknowledged went with it. */
-	if (!node) {
-		req->flush_mask &= (uint8_t)~(1u << path);
-		if (req->flush_mask)
-			route(r, req);
-		else
-			complete(r, req, 0);
-		return;
-	}
-	if (!vdmap_is_member(r->map, node)) {
-		req->flush_mask &= (uint8_t)~(1u << path);
+	if (d->paths[path].nodeid != node || !vdmap_is_member(r->map, node)) {
+		flush_drop(req, 0);
 		route(r, req);
 		return;
 	}
@@ -529,7 +562,6 @@ static void route(struct router *r, struct vd_request *req)
 	/* Whatever was out before is over: no node is charged for what
 	 * follows until an attempt goes out. */
 	req->target = 0;
-	req->probing = false;
 	if (!d) {
 		complete(r, req, -ENODEV);
 		return;
@@ -557,7 +589,7 @@ static void route(struct router *r, struct vd_request *req)
 			drains_check(r, d->id);
 		return;
 	}
-	if (req->op == VD_FLUSH && req->flush_mask) {
+	if (req->op == VD_FLUSH && req->nflush) {
 		route_flush(r, req, d, now);
 		return;
 	}
@@ -589,7 +621,7 @@ static void route(struct router *r, struct vd_request *req)
 int router_submit(struct router *r, struct vd_request *req)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
-	uint8_t p;
+	size_t i;
 
 	if (!d)
 		return -ENODEV;
@@ -601,16 +633,15 @@ int router_submit(struct router *r, struct vd_request *req)
 		return -EINVAL;
 	req->id = ++r->next_id;
 	req->start_ns = now_ns();
-	req->probing = false;
-	req->flush_mask = 0;
+	req->nflush = 0;
 	if (req->op == VD_FLUSH) {
 		struct disk_state *ds = disk_state(r, req->disk_id);
 
-		for (p = 0; ds && p < 2; p++) {
-			if (ds->wrote[p] <= ds->flushed[p])
+		for (i = 0; ds && i < VD_FLUSH_NODES; i++) {
+			if (!ds->n[i].node || ds->n[i].wrote <= ds->n[i].flushed)
 				continue;
-			req->flush_mask |= (uint8_t)(1u << p);
-			req->flush_upto[p] = ds->wrote[p];
+			req->flush_node[req->nflush] = ds->n[i].node;
+			req->flush_upto[req->nflush++] = ds->n[i].wrote;
 		}
 	}
 	req->lost_ns = 0;

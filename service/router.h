@@ -25,10 +25,10 @@
  * that left the membership less than a lease ago (vdmap.h's fences):
  * requests wait, they do not fail.
  *
- * Flushes (DESIGN.md, I3). Each disk's paths count the writes they
- * acknowledged; a FLUSH goes to every path that acknowledged one since it
- * last flushed (in turn, the primary's first), and only to the current
- * route when none did. A flush that fails on a path it must cover is the
+ * Flushes (DESIGN.md, I3). Each disk counts, per node, the writes that
+ * node acknowledged; a FLUSH goes to every node that acknowledged one since
+ * it last flushed (through that node's path in the current mapping, in
+ * turn), and only to the current route when none did. A flush that fails on a path it must cover is the
  * client's error, not re-issued elsewhere. A path whose node left is
  * covered by a flush on another: paths another node reaches are written
  * through (backend.h), so what that node acknowledged is on the shared
@@ -59,6 +59,10 @@
 #include "transport.h"
 #include "vdio.h"
 #include "vdmap.h"
+
+/* Nodes whose acknowledged writes one disk's flush may have to reach: its
+ * two paths' nodes, and those its paths had before a mapping change. */
+#define VD_FLUSH_NODES 4
 
 struct vd_request;
 typedef void (*vd_done_fn)(struct vd_request *req, int status);
@@ -95,9 +99,11 @@ struct vd_request {
 	bool stale; /* the last answer was -ESTALE: the clock of lost_ns runs on */
 	bool slow_logged; /* a local attempt past its deadline was reported */
 	bool local_busy; /* a local I/O into buf is in flight */
-	bool probing; /* its mutating attempt is past the deadline, not known dead */
-	uint8_t flush_mask; /* FLUSH: paths still to flush (bit per path) */
-	uint64_t flush_upto[2]; /* FLUSH: per path, the writes it covers */
+	/* FLUSH: the nodes it must still reach, and the writes each acknowledged
+	 * that it covers (router.c, struct disk_state). */
+	uint8_t nflush;
+	uint32_t flush_node[VD_FLUSH_NODES];
+	uint64_t flush_upto[VD_FLUSH_NODES];
 };
 
 struct router;

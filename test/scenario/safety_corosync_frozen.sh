@@ -27,17 +27,10 @@ TIMEOUT_MS=3000
 # clusters): a node that never stops is unmistakable.
 FREEZE_S=12
 
-step "3 nodes, 2 links, [io] timeout_ms = $TIMEOUT_MS"
-vdc up
-io_timeout "$TIMEOUT_MS"
+safety_cluster "$TIMEOUT_MS"
 
 step "vd1: primary n2, secondary n3, one file"
-mkdir -p "$VDC_DIR/shared"
-f=$VDC_DIR/shared/vd1.img
-truncate -s 64M "$f"
-expect_ok "disk create vd1" ctl n1 disk create vd1 --primary "n2:$f" --secondary "n3:$f"
-converged 5
-wait_nbd n1 vd1
+shared_disk vd1
 wait_nbd n2 vd1
 
 step "the lease the others give a node that corosync loses"

@@ -24,14 +24,7 @@ source "$VDISK_SRC/test/tools/safety_lib.sh"
 
 TIMEOUT_MS=3000
 
-for tool in nbdkit nbdfuse fusermount3; do
-	command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh)"
-done
-
-step "3 nodes, 2 links, [io] timeout_ms = $TIMEOUT_MS"
-vdc up
-io_timeout "$TIMEOUT_MS"
-mkdir -p "$VDC_DIR/shared"
+safety_cluster "$TIMEOUT_MS" nbdkit nbdfuse fusermount3
 
 # ------------------------------------------------------------------ (1)
 step "(1) vd3: primary n2 through nbdfuse -> nbdkit (flushes fail while a file exists), secondary n3 direct"

@@ -20,17 +20,10 @@ source "$VDISK_SRC/test/tools/safety_lib.sh"
 TIMEOUT_MS=3000
 BLOCKS=16
 
-step "3 nodes, 2 links, [io] timeout_ms = $TIMEOUT_MS"
-vdc up
-io_timeout "$TIMEOUT_MS"
+safety_cluster "$TIMEOUT_MS"
 
 step "vd1: primary n2, secondary n3, one file"
-mkdir -p "$VDC_DIR/shared"
-f=$VDC_DIR/shared/vd1.img
-truncate -s 64M "$f"
-expect_ok "disk create vd1" ctl n1 disk create vd1 --primary "n2:$f" --secondary "n3:$f"
-converged 5
-wait_nbd n1 vd1
+shared_disk vd1
 
 step "vdwriter on n1 rewrites $BLOCKS blocks (qd 4, 200 writes/s)"
 vdw_start w1 n1 vd1 --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 200

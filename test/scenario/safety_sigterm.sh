@@ -28,30 +28,12 @@ BLOCKS=16
 # a probe's interval, long enough for a re-route to show.
 HOLD_S=6
 
-for tool in nbdkit nbdfuse fusermount3; do
-	command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh)"
-done
-
-step "3 nodes, 2 links, [io] timeout_ms = $TIMEOUT_MS"
-vdc up
-io_timeout "$TIMEOUT_MS"
+safety_cluster "$TIMEOUT_MS" nbdkit nbdfuse fusermount3
 
 step "vd1: primary n2 through nbdfuse -> nbdkit (pause filter), secondary n3 direct"
-mkdir -p "$VDC_DIR/shared"
-f=$VDC_DIR/shared/vd1.img
-truncate -s 64M "$f"
 ctl_sock=$VDT_TMP/pause.sock
-fuse_path vd1 "$f" pause pause-control="$ctl_sock"
-expect_ok "disk create vd1" ctl n1 disk create vd1 --primary "n2:$FUSE_FILE" --secondary "n3:$f"
-converged 5
-wait_nbd n1 vd1
-
-step "vdwriter on n1 rewrites $BLOCKS blocks (qd 4, 200 writes/s)"
-vdw_start w1 n1 vd1 --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 200
-retry_until 10 vdw_acked_after w1 0 200 || fail "vdwriter acknowledged nothing: $(cat "$VDT_TMP/w1.err")"
-stats_settle
-assert_jq "n2 (primary, through FUSE) serves vd1's writes" "$(stats_json n1)" \
-	'([.nodes[] | select(.name == "n2")][0].requests // 0) > 0 and ([.disks[] | select(.name == "vd1")][0].errors // 0) == 0'
+shared_disk vd1 pause pause-control="$ctl_sock"
+writer_on_n1 w1 vd1 "$BLOCKS"
 
 step "n2's storage stalls (nbdkit pauses), then n2's vdiskd gets SIGTERM"
 t_pause=$(now_ms)

@@ -245,3 +245,52 @@ vdw_errors() {
 			printf "%d answered with an error (%s), from %+d to %+d ms\n", n, s, lo, hi
 		}' "$(vdw_log "$1")"
 }
+
+# safety_cluster MS [TOOL...]: the TOOLs must be there (scripts/install-deps.sh),
+# then 3 nodes on 2 links with `[io] timeout_ms = MS` everywhere.
+safety_cluster() {
+	local ms=$1 tool
+	shift
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh)"
+	done
+	step "3 nodes, 2 links, [io] timeout_ms = $ms"
+	vdc up
+	io_timeout "$ms"
+	mkdir -p "$VDC_DIR/shared"
+}
+
+# shared_disk DISK [FILTER ARGS...]: DISK with its primary path on n2 and its
+# secondary on n3, one 64 MiB file under $VDC_DIR/shared (SHARED_FILE). With
+# a FILTER, n2 reaches it through nbdfuse -> nbdkit with that filter and its
+# ARGS (fuse_path), n3 directly. n1 serves it when this returns.
+SHARED_FILE=
+shared_disk() {
+	local disk=$1 primary
+	shift
+	SHARED_FILE=$VDC_DIR/shared/$disk.img
+	truncate -s 64M "$SHARED_FILE"
+	primary=$SHARED_FILE
+	if (($#)); then
+		fuse_path "$disk" "$SHARED_FILE" "$@"
+		primary=$FUSE_FILE
+	fi
+	expect_ok "disk create $disk" ctl n1 disk create "$disk" --primary "n2:$primary" \
+		--secondary "n3:$SHARED_FILE"
+	converged 5
+	wait_nbd n1 "$disk"
+}
+
+# writer_on_n1 NAME DISK BLOCKS: vdwriter NAME on n1 rewrites BLOCKS blocks of
+# DISK (qd 4, 200 writes/s) and has 200 of them acknowledged; n2, the
+# primary, served them (the faults are only a test while it does).
+writer_on_n1() {
+	local name=$1 disk=$2 blocks=$3
+	step "vdwriter on n1 rewrites $blocks blocks of $disk (qd 4, 200 writes/s)"
+	vdw_start "$name" n1 "$disk" --writer 1 --first 0 --blocks "$blocks" --qd 4 --rate 200
+	retry_until 10 vdw_acked_after "$name" 0 200 ||
+		fail "vdwriter acknowledged nothing: $(cat "$VDT_TMP/$name.err")"
+	stats_settle
+	assert_jq "n2 (the primary) serves $disk's writes" "$(stats_json n1)" \
+		"([.nodes[] | select(.name == \"n2\")][0].requests // 0) > 0 and ([.disks[] | select(.name == \"$disk\")][0].errors // 0) == 0"
+}

@@ -1427,7 +1427,11 @@ static void violation(struct verdict *v, int kind, uint64_t blk, const struct re
 /*
  * Judges one block against its records (sorted by generation):
  *  - g_ack, the newest acknowledged generation, or any newer one that was
- *    sent, is fine (newer ones errored are counted as errored_landed);
+ *    sent, is fine (newer ones errored are counted as errored_landed: a
+ *    write answered with an error leaves its blocks unknown, and one that
+ *    landed before its error came is fine; landing after, over a newer
+ *    acknowledged write, shows as I2 like any stale write. So it is
+ *    reported apart, not as a violation);
  *  - an older generation that was acknowledged, or zeros where something
  *    was acknowledged: I1, an acknowledged write lost (and I3 too when an
  *    acknowledged flush covered it: the flush said it was durable);
@@ -1526,9 +1530,10 @@ static void verdict_print(const struct verdict *v, const struct check *k, bool j
 	if (json) {
 		printf("{\"blocks_checked\":%" PRIu64 ",\"blocks_verified\":%" PRIu64
 		       ",\"violations\":{", v->checked, v->verified);
-		for (j = 0; j < V_KINDS; j++)
+		for (j = 0; j < V_ERRLANDED; j++)
 			printf("%s\"%s\":%" PRIu64, j ? "," : "", vnames[j], v->count[j]);
-		printf("},\"flushes_sent\":%" PRIu64 ",\"flushes_ok\":%" PRIu64
+		printf("},\"errored_landed\":%" PRIu64, v->count[V_ERRLANDED]);
+		printf(",\"flushes_sent\":%" PRIu64 ",\"flushes_ok\":%" PRIu64
 		       ",\"flushes_failed\":%" PRIu64 ",\"examples\":[",
 		       k->flushes_sent, k->flushes_ok, k->flushes_failed);
 		for (i = 0; i < v->nex; i++) {
@@ -1546,8 +1551,9 @@ static void verdict_print(const struct verdict *v, const struct check *k, bool j
 	}
 	printf("vdwriter check: %" PRIu64 " blocks checked, %" PRIu64 " verified; violations:",
 	       v->checked, v->verified);
-	for (j = 0; j < V_KINDS; j++)
+	for (j = 0; j < V_ERRLANDED; j++)
 		printf(" %s %" PRIu64, vnames[j], v->count[j]);
+	printf("; errored writes on disk %" PRIu64, v->count[V_ERRLANDED]);
 	printf("; flushes ok %" PRIu64 ", failed %" PRIu64 "\n", k->flushes_ok, k->flushes_failed);
 	for (i = 0; i < v->nex; i++)
 		printf("%s block %" PRIu64 ": expected %s, found %s: %s\n", vnames[v->ex[i].kind],
@@ -1629,7 +1635,7 @@ static int cmd_check(const struct opts *o)
 	}
 	verdict_print(&v, &k, o->json);
 	ret = 0;
-	for (j2 = 0; j2 < V_KINDS; j2++)
+	for (j2 = 0; j2 < V_ERRLANDED; j2++)
 		if (v.count[j2])
 			ret = 1;
 out:

@@ -24,7 +24,8 @@
 #
 # Environment: VDISK_BUILD (default <repo>/build: vdiskd, vdiskctl and
 # test/vdwriter), VDISK_SRC, VDWRITER (the writer/checker, default
-# $VDISK_BUILD/test/vdwriter), FENCE_BOUND_MS (I4 bound, default 3000),
+# $VDISK_BUILD/test/vdwriter), FENCE_BOUND_MS (I4 bound, default the lease
+# vdiskd logs + 500 ms),
 # IO_TIMEOUT_MS ([io] timeout_ms of every node, default 3000), BLOCKS (per
 # writer and disk, default 256), RATE (writes/s per writer, default 200),
 # WHOLE_TIMEOUT_S (heal to whole cluster, default 150), TORTURE_OUT (results
@@ -45,7 +46,7 @@
 # it, heal it, wait until the cluster is whole and synced, stop the writers,
 # check every disk from every node's socket and from the storage itself
 # (read by nbdkit, no vdiskd: the ground truth) with the writer logs of the
-# last 10 cycles (I1, I2, I3, corrupt, errored_landed), judge I4 from the
+# last 10 cycles (I1, I2, I3, corrupt), judge I4 from the
 # writer logs (acknowledgements to the node cut off, from FENCE_BOUND_MS
 # after another node's vdiskd counted fewer members until the heal), record
 # every vdiskd's descriptors and RSS (I6: descriptors at the end at most 8
@@ -105,8 +106,10 @@ _vdt_reap_stale vdt-torture
 source "$TORTURE_DIR/faults.sh"
 
 # The I4 bound: a node outside the membership must have stopped shared I/O
-# this long after the others saw the membership change.
-FENCE_BOUND_MS=${FENCE_BOUND_MS:-3000}
+# this long after the others saw the membership change. vdiskd(8): by then
+# its lease has run out; default the lease vdiskd logs (set after `up`),
+# plus 500 ms for the witness's polling and the writer's own log.
+FENCE_BOUND_MS=${FENCE_BOUND_MS:-}
 BLOCKS=${BLOCKS:-256}
 RATE=${RATE:-200} # writes/s of each writer: every block rewritten about once a second
 # Cycles whose writer logs a check reads (vdwriter takes 64 logs at most).
@@ -169,6 +172,11 @@ trap '_t_rc=$?; _torture_cleanup; (exit $_t_rc); _vdt_cleanup' EXIT
 
 step "torture: $NODES nodes, $CYCLES cycles, seed $SEED, faults $FAULTS; results in $OUTDIR"
 vdc up -n "$NODES"
+if [[ -z $FENCE_BOUND_MS ]]; then
+	lease_ms=$(grep -ohm1 'lease: [0-9]* ms (corosync' "$VDC_DIR/n1/vdiskd.log" | grep -o '[0-9]*' | head -n1)
+	[[ -n $lease_ms ]] || fail "torture: n1's vdiskd logged no lease (lease: N ms): set FENCE_BOUND_MS"
+	FENCE_BOUND_MS=$((lease_ms + 500))
+fi
 
 shared=$VDC_DIR/shared
 mkdir -p "$shared"

@@ -416,6 +416,33 @@ static void test_flush_failure_reported(void **state)
 	assert_int_equal(frames(OTHER), other);
 }
 
+/* PEER acknowledged writes as the primary; then the disk is promoted on
+ * OTHER (PEER stays up, as the secondary): the flush must still reach
+ * PEER, whose cache took those writes, through its path in the new
+ * mapping. */
+static void test_flush_follows_node_after_promote(void **state)
+{
+	struct vdmap *m = map_make(0, 0);
+	struct vdmap_disk *d = &m->disks[0];
+	struct db_path p = d->paths[0];
+	const struct far_frame *f;
+	struct creq w, fl;
+
+	(void)state;
+	submit(&w, REMOTE, VD_WRITE);
+	answer(PEER, assert_sent(PEER, &w, VD_WRITE), 0, 0);
+	d->paths[0] = d->paths[1];
+	d->paths[1] = p;
+	map_post(m);
+	submit(&fl, REMOTE, VD_FLUSH);
+	f = assert_sent(PEER, &fl, VD_FLUSH);
+	assert_int_equal(f->h.status, 1); /* PEER's path is the secondary now */
+	answer(PEER, f, 0, 0);
+	assert_int_equal(fl.done, 1);
+	assert_int_equal(fl.status, 0);
+	assert_int_equal(frames(OTHER), 0);
+}
+
 /* PEER acknowledged a write, then left the membership (its vdiskd stopped):
  * what it wrote went through to the shared storage, and the flush is done
  * on the path that is left instead of waiting for PEER. */
@@ -480,6 +507,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_clock_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_covers_every_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_failure_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_follows_node_after_promote, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_flush_of_departed_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_local_and_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_disk_waits, setup, teardown),
