@@ -320,6 +320,12 @@ static void io_issue(struct backend *b, struct backend_io *io)
 	}
 	sqe = io_uring_get_sqe(&b->ring);
 	io_prep(b, sqe, io);
+	/* A file (not a block device, not in memory) may sit on a filesystem
+	 * that ignores "do not wait" (FUSE's direct I/O waits for its server):
+	 * its steps go to the ring's workers, never run inline in the submit
+	 * call of this thread, which must answer heartbeats meanwhile. */
+	if (!io->dev->blockdev && !io->dev->memory)
+		sqe->flags |= IOSQE_ASYNC;
 	b->turn_sqe[b->nturn] = sqe;
 	b->turn_io[b->nturn] = io;
 	b->nturn++;

@@ -128,6 +128,11 @@ bool transport_peer_up(struct transport *t, uint32_t nodeid)
 	return false;
 }
 
+uint32_t transport_heartbeat_timeout_ms(const struct transport *t)
+{
+	return t->cfg.hb_timeout_ms;
+}
+
 bool transport_peer_clock(struct transport *t, uint32_t nodeid, uint64_t local_ns,
 			  uint64_t *peer_ns)
 {

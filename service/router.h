@@ -14,8 +14,10 @@
  * attempt is dead (DESIGN.md, I2): the node answered, or says it is not
  * running it (a VD_PROBE every PROBE_MS while the node is reachable: a slow
  * disk is waited for, and logged, never raced), or the node is silent (no
- * link carries data: its frames can no longer start, so nothing of the
- * attempt lands late but what its kernel had taken). A request that finds
+ * link carries data while this thread ran without a gap for two heartbeat
+ * timeouts and a second: its frames can no longer start, so nothing of the
+ * attempt lands late but what its kernel had taken; a silence that may be
+ * this node's own, its thread starved, is asked about like a live node). A request that finds
  * no path to go to waits, and gets -EIO once it has had no path for
  * timeout_ms without a break. A local attempt is never abandoned (see
  * tick() in router.c): past the timeout it is only logged.

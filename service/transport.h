@@ -151,6 +151,9 @@ int transport_send_buffer(struct transport *t, uint32_t nodeid, const struct fra
 bool transport_peer_clock(struct transport *t, uint32_t nodeid, uint64_t local_ns,
 			  uint64_t *peer_ns);
 
+/* Any thread: [transport] heartbeat_timeout_ms. */
+uint32_t transport_heartbeat_timeout_ms(const struct transport *t);
+
 /* Data thread: whether some link to nodeid carries data now. */
 bool transport_peer_up(struct transport *t, uint32_t nodeid);
 
