@@ -443,6 +443,10 @@ static void io_complete(struct backend *b, struct backend_io *io, int res)
 		io_finish(b, io, res);
 		return;
 	}
+	/* -ETIMEDOUT and -EAGAIN say "never started" here (backend.h): a
+	 * device's own (NFS soft mounts, a FUSE server) is a failure. */
+	if (res == -ETIMEDOUT || res == -EAGAIN)
+		res = -EIO;
 	switch (io->op) {
 	case VD_READ:
 	case VD_WRITE:
@@ -507,12 +511,15 @@ static int backend_event(int32_t fd, int32_t revents, void *data)
 		if ((void *)io != &b->aside)
 			io_complete(b, io, res);
 	}
-	/* Completions made room: issue what waited for it. */
+	/* Completions made room: issue what waited for it, until one goes
+	 * back to wait (a step with its cache drop needs two entries). */
 	while (!qb_list_empty(&b->backlog) && io_uring_sq_space_left(&b->ring)) {
 		struct backend_io *io = qb_list_first_entry(&b->backlog, struct backend_io, list);
 
 		qb_list_del(&io->list);
 		io_issue(b, io);
+		if (qb_list_first_entry(&b->backlog, struct backend_io, list) == io)
+			break;
 	}
 	return 0;
 }
@@ -537,6 +544,8 @@ int backend_submit(struct backend *b, const char *spec, struct backend_io *io)
 		return 0;
 	}
 	io->result = io_copy_inline(io);
+	if (io->result == -ETIMEDOUT || io->result == -EAGAIN)
+		io->result = -EIO; /* as io_complete() has it */
 	qb_list_add_tail(&io->list, &b->inline_done);
 	return 0;
 }

@@ -117,7 +117,10 @@ static void clock_sample(struct tpeer *p, uint64_t peer_stamp, uint64_t now)
 {
 	int64_t lo = (int64_t)(peer_stamp - now);
 
-	if (!p->clk_valid || lo >= clock_lo(p, now)) {
+	/* A bound older than the window gives way to a fresh one even when
+	 * lower: the clocks drifted more than assumed, or the peer's host
+	 * restarted its clock (a new incarnation resets it anyway). */
+	if (!p->clk_valid || lo >= clock_lo(p, now) || now - p->clk_at > CLOCK_WINDOW_NS) {
 		p->clk_lo = lo;
 		p->clk_at = now;
 		p->clk_valid = true;
@@ -131,7 +134,8 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 
 	/* Only the answer to a ping we sent, once: a repeated or an
 	 * overtaken pong says nothing new. */
-	if (m->seq <= l->pong_seq || m->seq > l->hb_seq || m->stamp > now)
+	if (m->seq <= l->pong_seq || m->seq > l->hb_seq || m->stamp > now ||
+	    (p->incarnation && m->incarnation != p->incarnation))
 		return;
 	missed = m->seq != l->pong_seq + 1;
 	l->pong_seq = m->seq;

@@ -29,7 +29,7 @@
 struct lease {
 	qb_loop_t *loop;
 	struct cdb *cdb;
-	uint64_t lease_ns; /* 0: automatic, not known yet */
+	_Atomic uint64_t lease_ns; /* 0: automatic, not known yet */
 	_Atomic uint64_t until;
 	qb_loop_timer_handle timer;
 	bool valid; /* as last logged */
@@ -38,6 +38,11 @@ struct lease {
 	struct vdmap_fence fences[VDMAP_MAX_FENCES];
 	size_t nfences;
 };
+
+uint64_t lease_length(const struct lease *l)
+{
+	return atomic_load(&l->lease_ns);
+}
 
 uint64_t lease_until(const struct lease *l)
 {
@@ -89,10 +94,11 @@ static void beat_send(struct lease *l)
 		qb_log(LOG_DEBUG, "lease: cannot send a beat: %s", strerror(-rc));
 }
 
-/* Beats go four times a lease; every 100 ms while its length is unknown. */
+/* Beats go eight times a lease (one lost or late still leaves most of it);
+ * every 100 ms while its length is unknown. */
 static uint64_t tick_ns(const struct lease *l)
 {
-	return l->lease_ns ? l->lease_ns / 4 : 100 * MS;
+	return l->lease_ns ? l->lease_ns / 8 : 100 * MS;
 }
 
 static void lease_tick(void *data)
@@ -148,9 +154,9 @@ static void fence_add(struct lease *l, uint32_t node, uint64_t until)
 	l->fences[i] = (struct vdmap_fence){ node, until };
 }
 
-/* Every node that left is fenced until its lease certainly ran out; our
- * own lease ends with the view it was renewed in (a loss of corosync
- * comes here with no members). */
+/* Every node corosync lost is fenced until its lease certainly ran out (a
+ * loss of our own corosync comes here with no members). Our own lease runs
+ * on: only beats of a new view renew it. */
 static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 {
 	struct lease *l = ctx;

@@ -4,7 +4,7 @@
  * the storage of a node that left it (DESIGN.md, I4: one writer per shared
  * device).
  *
- * Renewal. Every lease_ms / 4 the control plane multicasts a BEAT over the
+ * Renewal. Every lease_ms / 8 the control plane multicasts a BEAT over the
  * database's CPG group carrying the time it was sent (this node's monotonic
  * clock) and the membership view it was sent in. When corosync delivers it
  * back in that same view and the membership is quorate, the lease runs to
@@ -71,6 +71,11 @@ void lease_destroy(struct lease *l);
 /* Any thread: this node may issue I/O to its storage until this time
  * (monotonic ns); 0 before the first renewal. */
 uint64_t lease_until(const struct lease *l);
+
+/* Any thread: the lease's length (ns), 0 while it is not known. Every
+ * remote attempt's deadline is at most this after it was sent, so a fence
+ * outlasts every attempt sent before its node left (router.h). */
+uint64_t lease_length(const struct lease *l);
 
 /* Control thread: the fences still running at now (monotonic ns), into
  * out (at most VDMAP_MAX_FENCES); returns how many. */

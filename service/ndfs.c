@@ -255,8 +255,10 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* More groups than that: the first ones count (a refusal, never a
-	 * grant, can come of it). */
+	/* More groups than that: the first ones count. A caller in a disk's
+	 * group only past them is judged as other, which lists the disk
+	 * where other may read it and the group may not (open() is still
+	 * the kernel's to judge, with every group). */
 	ngroups = fuse_req_getgroups(req, NDFS_GROUPS_MAX, groups);
 	if (ngroups > NDFS_GROUPS_MAX)
 		ngroups = NDFS_GROUPS_MAX;

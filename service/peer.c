@@ -107,6 +107,8 @@ void peer_reset(struct transport *t, struct tpeer *p, struct tconn *keep)
 
 	peer_conns_close(t, p, keep, "peer restarted");
 	channel_clear(p);
+	/* Another life, maybe another boot: its clock is measured afresh. */
+	p->clk_valid = false;
 	for (i = 0; i < TCLIENT_MAX; i++)
 		if (t->clients[i].reset)
 			t->clients[i].reset(t->clients[i].ctx, p->nodeid);
@@ -141,7 +143,9 @@ bool transport_peer_clock(struct transport *t, uint32_t nodeid, uint64_t local_n
 
 	if (!p || !p->clk_valid)
 		return false;
-	peer = (int64_t)local_ns + clock_lo(p, now_ns());
+	/* Aged to the later of now and the time told: the drift until then
+	 * counts too. */
+	peer = (int64_t)local_ns + clock_lo(p, local_ns > now_ns() ? local_ns : now_ns());
 	/* A peer clock that cannot be that early: any time of it is later. */
 	*peer_ns = peer > 0 ? (uint64_t)peer : 1;
 	return true;

@@ -350,23 +350,14 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		probe_receive(rs, h);
 		return;
 	}
-	/* Stopping: nothing new starts here (the sender waits and goes
-	 * elsewhere once this node has left the group). */
-	if (rs->quiescing) {
-		answer(rs, h, -EAGAIN);
-		return;
-	}
-	path = path_check(rs->map, h);
-	if (!path) {
-		answer(rs, h, -ESTALE);
-		return;
-	}
 	snd = sender_get(rs, h->src_node);
 	if (!snd) {
 		answer(rs, h, -ENOMEM);
 		return;
 	}
 	sender_low(snd, h->low);
+	/* A retry is known first: one that runs here must not be told "not
+	 * run" (the sender would move it elsewhere while it runs). */
 	s = running_find(rs, h);
 	if (s) {
 		/* Answered once, when it completes, as the attempt the
@@ -377,6 +368,17 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	done = done_find(snd, h);
 	if (done) {
 		answer(rs, h, done->status);
+		return;
+	}
+	/* Stopping: nothing new starts here (the sender waits and goes
+	 * elsewhere once this node has left the group). */
+	if (rs->quiescing) {
+		answer(rs, h, -EAGAIN);
+		return;
+	}
+	path = path_check(rs->map, h);
+	if (!path) {
+		answer(rs, h, -ESTALE);
 		return;
 	}
 	if (!request_valid(h, op, len)) {

@@ -50,6 +50,7 @@ struct disk_state {
 		uint64_t wrote;
 		uint64_t flushed; /* wrote as the last flush that covered it saw it */
 	} n[VD_FLUSH_NODES];
+	bool overflow; /* a node's writes went uncounted: flush every path */
 };
 
 struct router {
@@ -309,19 +310,24 @@ static struct disk_state *disk_state(struct router *r, uint32_t disk_id)
 	return &r->dst[r->ndst++];
 }
 
-/* node's counts for ds: its slot, else a free one or one with nothing
- * unflushed (NULL if all hold unflushed writes of other nodes). */
-static struct node_writes *node_writes(struct disk_state *ds, uint32_t node)
+/* node's counts for ds: its slot; with take, else a free one, else one
+ * with nothing unflushed (NULL if all hold unflushed writes of others). A
+ * slot that is reused may still be some flush's to cover: that flush
+ * then finds nothing to update (a flush never takes a slot). */
+static struct node_writes *node_writes(struct disk_state *ds, uint32_t node, bool take)
 {
 	struct node_writes *spare = NULL;
 	size_t i;
 
-	for (i = 0; ds && i < VD_FLUSH_NODES; i++) {
+	for (i = 0; ds && i < VD_FLUSH_NODES; i++)
 		if (ds->n[i].node == node)
 			return &ds->n[i];
-		if (!spare && (!ds->n[i].node || ds->n[i].wrote == ds->n[i].flushed))
+	for (i = 0; take && ds && i < VD_FLUSH_NODES && !spare; i++)
+		if (!ds->n[i].node)
 			spare = &ds->n[i];
-	}
+	for (i = 0; take && ds && i < VD_FLUSH_NODES && !spare; i++)
+		if (ds->n[i].wrote == ds->n[i].flushed)
+			spare = &ds->n[i];
 	if (spare)
 		*spare = (struct node_writes){ .node = node };
 	return spare;
@@ -349,14 +355,20 @@ static void flush_drop(struct vd_request *req, int i)
  * cover; a flush has covered that node, and goes on to the next one. */
 static void attempt_ok(struct router *r, struct vd_request *req)
 {
-	struct node_writes *nw = node_writes(disk_state(r, req->disk_id), req->target);
+	bool counts = vd_op_mutates(req->op) && !(req->flags & VD_F_FUA);
+	struct disk_state *ds = disk_state(r, req->disk_id);
+	struct node_writes *nw = node_writes(ds, req->target, counts);
 	int i = req->op == VD_FLUSH ? flush_index(req, req->target) : -1;
 
-	if (nw && vd_op_mutates(req->op) && !(req->flags & VD_F_FUA))
+	if (counts && nw) {
 		nw->wrote++;
-	else if (!nw && vd_op_mutates(req->op))
+	} else if (counts && ds) {
+		/* More nodes hold unflushed writes than can be counted: the
+		 * next flushes go to every path there is. */
+		ds->overflow = true;
 		qb_log(LOG_WARNING, "disk %" PRIu32 ": writes of more than %d nodes to flush: "
-		       "node %" PRIu32 "'s go uncounted", req->disk_id, VD_FLUSH_NODES, req->target);
+		       "flushing every path", req->disk_id, VD_FLUSH_NODES);
+	}
 	if (i >= 0) {
 		if (nw && req->flush_upto[i] > nw->flushed)
 			nw->flushed = req->flush_upto[i];
@@ -374,15 +386,19 @@ static void attempt_ok(struct router *r, struct vd_request *req)
  * it never ran there; anything else goes on elsewhere. */
 static void attempt_error(struct router *r, struct vd_request *req, int status)
 {
+	bool flush_here = req->op == VD_FLUSH && flush_index(req, req->target) >= 0;
+
 	/* Not run. Locally: without this node's lease (lease.h), which a
 	 * beat renews soon; the path is fine. From another node (its lease,
-	 * or it is stopping): the other path, if there is one, may take it. */
-	if (status == -EAGAIN && req->target == r->map->local_nodeid) {
+	 * or it is stopping): the other path, if there is one, may take it;
+	 * a flush that must reach that node waits for it (or for it to leave
+	 * the membership, which covers it). */
+	if (status == -EAGAIN && (req->target == r->map->local_nodeid || flush_here)) {
 		req->tries++;
 		wait_route(r, req, TICK_MS);
 		return;
 	}
-	if (req->op == VD_FLUSH && flush_index(req, req->target) >= 0 && status != -ETIMEDOUT) {
+	if (flush_here && status != -ETIMEDOUT) {
 		complete(r, req, status);
 		return;
 	}
@@ -458,14 +474,22 @@ static struct frame_hdr attempt_hdr(struct router *r, const struct vd_request *r
 }
 
 /* -EAGAIN while nothing bounds node's clock: its deadline cannot be told
- * in it (transport.h). */
+ * in it (transport.h). The attempt's deadline there: timeout_ms or the
+ * lease, whichever is shorter. */
 static int dispatch_remote(struct router *r, struct vd_request *req, uint8_t path,
 			   uint32_t node, uint64_t now)
 {
-	uint64_t deadline;
+	uint64_t deadline, within = (uint64_t)r->io_timeout_ms * MS;
+	uint64_t lease = r->lease ? lease_length(r->lease) : 0;
 	struct frame_hdr h;
 
-	if (!transport_peer_clock(r->t, node, now + (uint64_t)r->io_timeout_ms * MS, &deadline))
+	/* No longer than a lease: a node that leaves is fenced for one from
+	 * then, so no attempt sent to it before can start after its disks
+	 * were taken over, whatever it does when it comes back (a slow disk
+	 * is still waited for: the probe). */
+	if (lease && lease < within)
+		within = lease;
+	if (!transport_peer_clock(r->t, node, now + within, &deadline))
 		return -EAGAIN;
 	req->attempt++;
 	req->wire_deadline = deadline;
@@ -625,10 +649,36 @@ static void route(struct router *r, struct vd_request *req)
 	wait_route(r, req, TICK_MS);
 }
 
+/* The nodes a new flush must reach: those with writes it covers, or, once
+ * writes went uncounted, the nodes of every path. */
+static void flush_plan(struct router *r, struct vd_request *req, const struct vdmap_disk *d)
+{
+	struct disk_state *ds = disk_state(r, req->disk_id);
+	size_t i;
+
+	if (!ds)
+		return;
+	if (ds->overflow) {
+		ds->overflow = false;
+		for (i = 0; i < 2; i++) {
+			if (!d->paths[i].nodeid || flush_index(req, d->paths[i].nodeid) >= 0)
+				continue;
+			req->flush_node[req->nflush] = d->paths[i].nodeid;
+			req->flush_upto[req->nflush++] = 0;
+		}
+	}
+	for (i = 0; i < VD_FLUSH_NODES; i++) {
+		if (!ds->n[i].node || ds->n[i].wrote <= ds->n[i].flushed ||
+		    flush_index(req, ds->n[i].node) >= 0)
+			continue;
+		req->flush_node[req->nflush] = ds->n[i].node;
+		req->flush_upto[req->nflush++] = ds->n[i].wrote;
+	}
+}
+
 int router_submit(struct router *r, struct vd_request *req)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
-	size_t i;
 
 	if (!d)
 		return -ENODEV;
@@ -641,16 +691,8 @@ int router_submit(struct router *r, struct vd_request *req)
 	req->id = ++r->next_id;
 	req->start_ns = now_ns();
 	req->nflush = 0;
-	if (req->op == VD_FLUSH) {
-		struct disk_state *ds = disk_state(r, req->disk_id);
-
-		for (i = 0; ds && i < VD_FLUSH_NODES; i++) {
-			if (!ds->n[i].node || ds->n[i].wrote <= ds->n[i].flushed)
-				continue;
-			req->flush_node[req->nflush] = ds->n[i].node;
-			req->flush_upto[req->nflush++] = ds->n[i].wrote;
-		}
-	}
+	if (req->op == VD_FLUSH)
+		flush_plan(r, req, d);
 	req->lost_ns = 0;
 	req->target = 0;
 	req->attempt = 0;

@@ -36,7 +36,10 @@
 #define STRIPE_MIN_BYTES (64 * 1024)
 /* How fast two nodes' monotonic clocks may drift apart, in parts per
  * million: NTP slews by at most 500 ppm; quartz alone stays under 100. */
-#define CLOCK_DRIFT_PPM 500
+#define CLOCK_DRIFT_PPM 1000 /* both nodes slewed 500 ppm, opposite ways */
+/* A clock bound is kept at most this long before a fresh sample replaces
+ * it (heartbeat.c: clock_sample). */
+#define CLOCK_WINDOW_NS (60 * 1000000000ull)
 /* Rate-limited reports (unauthentic heartbeats, refused connections) come
  * at most this often. */
 #define RATELOG_MS 10000
