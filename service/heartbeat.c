@@ -134,8 +134,7 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 
 	/* Only the answer to a ping we sent, once: a repeated or an
 	 * overtaken pong says nothing new. */
-	if (m->seq <= l->pong_seq || m->seq > l->hb_seq || m->stamp > now ||
-	    (p->incarnation && m->incarnation != p->incarnation))
+	if (m->seq <= l->pong_seq || m->seq > l->hb_seq || m->stamp > now)
 		return;
 	missed = m->seq != l->pong_seq + 1;
 	l->pong_seq = m->seq;
@@ -146,7 +145,11 @@ static void hb_pong(struct transport *t, struct tpeer *p, struct tlink *l, const
 		return;
 	}
 	l->last_pong = now;
-	clock_sample(p, m->peer_stamp, now);
+	/* The clock of the life we talk to only: a restarted peer answers
+	 * heartbeats before its new connection resets the channel (and the
+	 * bound with it, peer_reset()). */
+	if (!p->incarnation || m->incarnation == p->incarnation)
+		clock_sample(p, m->peer_stamp, now);
 	if (!l->rtt_n || rtt < l->rtt_min)
 		l->rtt_min = rtt;
 	if (rtt > l->rtt_max)
