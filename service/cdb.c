@@ -677,7 +677,7 @@ static void cdb_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *bu
 		break;
 	case CPG_MSG_BEAT:
 		if (c->lease_ops)
-			c->lease_ops->deliver(c->lease_ctx, mine, &msg);
+			c->lease_ops->deliver(c->lease_ctx, nodeid, mine, &msg);
 		break;
 	case CPG_MSG_PREPARE:
 	case CPG_MSG_ACK:

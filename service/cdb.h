@@ -96,7 +96,7 @@ int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, ch
  * mine true for this process's own.
  */
 struct cdb_lease_ops {
-	void (*deliver)(void *ctx, bool mine, const struct cpg_msg *msg);
+	void (*deliver)(void *ctx, uint32_t from, bool mine, const struct cpg_msg *msg);
 	void (*confchg)(void *ctx, const uint32_t *members, size_t n);
 };
 void cdb_lease_attach(struct cdb *c, const struct cdb_lease_ops *ops, void *ctx);

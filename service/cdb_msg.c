@@ -17,13 +17,32 @@ static struct json_object *field(struct json_object *body, const char *key, json
 	return v;
 }
 
-int cdb_msg_beat_decode(struct json_object *body, uint64_t *view)
+int cdb_msg_beat_decode(struct json_object *body, struct cdb_msg_beat *beat)
 {
 	struct json_object *v = field(body, "view", json_type_int);
+	struct json_object *seen = field(body, "seen", json_type_array);
+	struct json_object *e, *node, *sent;
+	size_t i, n;
 
-	if (!v)
+	if (!v || !seen)
 		return -EBADMSG;
-	*view = (uint64_t)json_object_get_int64(v);
+	n = json_object_array_length(seen);
+	if (n > CDB_BEAT_SEEN_MAX)
+		return -EBADMSG;
+	beat->view = (uint64_t)json_object_get_int64(v);
+	beat->nseen = n;
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(seen, i);
+		if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2)
+			return -EBADMSG;
+		node = json_object_array_get_idx(e, 0);
+		sent = json_object_array_get_idx(e, 1);
+		if (!json_object_is_type(node, json_type_int) ||
+		    !json_object_is_type(sent, json_type_int))
+			return -EBADMSG;
+		beat->seen[i].node = (uint32_t)json_object_get_int64(node);
+		beat->seen[i].sent = (uint64_t)json_object_get_int64(sent);
+	}
 	return 0;
 }
 

@@ -16,7 +16,18 @@
 
 #include "db.h"
 
-/* CPG_MSG_BEAT {"view"}: the lease's (lease.h) */
+/* CPG_MSG_BEAT {"view", "seen": [[nodeid, sent], ...]}: the lease's
+ * (lease.h): the sender's view, and for each member the send time (that
+ * member's clock) of its last beat the sender delivered in this view. */
+#define CDB_BEAT_SEEN_MAX 64
+struct cdb_msg_beat {
+	uint64_t view;
+	size_t nseen;
+	struct {
+		uint32_t node;
+		uint64_t sent;
+	} seen[CDB_BEAT_SEEN_MAX];
+};
 
 /* CPG_MSG_SYNC_OFFER {"generation", "config"} */
 struct cdb_msg_offer {
@@ -39,7 +50,7 @@ struct cdb_msg_probe_reply {
 };
 
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
-int cdb_msg_beat_decode(struct json_object *body, uint64_t *view);
+int cdb_msg_beat_decode(struct json_object *body, struct cdb_msg_beat *beat);
 
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
 int cdb_msg_offer_decode(struct json_object *body, struct cdb_msg_offer *offer);

@@ -35,6 +35,9 @@ struct lease {
 	bool valid; /* as last logged */
 	uint32_t members[MEMBERSHIP_MAX_NODES];
 	size_t nmembers;
+	/* Per member of this view: the send time of its last beat delivered
+	 * here (its clock), which our beats echo back. */
+	uint64_t seen[MEMBERSHIP_MAX_NODES];
 	struct vdmap_fence fences[VDMAP_MAX_FENCES];
 	size_t nfences;
 };
@@ -82,13 +85,26 @@ static bool lease_known(struct lease *l)
 static void beat_send(struct lease *l)
 {
 	struct membership *m = cdb_membership(l->cdb);
-	struct json_object *body;
+	struct json_object *body, *seen;
+	size_t i;
 	int rc;
 
 	if (!lease_known(l) || !membership_is_member(m, membership_local_nodeid(m)))
 		return;
 	body = json_object_new_object();
 	json_object_object_add(body, "view", json_object_new_int64((int64_t)membership_view(m)));
+	seen = json_object_new_array();
+	for (i = 0; i < l->nmembers; i++) {
+		struct json_object *e;
+
+		if (!l->seen[i])
+			continue;
+		e = json_object_new_array();
+		json_object_array_add(e, json_object_new_int64(l->members[i]));
+		json_object_array_add(e, json_object_new_int64((int64_t)l->seen[i]));
+		json_object_array_add(seen, e);
+	}
+	json_object_object_add(body, "seen", seen);
 	rc = cdb_send(l->cdb, CPG_MSG_BEAT, now_ns(), body);
 	if (rc && rc != -ENOTCONN)
 		qb_log(LOG_DEBUG, "lease: cannot send a beat: %s", strerror(-rc));
@@ -112,20 +128,50 @@ static void lease_tick(void *data)
 		qb_log(LOG_ERR, "lease: cannot set its timer: the lease will run out");
 }
 
-/* A beat is ours, sent and delivered in one view of a quorate membership:
- * the lease runs to its send time + lease_ns. */
-static void beat_deliver(void *ctx, bool mine, const struct cpg_msg *msg)
+static size_t member_index(const struct lease *l, uint32_t node)
+{
+	size_t i;
+
+	for (i = 0; i < l->nmembers; i++)
+		if (l->members[i] == node)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * Renewal (lease.h). Another member's beat, delivered here in this view,
+ * that echoes our beat sent at s: that member delivered ours in a ring
+ * with us, then sent its own, before it could have left us (it fences us
+ * from its view change, which comes after): the lease runs to s + lease.
+ * Our own beat delivered back is proof only when we are the view's only
+ * member: a corosync that froze holding the token delivers what we queued
+ * meanwhile, in the old view, after the others have gone on without it.
+ */
+static void beat_deliver(void *ctx, uint32_t from, bool mine, const struct cpg_msg *msg)
 {
 	struct lease *l = ctx;
 	struct membership *m = cdb_membership(l->cdb);
-	uint64_t view, now = now_ns(), until;
+	uint32_t me = membership_local_nodeid(m);
+	uint64_t now = now_ns(), sent = 0;
+	struct cdb_msg_beat beat;
+	size_t i;
 
-	if (!mine || !l->lease_ns || cdb_msg_beat_decode(msg->body, &view) ||
-	    view != membership_view(m) || !membership_quorate(m) || msg->reqid > now)
+	if (!l->lease_ns || cdb_msg_beat_decode(msg->body, &beat))
 		return;
-	until = msg->reqid + l->lease_ns;
-	if (until > lease_until(l))
-		atomic_store_explicit(&l->until, until, memory_order_release);
+	if (!mine) {
+		i = member_index(l, from);
+		if (i != SIZE_MAX)
+			l->seen[i] = msg->reqid;
+		for (i = 0; i < beat.nseen; i++)
+			if (beat.seen[i].node == me)
+				sent = beat.seen[i].sent;
+	} else if (l->nmembers == 1 && beat.view == membership_view(m)) {
+		sent = msg->reqid;
+	}
+	if (!sent || sent > now || !membership_quorate(m))
+		return;
+	if (sent + l->lease_ns > lease_until(l))
+		atomic_store_explicit(&l->until, sent + l->lease_ns, memory_order_release);
 	lease_log(l, now);
 }
 
@@ -188,6 +234,8 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 	if (n)
 		memcpy(l->members, members, n * sizeof(*members));
 	l->nmembers = n;
+	/* Beats of earlier views prove nothing in this one. */
+	memset(l->seen, 0, sizeof(l->seen));
 	/* A beat of the new view renews the lease at once. */
 	if (n)
 		beat_send(l);

@@ -5,12 +5,16 @@
  * device).
  *
  * Renewal. Every lease_ms / 8 the control plane multicasts a BEAT over the
- * database's CPG group carrying the time it was sent (this node's monotonic
- * clock) and the membership view it was sent in. When corosync delivers it
- * back in that same view and the membership is quorate, the lease runs to
- * send time + lease_ms. Agreed delivery means the ring, with this node in
- * it, was working after the send; a view that changed in between (this node
- * was cut off, its corosync froze and woke alone) renews nothing.
+ * database's CPG group carrying the time it was sent (its sender's
+ * monotonic clock) and, for each member, the send time of that member's
+ * last beat it delivered in this view. When another member's beat that
+ * echoes ours, sent at s, is delivered here and the membership is quorate,
+ * the lease runs to s + lease_ms: that member had our beat from a ring with
+ * us before it sent its own, and it can only fence us after. Our own beat
+ * coming back is not enough (a corosync frozen while it held the token
+ * delivers what vdiskd queued meanwhile, in the old view, after the others
+ * went on without it: the torture suite saw this), unless we are the
+ * view's only member.
  *
  * Expiry. The backend checks the lease right before every I/O step goes to
  * the kernel (backend.h) and the router before it routes (router.c): with
@@ -18,7 +22,9 @@
  * corosync stops (SIGSTOP, a hang, a cut network) is out of new I/O at most
  * lease_ms after its last beat was sent.
  *
- * Takeover. A vdiskd that left the group (stopping, its I/O drained) or
+ * Takeover. s was before the echoing member's view change, so this node
+ * issues nothing new after that member's T + lease_ms (below). A vdiskd
+ * that left the group (stopping, its I/O drained) or
  * died on a node whose corosync saw it die issues nothing more: its disks
  * are taken over at once. A member whose CPG membership loses node X's
  * whole node at time T (its own clock; corosync lost it: crashed, cut off,

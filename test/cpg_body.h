@@ -27,7 +27,7 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		const char *reason;
 		struct db_update u;
 		struct db db;
-		uint64_t view;
+		struct cdb_msg_beat beat;
 	} out;
 	int rc = -ENOSYS;
 
@@ -63,7 +63,7 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		rc = reconfig_msg_cancel_decode(body, &out.reason);
 		break;
 	case CPG_MSG_BEAT:
-		rc = cdb_msg_beat_decode(body, &out.view);
+		rc = cdb_msg_beat_decode(body, &out.beat);
 		break;
 	default:
 		break;

@@ -146,7 +146,11 @@ static void test_malformed(void **state)
 		{ CPG_MSG_CANCEL, "{\"reason\":7}", -EBADMSG, NULL },
 		{ CPG_MSG_CANCEL, "{\"why\":\"timeout\"}", -EBADMSG, NULL },
 		{ CPG_MSG_BEAT, "{}", -EBADMSG, NULL },
-		{ CPG_MSG_BEAT, "{\"view\":\"3\"}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":\"3\",\"seen\":[]}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":3}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":3,\"seen\":[[1]]}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":3,\"seen\":[[1,\"2\"]]}", -EBADMSG, NULL },
+		{ CPG_MSG_BEAT, "{\"view\":3,\"seen\":{}}", -EBADMSG, NULL },
 	};
 	char err[512];
 	size_t i;
