@@ -91,12 +91,11 @@ step "n2's log: the data plane stopped before the node left the group"
 log_since n2 "$mark2" | grep -iE 'terminat|signal|data plane|left the|leav|shutting down|in flight|still' | head -n 10 || true
 stopped=$(log_since n2 "$mark2" | grep -n -m1 'data plane stopped' | cut -d: -f1 || true)
 left=$(log_since n2 "$mark2" | grep -n -m1 'left the cluster group' | cut -d: -f1 || true)
-if [[ -n $stopped && -n $left ]]; then
-	((stopped < left)) || fail "$VDT_NAME: n2 left the CPG group (log line $left) before its data plane stopped (line $stopped): I6"
-	echo "ok: n2 stopped its data plane (line $stopped) before leaving the group (line $left)"
-else
-	echo "note: n2 logs no 'data plane stopped' / 'left the cluster group' lines; the data is checked"
-fi
+[[ -n $stopped && -n $left ]] ||
+	fail "$VDT_NAME: n2's log has no 'data plane stopped' or 'left the cluster group' line: the shutdown order cannot be checked (I6)"
+((stopped < left)) || fail "$VDT_NAME: n2 left the CPG group (log line $left) before its data plane stopped (line $stopped): I6"
+echo "ok: n2 stopped its data plane (line $stopped) before leaving the group (line $left)"
+
 echo "n1 saw n2 leave: $(log_since n1 "$mark1" | grep -m1 -E 'CPG group .*: 2 members' || echo never)"
 
 step "n2's vdiskd back, then every block holds its newest acknowledged generation, from every node"
