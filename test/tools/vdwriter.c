@@ -93,6 +93,8 @@
 
 /* How long a blocking handshake or a check's read may take. */
 #define IO_TIMEOUT_S 30
+/* A check's reads in flight at once. */
+#define CHECK_BATCH 64
 
 /* ------------------------------------------------------------ blocks */
 
@@ -573,6 +575,42 @@ static int nbd_sync(struct nbd *c, uint16_t type, uint16_t flags, uint64_t off, 
 	if (type == CMD_READ)
 		return read_all(c->fd, buf, len);
 	return 0;
+}
+
+/* N reads of LEN bytes at OFFS[i] into BUFS + i * LEN, all sent before the
+ * first answer is read (a check reads a disk at the speed of its slowest path
+ * otherwise): 0, the NBD error of read *BAD as a positive errno, or -errno
+ * for a transport failure. */
+static int nbd_read_batch(struct nbd *c, const uint64_t *offs, size_t n, uint32_t len,
+			  uint8_t *bufs, size_t *bad)
+{
+	uint8_t h[REQ_SIZE * CHECK_BATCH], r[REPLY_SIZE];
+	size_t i, got;
+	uint64_t idx;
+	uint32_t e;
+	int rc;
+
+	if (n > CHECK_BATCH)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		req_encode(h + i * REQ_SIZE, 0, CMD_READ, i, offs[i], len);
+	rc = write_all(c->fd, h, n * REQ_SIZE);
+	/* Answers come in any order; the handle is the read's index. */
+	for (got = 0; !rc && got < n; got++) {
+		rc = read_all(c->fd, r, sizeof(r));
+		if (rc)
+			break;
+		idx = get_be64(r + 8);
+		if (get_be32(r) != SIMPLE_MAGIC || idx >= n)
+			return -EPROTO;
+		e = get_be32(r + 4);
+		if (e) {
+			*bad = idx;
+			return (int)e;
+		}
+		rc = read_all(c->fd, bufs + idx * len, len);
+	}
+	return rc;
 }
 
 static void nbd_close(struct nbd *c)
@@ -1560,6 +1598,36 @@ static void verdict_print(const struct verdict *v, const struct check *k, bool j
 		       v->ex[i].blk, v->ex[i].expected, v->ex[i].found, v->ex[i].what);
 }
 
+/* The records of one block (events FROM..TO of the sorted list), merged per
+ * (writer, generation): how many. */
+static size_t block_recs(const struct check *k, size_t from, size_t to, struct rec *recs)
+{
+	size_t j, nrec = 0;
+
+	for (j = from; j < to; j++) {
+		const struct ev *e = &k->ev[j];
+		struct rec *r = nrec ? &recs[nrec - 1] : NULL;
+
+		if (!r || r->gen != e->gen || r->writer != e->writer) {
+			r = &recs[nrec++];
+			*r = (struct rec){ .gen = e->gen, .writer = e->writer };
+		}
+		if (e->kind == EV_S) {
+			r->sent = true;
+			r->sent_ms = e->ms;
+		} else if (e->kind == EV_A) {
+			r->acked = true;
+			r->flushed = e->flushed;
+			r->done_ms = e->ms;
+		} else {
+			r->errored = true;
+			r->err = e->err;
+			r->done_ms = e->ms;
+		}
+	}
+	return nrec;
+}
+
 static int cmd_check(const struct opts *o)
 {
 	struct check k = { 0 };
@@ -1568,7 +1636,8 @@ static int cmd_check(const struct opts *o)
 	struct nbd c = { .fd = -1 };
 	uint8_t *data = NULL;
 	uint32_t bs = 0;
-	size_t i, j, n, nrec;
+	uint64_t offs[CHECK_BATCH];
+	size_t starts[CHECK_BATCH + 1], i, j, b, nb = 0, nrec, bad = 0;
 	char err[256];
 	int rc = 0, ret = 2, j2;
 
@@ -1584,7 +1653,7 @@ static int cmd_check(const struct opts *o)
 		k.ev[i].flushed = k.ev[i].kind == EV_A && k.ev[i].line < k.covered[k.ev[i].log];
 	qsort(k.ev, k.nev, sizeof(*k.ev), ev_cmp);
 	recs = calloc(k.nev ? k.nev : 1, sizeof(*recs));
-	data = malloc(bs);
+	data = malloc((size_t)bs * CHECK_BATCH);
 	if (!recs || !data) {
 		fprintf(stderr, "vdwriter: out of memory\n");
 		goto out;
@@ -1594,44 +1663,32 @@ static int cmd_check(const struct opts *o)
 		fprintf(stderr, "vdwriter: %s\n", err);
 		goto out;
 	}
-	for (i = 0; i < k.nev; i = j) {
-		uint64_t blk = k.ev[i].blk;
+	for (i = 0; i < k.nev; i = starts[nb]) {
+		/* The next CHECK_BATCH blocks: where their events start, and a
+		 * read of each. */
+		for (nb = 0, j = i; j < k.nev && nb < CHECK_BATCH; nb++) {
+			uint64_t blk = k.ev[j].blk;
 
-		/* One block: its records, merged per (writer, generation). */
-		nrec = 0;
-		for (j = i; j < k.nev && k.ev[j].blk == blk; j++) {
-			const struct ev *e = &k.ev[j];
-			struct rec *r = nrec ? &recs[nrec - 1] : NULL;
-
-			if (!r || r->gen != e->gen || r->writer != e->writer) {
-				r = &recs[nrec++];
-				*r = (struct rec){ .gen = e->gen, .writer = e->writer };
+			if ((blk + 1) * bs > c.size) {
+				fprintf(stderr, "vdwriter: block %" PRIu64 " is past the export's end\n", blk);
+				goto out;
 			}
-			if (e->kind == EV_S) {
-				r->sent = true;
-				r->sent_ms = e->ms;
-			} else if (e->kind == EV_A) {
-				r->acked = true;
-				r->flushed = e->flushed;
-				r->done_ms = e->ms;
-			} else {
-				r->errored = true;
-				r->err = e->err;
-				r->done_ms = e->ms;
-			}
+			starts[nb] = j;
+			offs[nb] = blk * bs;
+			while (j < k.nev && k.ev[j].blk == blk)
+				j++;
 		}
-		if ((blk + 1) * bs > c.size) {
-			fprintf(stderr, "vdwriter: block %" PRIu64 " is past the export's end\n", blk);
-			goto out;
-		}
-		rc = nbd_sync(&c, CMD_READ, 0, blk * bs, bs, data);
+		starts[nb] = j;
+		rc = nbd_read_batch(&c, offs, nb, bs, data, &bad);
 		if (rc) {
-			fprintf(stderr, "vdwriter: read of block %" PRIu64 ": %s\n", blk,
-				strerror(rc < 0 ? -rc : rc));
+			fprintf(stderr, "vdwriter: read of block %" PRIu64 ": %s\n",
+				rc > 0 ? offs[bad] / bs : offs[0] / bs, strerror(rc < 0 ? -rc : rc));
 			goto out;
 		}
-		n = nrec;
-		judge_block(&v, &k, blk, recs, n, data, bs);
+		for (b = 0; b < nb; b++) {
+			nrec = block_recs(&k, starts[b], starts[b + 1], recs);
+			judge_block(&v, &k, k.ev[starts[b]].blk, recs, nrec, data + b * bs, bs);
+		}
 	}
 	verdict_print(&v, &k, o->json);
 	ret = 0;

@@ -20,7 +20,7 @@
 #                shutdown must not hang)
 #
 # Targets: a node (n2), a node and link (n2/link0), or a disk (vd3).
-# Helpers used here and defined in run.sh: now_ms, node_list, DISK_* tables.
+# Helpers used here and defined in run.sh: now_ms, NODE_NAMES, DISK_* tables.
 
 # shellcheck disable=SC2034 # the F_* globals are read by run.sh
 

@@ -16,17 +16,20 @@
 #                      link-down link-flap isolate partition-link
 #                      partition-asym disk-error disk-stall map-promote
 #                      map-set suspend fast-restart (faults.sh)
-#   --cycle-seconds S  mean hold of a fault (default 5; held 0.5-1.5 times
+#   --cycle-seconds S  mean hold of a fault (default 1.5; held 0.5-1.5 times
 #                      that, but never shorter than the fault needs: past
 #                      [io] timeout_ms for a freeze or a stalled path, past
-#                      the membership change + FENCE_BOUND_MS + 2 s for I4)
+#                      the membership change + FENCE_BOUND_MS + 1 s for I4)
 #   --keep             keep $VDC_DIR and every writer log
 #
 # Environment: VDISK_BUILD (default <repo>/build: vdiskd, vdiskctl and
 # test/vdwriter), VDISK_SRC, VDWRITER (the writer/checker, default
 # $VDISK_BUILD/test/vdwriter), FENCE_BOUND_MS (I4 bound, default the lease
 # vdiskd logs + 500 ms),
-# IO_TIMEOUT_MS ([io] timeout_ms of every node, default 3000), BLOCKS (per
+# IO_TIMEOUT_MS ([io] timeout_ms of every node, default 3000),
+# TOKEN_COEFFICIENT (corosync's token_coefficient, default 0: the token is
+# 1000 ms at any size, so a membership change, the lease and a cycle that
+# waits for them are as short on 5 nodes as on 3), BLOCKS (per
 # writer and disk, default 256), RATE (writes/s per writer, default 200),
 # WHOLE_TIMEOUT_S (heal to whole cluster, default 150), TORTURE_OUT (results
 # directory, default /tmp/vdisk-torture/<prefix>: cycles.jsonl, meta.json,
@@ -69,7 +72,7 @@ NODES=3
 CYCLES=30
 SEED=1
 FAULTS=all
-CYCLE_SECONDS=5
+CYCLE_SECONDS=1.5
 KEEP=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -96,6 +99,8 @@ if ((KEEP)); then export VDC_KEEP=1; fi
 IO_TIMEOUT_MS=${IO_TIMEOUT_MS:-3000}
 export VDC_TRANSPORT_EXTRA="[io]
 timeout_ms = $IO_TIMEOUT_MS"
+TOKEN_COEFFICIENT=${TOKEN_COEFFICIENT:-0}
+export VDC_TOTEM_EXTRA="token_coefficient: $TOKEN_COEFFICIENT"
 
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$TORTURE_DIR/../cluster/lib.sh"
@@ -132,7 +137,7 @@ mkdir -p "$LOGDIR"
 : >"$RECORDS"
 
 now_ms() { date +%s%3N; }
-node_list() { seq -f 'n%g' 1 "$NODES"; }
+mapfile -t NODE_NAMES < <(seq -f 'n%g' 1 "$NODES")
 sock_of() { echo "$VDC_DIR/$1/run-vdisk/nbd.sock"; }
 
 # ------------------------------------------------------------------ cleanup
@@ -172,11 +177,14 @@ trap '_t_rc=$?; _torture_cleanup; (exit $_t_rc); _vdt_cleanup' EXIT
 
 step "torture: $NODES nodes, $CYCLES cycles, seed $SEED, faults $FAULTS; results in $OUTDIR"
 vdc up -n "$NODES"
-if [[ -z $FENCE_BOUND_MS ]]; then
-	lease_ms=$(grep -ohm1 'lease: [0-9]* ms (corosync' "$VDC_DIR/n1/vdiskd.log" | grep -o '[0-9]*' | head -n1)
-	[[ -n $lease_ms ]] || fail "torture: n1's vdiskd logged no lease (lease: N ms): set FENCE_BOUND_MS"
-	FENCE_BOUND_MS=$((lease_ms + 500))
-fi
+# vdiskd logs "lease: L ms (corosync token T + consensus C + E ms)": the
+# membership changes T + C after a node falls silent, the schedule's holds
+# wait for that.
+lease_line=$(grep -ohm1 'lease: [0-9]* ms (corosync token [0-9]* + consensus [0-9]*' "$VDC_DIR/n1/vdiskd.log" || true)
+[[ $lease_line =~ ([0-9]+)\ ms.*token\ ([0-9]+).*consensus\ ([0-9]+) ]] ||
+	fail "torture: n1's vdiskd logged no automatic lease (lease: N ms (corosync token T + consensus C ...))"
+MEMBERSHIP_MS=$((BASH_REMATCH[2] + BASH_REMATCH[3]))
+FENCE_BOUND_MS=${FENCE_BOUND_MS:-$((BASH_REMATCH[1] + 500))}
 
 shared=$VDC_DIR/shared
 mkdir -p "$shared"
@@ -235,7 +243,7 @@ for d in "${DISKS[@]}"; do
 done
 converged 10
 nbd_ready() { vdc exec "$1" nbdinfo --size "nbd+unix:///$2?socket=$(sock_of "$1")" >/dev/null 2>&1; }
-for n in $(node_list); do
+for n in "${NODE_NAMES[@]}"; do
 	for d in "${DISKS[@]}"; do
 		retry_until 10 nbd_ready "$n" "$d" || fail "$n does not serve $d over NBD"
 	done
@@ -250,7 +258,7 @@ wlog() { echo "$LOGDIR/$2.$1.c$3.log"; }
 
 start_writers() {
 	local c=$1 n d i k
-	for n in $(node_list); do
+	for n in "${NODE_NAMES[@]}"; do
 		i=0
 		for d in "${DISKS[@]}"; do
 			i=$((i + 1))
@@ -267,41 +275,32 @@ start_writers() {
 	done
 }
 
-# stop_writers [NODE]: SIGTERM every writer and wait (they drain and exit
-# 0). WSTALL: the longest stall a writer saw, except the writers on NODE (the
-# node the fault froze, killed or cut off: their stall is the fault's length,
-# not a failover's), whose longest is WSTALL_TARGET.
-WSTALL=0
-WSTALL_TARGET=0
+# stop_writers: SIGTERM every writer and wait (they drain and exit 0; each
+# one's last line says the longest stall it saw, which torture.py reads).
 stop_writers() {
-	local k p i rc js st tn=${1:-}
-	WSTALL=0
-	WSTALL_TARGET=0
+	local k p rc wd
 	for p in "${WPID[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	# They drain for at most 3 s (--drain-ms); one still running 30 s after
+	# SIGTERM is killed (and its exit status says so below).
+	(
+		sleep 30
+		for p in "${WPID[@]}"; do
+			if kill -KILL "$p" 2>/dev/null; then
+				echo "warning: writer pid $p did not exit 30 s after SIGTERM; killed" >&2
+			fi
+		done
+	) &
+	wd=$!
 	for k in "${!WPID[@]}"; do
 		p=${WPID[$k]}
-		for ((i = 0; i < 300; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$p" 2>/dev/null; then
-			echo "warning: writer $k (pid $p) did not exit 30 s after SIGTERM; killed" >&2
-			kill -KILL "$p" 2>/dev/null || true
-		fi
 		rc=0
 		wait "$p" 2>/dev/null || rc=$?
-		js=$(tail -n 1 "${WOUT[$k]}" 2>/dev/null || true)
-		st=$(jq -r '.longest_stall_ms // 0 | floor' <<<"$js" 2>/dev/null || echo 0)
-		[[ $st =~ ^[0-9]+$ ]] || st=0
-		if [[ ${k%%:*} == "$tn" ]]; then
-			((st <= WSTALL_TARGET)) || WSTALL_TARGET=$st
-		else
-			((st <= WSTALL)) || WSTALL=$st
-		fi
 		if ((rc != 0)); then
 			echo "warning: writer $k exited $rc: $(tail -n 3 "${LOGDIR}/${k#*:}.${k%%:*}.c$CYCLE.err" 2>/dev/null | tr '\n' ' ')" >&2
 		fi
 	done
+	kill "$wd" 2>/dev/null || true
+	wait "$wd" 2>/dev/null || true
 	WPID=()
 }
 
@@ -313,14 +312,9 @@ wait_checks() {
 	CHECK_PIDS=()
 }
 
-# check_disks C: vdwriter check of every disk from every node's socket with
-# the cycle's logs, and of the storage itself (the reader "storage"). CHK_VERIFIED: blocks judged (every node's reading);
-# CHK_VIOL[KIND]: violations, per disk the most any node's reading showed
-# (the same bad block read from three nodes counts once); CHK_DISAGREE:
-# disks whose verdicts differ between nodes (nodes read different data).
-declare -A CHK_VIOL=() STORE_VIOL=()
-CHK_VERIFIED=0
-CHK_EXAMPLES=
+# check_disks C: vdwriter check of every disk from every node's socket and
+# of the storage itself (the reader "storage"), all at once (they only read);
+# torture.py cycle judges their verdicts.
 # check_one C DISK READER: one check in the background; its JSON, stderr and
 # exit status in $LOGDIR/check.DISK.READER.cC.{json,err,rc}.
 check_one() {
@@ -331,7 +325,7 @@ check_one() {
 	# "corrupt" (a generation no log sent).
 	for ((k = c - LOG_WINDOW + 1; k <= c; k++)); do
 		((k >= 1)) || continue
-		for m in $(node_list); do logs+=(--log "$(wlog "$m" "$d" "$k")"); done
+		for m in "${NODE_NAMES[@]}"; do logs+=(--log "$LOGDIR/$d.$m.c$k.log"); done
 	done
 	if [[ $n == storage ]]; then
 		sock=${STORE_SOCK[$d]}
@@ -349,141 +343,83 @@ check_one() {
 }
 
 check_disks() {
-	local c=$1 n d rc out kind cnt verdict verdicts=() i
-	local -A dmax=()
-	CHK_VERIFIED=0
-	CHK_DISAGREE=
-	CHK_EXAMPLES=
-	# Every reading at once (they only read), then the verdicts.
+	local c=$1 n d
 	for d in "${DISKS[@]}"; do
-		for n in $(node_list) storage; do check_one "$c" "$d" "$n"; done
+		for n in "${NODE_NAMES[@]}" storage; do check_one "$c" "$d" "$n"; done
 	done
 	wait_checks
-	for d in "${DISKS[@]}"; do
-		verdicts=()
-		dmax=()
-		for n in $(node_list) storage; do
-			rc=$(cat "$LOGDIR/check.$d.$n.c$c.rc" 2>/dev/null || echo 2)
-			out=$(cat "$LOGDIR/check.$d.$n.c$c.json" 2>/dev/null || true)
-			case $rc in
-			0 | 1) ;;
-			*)
-				CHK_VIOL[check_error]=$((${CHK_VIOL[check_error]:-0} + 1))
-				CHK_EXAMPLES+="$d from $n: check exit $rc: $(head -c 200 "$LOGDIR/check.$d.$n.c$c.err" | tr '\n' ' '); "
-				verdicts+=('{"check_error":1}')
-				continue
-				;;
-			esac
-			if [[ $n != storage ]]; then
-				CHK_VERIFIED=$((CHK_VERIFIED + $(jq -r '.blocks_verified // 0' <<<"$out" 2>/dev/null || echo 0)))
-			fi
-			verdict=$(jq -c '.violations // {}' <<<"$out" 2>/dev/null || echo '{}')
-			verdicts+=("$verdict")
-			if ((rc == 1)); then
-				while read -r kind cnt; do
-					[[ -n $kind ]] || continue
-					if ((cnt > ${dmax[$kind]:-0})); then dmax[$kind]=$cnt; fi
-				done < <(jq -r 'to_entries[] | select(.value > 0) | "\(.key) \(.value)"' <<<"$verdict")
-				CHK_EXAMPLES+="$d from $n: $(jq -c '.examples // [] | .[:2]' <<<"$out" 2>/dev/null | head -c 300); "
-			fi
-		done
-		for kind in "${!dmax[@]}"; do
-			CHK_VIOL[$kind]=$((${CHK_VIOL[$kind]:-0} + dmax[$kind]))
-		done
-		# What the storage itself holds (the last reading): bad data on the
-		# shared device, not only in a node's way of reading it.
-		while read -r kind cnt; do
-			[[ -n $kind ]] || continue
-			STORE_VIOL[$kind]=$((${STORE_VIOL[$kind]:-0} + cnt))
-		done < <(jq -r 'to_entries[] | select(.value > 0) | "\(.key) \(.value)"' <<<"${verdicts[-1]}" 2>/dev/null)
-		if (($(printf '%s\n' "${verdicts[@]}" | sort -u | wc -l) > 1)); then
-			CHK_DISAGREE+="$d("
-			i=0
-			for n in $(node_list) storage; do
-				CHK_DISAGREE+="$n:$(jq -r '[to_entries[] | select(.value > 0) | "\(.key)=\(.value)"] | join(",") |
-					if . == "" then "clean" else . end' <<<"${verdicts[$i]}") "
-				i=$((i + 1))
-			done
-			CHK_DISAGREE="${CHK_DISAGREE% }) "
-		fi
-	done
-}
-
-# I4: the node put outside the membership got no write acknowledgement from
-# FENCE_BOUND_MS after the others saw the change until the heal.
-i4_check() {
-	local n=$F_OUT_NODE from to logs=() d res cnt
-	I4_COUNT=0
-	I4_NOTE=
-	[[ -n $n ]] || return 0
-	if [[ -z $F_CHANGE_MS ]]; then
-		I4_NOTE="I4: no membership change seen on $(witness "$n"); "
-		return 0
-	fi
-	from=$((F_CHANGE_MS + FENCE_BOUND_MS))
-	to=$F_HEAL_MS
-	if ((from >= to)); then
-		I4_NOTE="I4: change seen $((F_HEAL_MS - F_CHANGE_MS)) ms before the heal, shorter than the bound; "
-		return 0
-	fi
-	for d in "${DISKS[@]}"; do logs+=("$(wlog "$n" "$d" "$CYCLE")"); done
-	res=$(python3 "$TPY" acks --from "$from" --to "$to" "${logs[@]}")
-	read -r cnt _ _ <<<"$res"
-	I4_COUNT=$cnt
-	I4_NOTE="I4: $n outside from +$((F_CHANGE_MS - F_INJECT_MS)) ms, $cnt acks in the $((to - from)) ms after the bound; "
 }
 
 # ------------------------------------------------------------------ I6, crashes
 
+# procs_now: PROCS[NODE:vdiskd] and PROCS[NODE:corosync], the pid of each
+# node's running daemon or "none": vdcluster's pid files checked against
+# /proc, without starting a process (this runs twice in every cycle).
+declare -A PROCS=()
+COROSYNC_BIN=$(command -v corosync)
+procs_now() {
+	local n w p bin
+	for n in "${NODE_NAMES[@]}"; do
+		for w in vdiskd corosync; do
+			bin=$COROSYNC_BIN
+			[[ $w == corosync ]] || bin=$VDISK_BUILD/service/vdiskd
+			p=none
+			if [[ -r $VDC_DIR/$n/$w.pid ]]; then read -r p <"$VDC_DIR/$n/$w.pid" || p=none; fi
+			[[ -e /proc/$p/exe && /proc/$p/exe -ef $bin ]] || p=none
+			PROCS[$n:$w]=$p
+		done
+	done
+}
+
+# sample_procs: every vdiskd's descriptors and RSS (I6), after procs_now.
 declare -A FD_FIRST=() RSS_FIRST=() FD_LAST=() RSS_LAST=() PID_FIRST=() PID_LAST=()
 sample_procs() {
-	local n p fd rss
-	for n in $(node_list); do
-		p=$(vdc pid "$n" vdiskd 2>/dev/null) || continue
-		fd=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-		rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+	local n p rss k v fds=()
+	for n in "${NODE_NAMES[@]}"; do
+		p=${PROCS[$n:vdiskd]}
+		[[ $p != none ]] || continue
+		fds=("/proc/$p/fd/"*)
+		rss=0
+		while read -r k v _; do
+			if [[ $k == VmRSS: ]]; then rss=$v; fi
+		done <"/proc/$p/status" || true
 		if [[ -z ${FD_FIRST[$n]:-} ]]; then
-			FD_FIRST[$n]=$fd
+			FD_FIRST[$n]=${#fds[@]}
 			RSS_FIRST[$n]=$rss
 			PID_FIRST[$n]=$p
 		fi
-		FD_LAST[$n]=$fd
+		FD_LAST[$n]=${#fds[@]}
 		PID_LAST[$n]=$p
 		RSS_LAST[$n]=$rss
-		SAMPLE+="$n:fd=$fd,rss_kb=$rss "
+		SAMPLE+="$n:fd=${#fds[@]},rss_kb=$rss "
 	done
 }
 
 sanitizer_hits() {
-	local n c=0
-	for n in $(node_list); do
-		if grep -qE 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$VDC_DIR/$n/vdiskd.log"; then
-			c=$((c + 1))
-		fi
-	done
-	echo "$c"
+	local f=()
+	f=("$VDC_DIR"/n*/vdiskd.log)
+	{ grep -lE 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "${f[@]}" 2>/dev/null || true; } | wc -l
 }
 
 declare -A VD_PID=() CS_PID=()
 record_pids() {
 	local n
-	for n in $(node_list); do
-		VD_PID[$n]=$(vdc pid "$n" vdiskd 2>/dev/null || echo none)
-		CS_PID[$n]=$(vdc pid "$n" corosync 2>/dev/null || echo none)
+	procs_now
+	for n in "${NODE_NAMES[@]}"; do
+		VD_PID[$n]=${PROCS[$n:vdiskd]}
+		CS_PID[$n]=${PROCS[$n:corosync]}
 	done
 }
 
 # crashed: nodes whose vdiskd (or corosync) changed or died without the
-# fault restarting it on purpose.
+# fault restarting it on purpose (after procs_now).
 crashed() {
 	local n out=
-	for n in $(node_list); do
-		if [[ " $F_RESTARTED " != *" $n "* ]] &&
-			[[ $(vdc pid "$n" vdiskd 2>/dev/null || echo none) != "${VD_PID[$n]}" ]]; then
+	for n in "${NODE_NAMES[@]}"; do
+		if [[ " $F_RESTARTED " != *" $n "* && ${PROCS[$n:vdiskd]} != "${VD_PID[$n]}" ]]; then
 			out+="$n:vdiskd "
 		fi
-		if [[ $F_KIND != node-kill || $F_TARGET != "$n" ]] &&
-			[[ $(vdc pid "$n" corosync 2>/dev/null || echo none) != "${CS_PID[$n]}" ]]; then
+		if [[ ($F_KIND != node-kill || $F_TARGET != "$n") && ${PROCS[$n:corosync]} != "${CS_PID[$n]}" ]]; then
 			out+="$n:corosync "
 		fi
 	done
@@ -494,7 +430,7 @@ crashed() {
 # generation, within TIMEOUT_S.
 whole_now() {
 	local n out gens=
-	for n in $(node_list); do
+	for n in "${NODE_NAMES[@]}"; do
 		out=$(timeout 5 "$VDC_HARNESS" ctl "$n" --json status 2>/dev/null) || return 1
 		gens+=$(jq -e --argjson n "$NODES" \
 			'select(.synced and .quorate and (.members | length) == $n) | .generation' <<<"$out") ||
@@ -521,7 +457,7 @@ write_summary() {
 	SUMMARY_DONE=1
 	local n r cpu bsrc git
 	local -a I6=()
-	for n in $(node_list); do
+	for n in "${NODE_NAMES[@]}"; do
 		[[ -n ${FD_FIRST[$n]:-} ]] || continue
 		r=
 		[[ ${PID_FIRST[$n]} == "${PID_LAST[$n]}" ]] || r=" (restarted since)"
@@ -544,8 +480,11 @@ write_summary() {
 		--arg date "$(date -u '+%F %T UTC')" --arg machine "$(uname -m)" --arg cpu "$cpu" --arg git "$git" \
 		--arg build "$VDISK_BUILD" --argjson io "$IO_TIMEOUT_MS" --argjson fb "$FENCE_BOUND_MS" \
 		--argjson blocks "$BLOCKS" --argjson writers "$((NODES * ${#DISKS[@]}))" --arg failed "$FAILED" \
+		--argjson membership "$MEMBERSHIP_MS" --argjson coeff "$TOKEN_COEFFICIENT" \
+		--argjson run_s "$((($(now_ms) - ${T_RUN:-$(now_ms)}) / 1000))" \
 		'{seed: $seed, cycles: $cycles, nodes: $nodes, faults: $faults, date: $date, machine: $machine,
 		  cpu: $cpu, git: $git, build: $build, io_timeout_ms: $io, fence_bound_ms: $fb,
+		  membership_ms: $membership, token_coefficient: $coeff, run_s: $run_s,
 		  blocks: $blocks, writers: $writers, failed: $failed, i6: $ARGS.positional}' \
 		--args "${I6[@]}" >"$OUTDIR/meta.json"
 	python3 "$TPY" summary "$RECORDS" "$OUTDIR/meta.json" | tee "$OUTDIR/summary.txt"
@@ -557,7 +496,7 @@ write_summary() {
 mapfile -t SCHEDULE < <(python3 "$TPY" schedule --seed "$SEED" --cycles "$CYCLES" --nodes "$NODES" \
 	--links 2 --disks "$(IFS=,; echo "${DISKS[*]}")" --fault-disk "$FAULT_DISK" \
 	--faults "$FAULTS" --cycle-seconds "$CYCLE_SECONDS" --io-timeout-ms "$IO_TIMEOUT_MS" \
-	--fence-bound-ms "$FENCE_BOUND_MS")
+	--fence-bound-ms "$FENCE_BOUND_MS" --membership-ms "$MEMBERSHIP_MS")
 ((${#SCHEDULE[@]} == CYCLES)) || fail "bad schedule (--faults $FAULTS?)"
 
 CLEAN_CYCLES=()
@@ -571,64 +510,39 @@ for line in "${SCHEDULE[@]}"; do
 	t0=$(now_ms)
 	record_pids
 	"fault_$F_KIND" "$F_TARGET" "$F_HOLD"
-	t_healed=$(now_ms)
 	if ! retry_until "$WHOLE_TIMEOUT_S" whole_now; then
 		vdc status >&2 || true
 		FAILED="cycle $CYCLE ($F_KIND $F_TARGET): the cluster was not whole and synced $WHOLE_TIMEOUT_S s after the heal"
 		echo "FAIL: $FAILED" >&2
 	fi
 	t_whole=$(now_ms)
-	stop_writers "$(fault_node "$F_KIND" "$F_TARGET")"
-	CHK_VIOL=()
-	STORE_VIOL=()
+	stop_writers
 	t_stopped=$(now_ms)
 	check_disks "$CYCLE"
 	t_checked=$(now_ms)
-	i4_check
-	if ((I4_COUNT > 0)); then CHK_VIOL[I4]=$I4_COUNT; fi
-	if ((F_I6 > 0)); then CHK_VIOL[I6]=$((${CHK_VIOL[I6]:-0} + F_I6)); fi
+	procs_now
 	dead=$(crashed)
-	if [[ -n $dead ]]; then CHK_VIOL[crash]=$(wc -w <<<"$dead"); fi
 	san=$(sanitizer_hits)
-	if ((san > 0)); then CHK_VIOL[sanitizer]=$san; fi
 	SAMPLE=
 	sample_procs
-	nv=0
-	vj="{}"
-	for k in "${!CHK_VIOL[@]}"; do
-		# vdwriter counts an I3 (a lost write a FLUSH had covered) as an I1 too.
-		[[ $k == I3 ]] || nv=$((nv + CHK_VIOL[$k]))
-		vj=$(jq -c --arg k "$k" --argjson v "${CHK_VIOL[$k]}" '. + {($k): $v}' <<<"$vj")
-	done
+	judged=$(python3 "$TPY" cycle --logdir "$LOGDIR" --records "$RECORDS" \
+		--nodes "$(IFS=,; echo "${NODE_NAMES[*]}")" --disks "$(IFS=,; echo "${DISKS[*]}")" \
+		--cycle "$CYCLE" --cycles "$CYCLES" --kind "$F_KIND" --target "$F_TARGET" \
+		--hold-ms "$F_HOLD" --inject-ms "$F_INJECT_MS" --heal-ms "${F_HEAL_MS:-0}" \
+		--whole-ms "$t_whole" --t0-ms "$t0" --stopped-ms "$t_stopped" --checked-ms "$t_checked" \
+		--fence-bound-ms "$FENCE_BOUND_MS" --fault-node "$(fault_node "$F_KIND" "$F_TARGET")" \
+		--out-node "$F_OUT_NODE" --change-ms "${F_CHANGE_MS:-0}" --i6 "$F_I6" \
+		--died "$dead" --sanitizer "$san" --note "$F_NOTE" --procs "$SAMPLE") ||
+		fail "torture.py could not judge cycle $CYCLE"
+	sed '$d' <<<"$judged"
+	nv=$(tail -n 1 <<<"$judged")
+	nv=${nv#violations }
+	[[ $nv =~ ^[0-9]+$ ]] || fail "torture.py judged cycle $CYCLE without a count: $judged"
 	TOTAL_VIOL=$((TOTAL_VIOL + nv))
-	t_end=$(now_ms)
-	sj="{}"
-	for k in "${!STORE_VIOL[@]}"; do
-		sj=$(jq -c --arg k "$k" --argjson v "${STORE_VIOL[$k]}" '. + {($k): $v}' <<<"$sj")
-	done
-	vtxt=$(jq -r 'to_entries | map("\(.key)=\(.value)") | join(",")' <<<"$vj")
-	printf 'cycle %4d/%d  %-14s %-11s fault %5.1fs  whole +%4.1fs  cycle %5.1fs  verified %6d  violations %d%s  stall %6d ms%s\n' \
-		"$CYCLE" "$CYCLES" "$F_KIND" "$F_TARGET" "$(awk -v a="$F_INJECT_MS" -v b="$F_HEAL_MS" 'BEGIN{print (b-a)/1000}')" \
-		"$(awk -v a="$t_healed" -v b="$t_whole" 'BEGIN{print (b-a)/1000}')" \
-		"$(awk -v a="$t0" -v b="$t_end" 'BEGIN{print (b-a)/1000}')" \
-		"$CHK_VERIFIED" "$nv" "${vtxt:+ ($vtxt)}" "$WSTALL" \
-		"$(if [[ -n $(fault_node "$F_KIND" "$F_TARGET") ]]; then echo " ($F_TARGET's own: $WSTALL_TARGET ms)"; fi)"
-	note="$F_NOTE$I4_NOTE${dead:+died: $dead; }${CHK_DISAGREE:+nodes read different data: $CHK_DISAGREE; }"
-	[[ -z $note ]] || echo "      $note"
-	[[ -z $CHK_EXAMPLES ]] || echo "      e.g. ${CHK_EXAMPLES:0:400}"
-	jq -cn --argjson c "$CYCLE" --arg kind "$F_KIND" --arg target "$F_TARGET" \
-		--argjson hold "$F_HOLD" --argjson inject "$F_INJECT_MS" --argjson heal "${F_HEAL_MS:-0}" \
-		--argjson whole "$t_whole" --argjson cs "$(awk -v a="$t0" -v b="$t_end" 'BEGIN{print (b-a)/1000}')" \
-		--argjson verified "$CHK_VERIFIED" --argjson v "$vj" --argjson sv "$sj" --argjson stall "$WSTALL" --argjson stall_target "$WSTALL_TARGET" \
-		--arg note "$note" --arg examples "$CHK_EXAMPLES" --arg procs "$SAMPLE" \
-		--argjson stop_ms "$((t_stopped - t_whole))" --argjson check_ms "$((t_checked - t_stopped))" \
-		'{cycle: $c, kind: $kind, target: $target, hold_ms: $hold, inject_ms: $inject,
-		  heal_ms: $heal, whole_ms: $whole, writers_stop_ms: $stop_ms, check_ms: $check_ms, cycle_s: $cs, verified: $verified,
-		  violations: $v, storage_violations: $sv, stall_ms: $stall, stall_target_ms: $stall_target, note: $note, examples: $examples, procs: $procs}' >>"$RECORDS"
 	[[ -z $FAILED ]] || break
 	if ((CYCLE < CYCLES)); then
 		start_writers "$((CYCLE + 1))"
-		sleep 0.5
+		sleep 0.3
 	fi
 	# Keep the logs of cycles with violations; the others' go once no check
 	# reads them any more.
