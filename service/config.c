@@ -24,6 +24,7 @@
 #define QUOTE_MAX 64
 
 #define MS_MAX 3600000
+#define LEASE_MIN_MS 100
 
 /* Room for a unix socket path, with its NUL. */
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
@@ -83,6 +84,7 @@ enum key_id {
 	KEY_NDFS_MOUNT,
 	KEY_IO_TIMEOUT,
 	KEY_LEASE,
+	KEY_FENCE_COMMAND,
 	KEY_ACK_TIMEOUT,
 	KEY_PRE_HOOK,
 	KEY_POST_HOOK,
@@ -111,6 +113,7 @@ static const struct config_key config_keys[KEY_COUNT] = {
 	[KEY_NDFS_MOUNT] = KEY("ndfs", "mount", TYPE_PATH, ndfs_mount),
 	[KEY_IO_TIMEOUT] = NUMBER_KEY("io", "timeout_ms", io_timeout_ms, 1, MS_MAX),
 	[KEY_LEASE] = NUMBER_KEY("io", "lease_ms", lease_ms, 0, MS_MAX),
+	[KEY_FENCE_COMMAND] = KEY("io", "fence_command", TYPE_PATH, fence_command),
 	[KEY_ACK_TIMEOUT] = NUMBER_KEY("reconfig", "ack_timeout_ms", ack_timeout_ms, 1, MS_MAX),
 	[KEY_PRE_HOOK] = KEY("reconfig", "pre_hook", TYPE_PATH, pre_hook),
 	[KEY_POST_HOOK] = KEY("reconfig", "post_hook", TYPE_PATH, post_hook),
@@ -630,6 +633,12 @@ static int parser_finish(struct parser *p)
 				    "heartbeat_timeout_ms (%u) must be greater than "
 				    "heartbeat_interval_ms (%u)",
 				    cfg->heartbeat_timeout_ms, cfg->heartbeat_interval_ms);
+	}
+	/* Beats go every lease / 8 over CPG: a few ms would flood it. */
+	if (cfg->lease_ms && cfg->lease_ms < LEASE_MIN_MS) {
+		p->line = p->set_line[KEY_LEASE];
+		return parser_error(p, "lease_ms (%u) must be 0 (automatic) or at least %u",
+				    cfg->lease_ms, LEASE_MIN_MS);
 	}
 	if (!p->set_line[KEY_NBD_SOCKET] && nbd_socket_derive(cfg) < 0) {
 		p->line = p->set_line[KEY_RUN_DIR];

@@ -98,6 +98,10 @@ struct vdisk_config {
 	 * so a membership change completes within the lease of the nodes that
 	 * stay. */
 	uint32_t lease_ms;
+	/* [io] fence_command: a program that exits 0 once a lost node has been
+	 * fenced (lease.h); the node's disks wait for it instead of the lease.
+	 * "" (the default) for none. */
+	char fence_command[PATH_MAX];
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */
 	uint32_t ack_timeout_ms;

@@ -4,15 +4,19 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <qb/qblog.h>
 
 #include "cdb.h"
 #include "cdb_msg.h"
 #include "clock.h"
+#include "hook.h"
 #include "lease.h"
 
 #define MS 1000000ull
@@ -25,6 +29,28 @@
 #define AUTO_EXTRA_MS 1000
 /* Fences set before corosync's timeouts could be read. */
 #define UNKNOWN_FENCE_MS 60000
+/* A fence command that failed runs again this much later. */
+#define FENCE_RETRY_MS 1000
+
+struct lease;
+
+/* A node's fence, and the fence command that waits for it to be fenced. */
+struct fence_run {
+	struct lease *l;
+	uint32_t nodeid;
+	struct hook *hook; /* running, or NULL between runs */
+	qb_loop_timer_handle retry;
+	bool retry_set;
+	unsigned runs;
+	uint64_t bound; /* when its lease has certainly run out */
+	char node[64]; /* its name, for the command and the log */
+	char since[24]; /* when it was lost: seconds since the epoch */
+};
+
+struct fence {
+	struct vdmap_fence f; /* until UINT64_MAX while the command waits */
+	struct fence_run *run; /* with a fence command, else NULL */
+};
 
 struct lease {
 	qb_loop_t *loop;
@@ -38,8 +64,11 @@ struct lease {
 	/* Per member of this view: the send time of its last beat delivered
 	 * here (its clock), which our beats echo back. */
 	uint64_t seen[MEMBERSHIP_MAX_NODES];
-	struct vdmap_fence fences[VDMAP_MAX_FENCES];
+	struct fence fences[VDMAP_MAX_FENCES];
 	size_t nfences;
+	char fence_cmd[PATH_MAX]; /* "" for none */
+	lease_changed_fn changed;
+	void *changed_ctx;
 };
 
 uint64_t lease_length(const struct lease *l)
@@ -185,19 +214,149 @@ static bool in_list(const uint32_t *list, size_t n, uint32_t node)
 	return false;
 }
 
-static void fence_add(struct lease *l, uint32_t node, uint64_t until)
+static void run_free(struct fence_run *r)
+{
+	if (!r)
+		return;
+	if (r->hook)
+		hook_kill(r->hook);
+	if (r->retry_set)
+		qb_loop_timer_del(r->l->loop, r->retry);
+	free(r);
+}
+
+static struct fence *fence_find(struct lease *l, uint32_t node)
 {
 	size_t i;
 
 	for (i = 0; i < l->nfences; i++)
-		if (l->fences[i].nodeid == node)
-			break;
-	if (i == l->nfences) {
+		if (l->fences[i].f.nodeid == node)
+			return &l->fences[i];
+	return NULL;
+}
+
+static void fence_remove(struct lease *l, struct fence *f)
+{
+	run_free(f->run);
+	*f = l->fences[--l->nfences];
+}
+
+static void run_start(struct fence_run *r);
+
+static void run_retry(void *data)
+{
+	struct fence_run *r = data;
+
+	r->retry_set = false;
+	run_start(r);
+}
+
+static void run_again(struct fence_run *r)
+{
+	if (qb_loop_timer_add(r->l->loop, QB_LOOP_HIGH, FENCE_RETRY_MS * MS, r, run_retry,
+			      &r->retry)) {
+		qb_log(LOG_ERR, "lease: cannot set a timer: node %s's disks wait until it is "
+		       "back in the membership", r->node);
+		return;
+	}
+	r->retry_set = true;
+}
+
+/* The fence command ended: 0 says the node is fenced (its disks go to
+ * their other paths now); anything else, it runs again. */
+static void run_done(void *ctx, int status)
+{
+	struct fence_run *r = ctx;
+	struct lease *l = r->l;
+	struct fence *f = fence_find(l, r->nodeid);
+	uint64_t now = now_ns();
+	char why[96];
+
+	r->hook = NULL;
+	if (status == 0) {
+		/* Fenced, and its lease run out too: a command that says yes
+		 * too soon (a wrong one) still cannot end the fence early. */
+		if (now < r->bound)
+			qb_log(LOG_NOTICE, "lease: %s %s %s says node %s is fenced; its disks "
+			       "go on without it once its lease has run out, in %" PRIu64 " ms",
+			       l->fence_cmd, r->node, r->since, r->node, (r->bound - now) / MS);
+		else
+			qb_log(LOG_NOTICE, "lease: %s %s %s says node %s is fenced; its disks "
+			       "go on without it", l->fence_cmd, r->node, r->since, r->node);
+		if (f) {
+			f->f.until = r->bound;
+			f->run = NULL;
+		}
+		free(r);
+		l->changed(l->changed_ctx);
+		return;
+	}
+	/* The first failure and then one in a minute: the disks still wait. */
+	if (r->runs == 1 || r->runs % (60000 / FENCE_RETRY_MS) == 0)
+		qb_log(LOG_WARNING, "lease: %s %s %s: %s (run %u); node %s's disks wait until it "
+		       "succeeds or the node is back", l->fence_cmd, r->node, r->since,
+		       hook_status_str(status, why, sizeof(why)), r->runs, r->node);
+	run_again(r);
+}
+
+static void run_start(struct fence_run *r)
+{
+	struct lease *l = r->l;
+	char id[16];
+	char *argv[] = { l->fence_cmd, r->node, r->since, id, NULL };
+	char *env[] = { NULL };
+	int rc;
+
+	snprintf(id, sizeof(id), "%" PRIu32, r->nodeid);
+	r->runs++;
+	rc = hook_run(&r->hook, l->loop, l->fence_cmd, argv, env, run_done, r);
+	if (rc) {
+		r->hook = NULL;
+		if (r->runs == 1)
+			qb_log(LOG_ERR, "lease: cannot run %s: %s; node %s's disks wait until it "
+			       "runs and succeeds, or the node is back", l->fence_cmd,
+			       strerror(-rc), r->node);
+		run_again(r);
+	}
+}
+
+/* A node lost: fenced until its lease certainly ran out (until), and, with
+ * a fence command, until the command says it is fenced too. */
+static void fence_add(struct lease *l, uint32_t node, uint64_t until, uint64_t now)
+{
+	struct membership *m = cdb_membership(l->cdb);
+	struct fence *f = fence_find(l, node);
+	struct fence_run *r = NULL;
+
+	if (!f) {
 		if (l->nfences == VDMAP_MAX_FENCES)
 			return; /* no more nodes than that exist */
-		l->nfences++;
+		f = &l->fences[l->nfences++];
+		*f = (struct fence){ .f.nodeid = node };
 	}
-	l->fences[i] = (struct vdmap_fence){ node, until };
+	if (!l->fence_cmd[0]) {
+		f->f.until = until;
+		qb_log(LOG_NOTICE, "lease: node %s left; its disks wait %" PRIu64
+		       " ms for its lease to run out", membership_node_name(m, node),
+		       (until - now) / MS);
+		return;
+	}
+	f->f.until = UINT64_MAX;
+	if (f->run)
+		return; /* already waiting for it */
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		qb_log(LOG_ERR, "lease: out of memory: node %s's disks wait until it is back in "
+		       "the membership", membership_node_name(m, node));
+		return;
+	}
+	*r = (struct fence_run){ .l = l, .nodeid = node, .bound = until };
+	snprintf(r->node, sizeof(r->node), "%s", membership_node_name(m, node));
+	snprintf(r->since, sizeof(r->since), "%lld", (long long)time(NULL));
+	f->run = r;
+	qb_log(LOG_NOTICE, "lease: node %s left; its disks wait until %s says it is fenced",
+	       r->node, l->fence_cmd);
+	run_start(r);
 }
 
 /* Every node corosync lost is fenced until its lease certainly ran out (a
@@ -212,8 +371,8 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 
 	/* A node back in the membership issues I/O as a member again. */
 	while (i < l->nfences) {
-		if (in_list(members, n, l->fences[i].nodeid))
-			l->fences[i] = l->fences[--l->nfences];
+		if (in_list(members, n, l->fences[i].f.nodeid))
+			fence_remove(l, &l->fences[i]);
 		else
 			i++;
 	}
@@ -227,9 +386,7 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 		if (in_list(members, n, l->members[i]) ||
 		    (n && (!membership_left_down(m, l->members[i]) || !membership_quorate(m))))
 			continue;
-		fence_add(l, l->members[i], until);
-		qb_log(LOG_NOTICE, "lease: node %" PRIu32 " left; its disks wait %" PRIu64
-		       " ms for its lease to run out", l->members[i], (until - now) / MS);
+		fence_add(l, l->members[i], until, now);
 	}
 	if (n)
 		memcpy(l->members, members, n * sizeof(*members));
@@ -246,8 +403,8 @@ size_t lease_fences(const struct lease *l, uint64_t now, struct vdmap_fence *out
 	size_t i, n = 0;
 
 	for (i = 0; i < l->nfences; i++)
-		if (now < l->fences[i].until)
-			out[n++] = l->fences[i];
+		if (now < l->fences[i].f.until)
+			out[n++] = l->fences[i].f;
 	return n;
 }
 
@@ -256,14 +413,21 @@ static const struct cdb_lease_ops lease_ops = {
 	.confchg = lease_confchg,
 };
 
-int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms)
+int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms, const char *fence_cmd,
+		 lease_changed_fn changed, void *ctx)
 {
-	struct lease *l = calloc(1, sizeof(*l));
+	struct lease *l;
 
+	if (fence_cmd && strlen(fence_cmd) >= sizeof(l->fence_cmd))
+		return -ENAMETOOLONG;
+	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	l->loop = loop;
 	l->lease_ns = (uint64_t)lease_ms * MS;
+	snprintf(l->fence_cmd, sizeof(l->fence_cmd), "%s", fence_cmd ? fence_cmd : "");
+	l->changed = changed;
+	l->changed_ctx = ctx;
 	*out = l;
 	return 0;
 }
@@ -288,5 +452,7 @@ void lease_destroy(struct lease *l)
 		return;
 	if (l->cdb)
 		qb_loop_timer_del(l->loop, l->timer);
+	while (l->nfences)
+		fence_remove(l, &l->fences[0]);
 	free(l);
 }

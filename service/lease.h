@@ -36,6 +36,16 @@
  * kernel had already taken is not recalled: it ends within the device's
  * own timeout (vdiskd(8) has the timeline).
  *
+ * Fence command. With `[io] fence_command` set (vdisk-fence-pacemaker asks
+ * Pacemaker's fencer, as DLM does), a lost node's disks are held, however
+ * long, until the command, run as `COMMAND NODE SINCE NODEID` (SINCE: when
+ * it was lost, seconds since the epoch), exits 0: the node has been fenced
+ * (powered off) since then, so not even an I/O its kernel had already taken
+ * can land later; and until its lease has run out, as without the command
+ * (a command that says yes too soon cannot end a fence early). A command
+ * that fails runs again a second later; one still running when the node
+ * comes back is killed.
+ *
  * Length. `[io] lease_ms`, the same on every node; 0 (the default) takes
  * corosync's token + consensus timeouts + 1 s, read from CMAP: a membership
  * change completes within the lease of the nodes that stay, so only the
@@ -65,9 +75,15 @@
 struct cdb;
 struct lease;
 
+/* Control thread: a fence's end changed (its fence command succeeded):
+ * the mapping snapshot should be published again. */
+typedef void (*lease_changed_fn)(void *ctx);
+
 /* The lease exists from here on, expired: the data plane may be handed it
- * before the database starts. lease_ms 0: automatic (above). */
-int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms);
+ * before the database starts. lease_ms 0: automatic (above); fence_cmd ""
+ * or NULL: none (fences last the lease). */
+int lease_create(struct lease **out, qb_loop_t *loop, uint32_t lease_ms, const char *fence_cmd,
+		 lease_changed_fn changed, void *ctx);
 /* Starts beating over c's group (c must outlive the lease's use of it:
  * cdb_stop() before lease_destroy()). */
 int lease_attach(struct lease *l, struct cdb *c);

@@ -258,6 +258,12 @@ static uint64_t map_publish(void *ctx)
 	return map->seq;
 }
 
+/* A fence ended when its command said the node was fenced. */
+static void lease_changed(void *ctx)
+{
+	map_publish(ctx);
+}
+
 static void state_changed(void *ctx)
 {
 	struct daemon *d = ctx;
@@ -310,7 +316,7 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the transport: %s", strerror(-rc));
 		goto out_loop;
 	}
-	rc = lease_create(&d.lease, loop, cfg->lease_ms);
+	rc = lease_create(&d.lease, loop, cfg->lease_ms, cfg->fence_command, lease_changed, &d);
 	if (rc)
 		goto out_transport;
 	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms, d.lease);
@@ -466,6 +472,13 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		config_init(&cfg);
+	/* A fence command that cannot run would hold a lost node's disks for
+	 * good: refuse it now, not at the first failure. */
+	if (cfg.fence_command[0] && access(cfg.fence_command, X_OK)) {
+		fprintf(stderr, "vdiskd: %s: [io] fence_command %s: %s\n", config,
+			cfg.fence_command, strerror(errno));
+		return 1;
+	}
 	if (!foreground && daemonize()) {
 		fprintf(stderr, "vdiskd: cannot daemonize: %s\n", strerror(errno));
 		return 1;

@@ -85,6 +85,8 @@ static void test_every_key(void **state)
 		       "mount = /srv/n1/dev\n"
 		       "[io]\n"
 		       "timeout_ms = 1\n"
+		       "lease_ms = 100\n"
+		       "fence_command = /usr/sbin/vdisk-fence-pacemaker\n"
 		       "[reconfig]\n"
 		       "ack_timeout_ms = 250\n");
 	assert_string_equal(cfg.state_dir, "/srv/n1/state");
@@ -99,6 +101,8 @@ static void test_every_key(void **state)
 	assert_string_equal(cfg.nbd_listen, "[::1]:10809");
 	assert_string_equal(cfg.ndfs_mount, "/srv/n1/dev");
 	assert_int_equal(cfg.io_timeout_ms, 1);
+	assert_int_equal(cfg.lease_ms, 100);
+	assert_string_equal(cfg.fence_command, "/usr/sbin/vdisk-fence-pacemaker");
 	assert_int_equal(cfg.ack_timeout_ms, 250);
 
 	parse_ok(&cfg, "[transport]\npolicy = passive\nauthkey = /etc/vdisk/key\nport = 65535\n"
@@ -227,6 +231,10 @@ static const struct error_case error_cases[] = {
 	 "test.conf:2: 'port' must be between 1 and 65535, not 99999999999999999999999"},
 	{"[io]\ntimeout_ms = 0\n",
 	 "test.conf:2: 'timeout_ms' must be between 1 and 3600000, not 0"},
+	{"[io]\ntimeout_ms = 500\nlease_ms = 99\n",
+	 "test.conf:3: lease_ms (99) must be 0 (automatic) or at least 100"},
+	{"[io]\nfence_command = vdisk-fence-pacemaker\n",
+	 "test.conf:2: 'fence_command' must be an absolute path, not 'vdisk-fence-pacemaker'"},
 	{"[reconfig]\nack_timeout_ms = 3600001\n",
 	 "test.conf:2: 'ack_timeout_ms' must be between 1 and 3600000, not 3600001"},
 	{"[transport]\nheartbeat_interval_ms = 4294967296\n",
@@ -451,7 +459,7 @@ static void test_example(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 16);
+	assert_int_equal(keys, 17);
 	config_init(&defaults);
 	config_init(&cfg);
 	assert_int_equal(config_parse(&cfg, text, len, path, err, sizeof(err)), 0);
