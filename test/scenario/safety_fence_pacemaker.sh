@@ -38,15 +38,7 @@ expect_fail "vdisk-fence-pacemaker without arguments" 2 "usage: vdisk-fence-pace
 expect_fail "vdisk-fence-pacemaker with a bad SINCE" 2 "usage: vdisk-fence-pacemaker NODE SINCE" "$HELPER" n2 yesterday
 
 safety_cluster 3000
-step "every node: [io] fence_command = $HELPER"
-for n in 1 2 3; do
-	echo "fence_command = $HELPER" >>"$VDC_DIR/n$n/vdisk.conf"
-	vdc restart "n$n" vdiskd
-done
-for n in n1 n2 n3; do vdc wait-synced "$n" 20; done
-lease_line=$(grep -m1 -E 'lease: [0-9]+ ms \(corosync token' "$VDC_DIR/n1/vdiskd.log") ||
-	fail "n1 logged no lease"
-lease_ms=$(sed -E 's/.*lease: ([0-9]+) ms.*/\1/' <<<"$lease_line")
+fence_setup "$HELPER"
 
 step "Pacemaker on every node, stonith-enabled=true (and no fence device)"
 expect_ok "Pacemaker up" pcmk up 60
@@ -56,40 +48,19 @@ vdc exec n1 "$HELPER" n3 "$(date +%s)" 3 || rc=$?
 ((rc == 1)) || fail "vdisk-fence-pacemaker n3 (never fenced) on n1 exited $rc, not 1"
 echo "ok: vdisk-fence-pacemaker n3 (never fenced) exits 1"
 
-step "vd1: primary n2, secondary n3, one file; vdwriter on n1"
+step "vd1: primary n2, secondary n3, one file"
 shared_disk vd1
-vdw_start w1 n1 vd1 --writer 1 --first 0 --blocks 64 --qd 4 --rate 200 --reconnect-ms 100
-retry_until 10 vdw_acked_after w1 0 200 || fail "vdwriter on n1 acknowledged nothing: $(cat "$VDT_TMP/w1.err")"
+writer_on_n1 w1 vd1 64
 
 step "n2 killed whole (Pacemaker, corosync, vdiskd)"
-mark1=$(log_mark n1)
-t_kill=$(now_ms)
-pcmk kill n2
-wait_pat='lease: node n2 left; its disks wait until .*vdisk-fence-pacemaker says it is fenced'
-retry_until 15 log_has n1 "$mark1" "$wait_pat" ||
-	fail "n1 does not wait for Pacemaker's fencing: $(log_since n1 "$mark1" | grep 'lease:' | tail -n 3)"
-t_leave=$(now_ms)
-echo "n1, $((t_leave - t_kill)) ms after the kill: $(log_since n1 "$mark1" | grep -m1 -E "$wait_pat" | sed 's/.*\] //')"
-
-step "Pacemaker cannot fence n2: vd1 waits past the lease (until n2 left + lease + 4 s)"
-hold_end=$((t_leave + lease_ms + 4000))
-sleep "$(awk -v ms="$((hold_end - $(now_ms)))" 'BEGIN { printf "%.3f", ms / 1000 }')"
-held=$(vdw_acks_after w1 "$((t_leave + 1000))")
-((held == 0)) || fail "vd1 did not wait for the fence: $held writes acknowledged through n3 before Pacemaker reported n2 fenced"
-echo "ok: no write acknowledged from n2 leaving + 1 s to + $((hold_end - t_leave)) ms"
-log_has n1 "$mark1" 'vdisk-fence-pacemaker n2 [0-9]+: exit status 1 \(run 1\)' ||
-	fail "n1 does not log the helper's answer: $(log_since n1 "$mark1" | grep 'lease:' | tail -n 3)"
+fence_lose_n2 vdisk-fence-pacemaker pcmk kill n2
+fence_held w1 vdisk-fence-pacemaker
 echo "the fencer's history of n2 on n1: $(pcmk exec n1 stonith_admin --history n2 --verbose 2>&1 | tr '\n' ' ' | head -c 300)"
 
 step "the administrator confirms n2 fenced: vd1 goes on through n3"
 t_fenced=$(now_ms)
 expect_ok "stonith_admin --confirm n2" pcmk exec n1 stonith_admin --confirm n2
-retry_until 15 vdw_acked_after w1 "$t_fenced" 50 ||
-	fail "vd1 does not go on after n2 was confirmed fenced ($(vdw_acks_after w1 "$t_fenced") acknowledged; history: $(pcmk exec n1 stonith_admin --history n2 --quiet 2>&1))"
-first=$(awk -v t="$t_fenced" '$1 == "A" && $4 > t { print $4; exit }' "$(vdw_log w1)")
-echo "ok: first write acknowledged $((first - t_fenced)) ms after the confirmation"
-log_has n1 "$mark1" 'vdisk-fence-pacemaker n2 [0-9]+ says node n2 is fenced' ||
-	fail "n1 does not log the confirmation"
+fence_released w1 vdisk-fence-pacemaker "$t_fenced"
 
 step "every block holds its newest acknowledged generation"
 vdw_stop w1

@@ -294,3 +294,70 @@ writer_on_n1() {
 	assert_jq "n2 (the primary) serves $disk's writes" "$(stats_json n1)" \
 		"([.nodes[] | select(.name == \"n2\")][0].requests // 0) > 0 and ([.disks[] | select(.name == \"$disk\")][0].errors // 0) == 0"
 }
+
+# ---------------------------------------------------------------- fencing
+
+# fence_setup CMD: `[io] fence_command = CMD` on every node, vdiskd
+# restarted; LEASE_MS: the lease n1 logs.
+LEASE_MS=
+fence_setup() {
+	local n line
+	step "every node: [io] fence_command = $1"
+	for n in 1 2 3; do
+		echo "fence_command = $1" >>"$VDC_DIR/n$n/vdisk.conf"
+		vdc restart "n$n" vdiskd
+	done
+	for n in n1 n2 n3; do vdc wait-synced "$n" 20; done
+	line=$(grep -m1 -E 'lease: [0-9]+ ms \(corosync token' "$VDC_DIR/n1/vdiskd.log") ||
+		fail "n1 logged no lease"
+	LEASE_MS=$(sed -E 's/.*lease: ([0-9]+) ms.*/\1/' <<<"$line")
+	echo "n1: ${line#*] }"
+}
+
+# fence_lose_n2 CMD_NAME KILL...: runs KILL... (n2 lost whole) and waits
+# until n1 says that n2's disks wait for the command CMD_NAME. T_KILL,
+# T_LEAVE (ms), FENCE_MARK (n1's log before the kill).
+T_KILL=
+T_LEAVE=
+FENCE_MARK=
+fence_lose_n2() {
+	local cmd=$1 pat
+	shift
+	FENCE_MARK=$(log_mark n1)
+	T_KILL=$(now_ms)
+	"$@"
+	pat="lease: node n2 left; its disks wait until .*$cmd says it is fenced"
+	retry_until 15 log_has n1 "$FENCE_MARK" "$pat" ||
+		fail "n1 does not wait for $cmd: $(log_since n1 "$FENCE_MARK" | grep 'lease:' | tail -n 3)"
+	T_LEAVE=$(now_ms)
+	echo "n1, $((T_LEAVE - T_KILL)) ms after the kill: $(log_since n1 "$FENCE_MARK" | grep -m1 -E "$pat" | sed 's/.*\] //')"
+}
+
+# fence_held WRITER CMD_NAME: nothing is fenced yet; WRITER (on n1, vd1 of
+# n2 and n3) gets no acknowledgement from n2 leaving + 1 s until + the lease
+# + 4 s (a write may still be answered through n3 before n1 saw n2 leave:
+# n2 silent for two heartbeat timeouts plus a second, its attempts dead),
+# and n1 logs that the command failed.
+fence_held() {
+	local w=$1 cmd=$2 end held
+	step "no fence confirmed: vd1 waits past the lease (until n2 left + lease + 4 s)"
+	end=$((T_LEAVE + LEASE_MS + 4000))
+	sleep "$(awk -v ms="$((end - $(now_ms)))" 'BEGIN { printf "%.3f", ms > 0 ? ms / 1000 : 0 }')"
+	held=$(vdw_acks_after "$w" "$((T_LEAVE + 1000))")
+	((held == 0)) || fail "vd1 did not wait for the fence: $held writes acknowledged through n3 after n2 left + 1 s, before $cmd confirmed the fence"
+	echo "ok: no write acknowledged from n2 leaving + 1 s to + $((end - T_LEAVE)) ms"
+	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+: exit status 1 \\(run 1\\)" ||
+		fail "n1 does not log $cmd's failure: $(log_since n1 "$FENCE_MARK" | grep 'lease:' | tail -n 3)"
+}
+
+# fence_released WRITER CMD_NAME T_FENCED: once the fence was confirmed (at
+# T_FENCED, ms), WRITER goes on through n3 and n1 logs the confirmation.
+fence_released() {
+	local w=$1 cmd=$2 t=$3 first
+	retry_until 15 vdw_acked_after "$w" "$t" 50 ||
+		fail "vd1 does not go on after the fence was confirmed ($(vdw_acks_after "$w" "$t") acknowledged)"
+	first=$(awk -v t="$t" '$1 == "A" && $4 > t { print $4; exit }' "$(vdw_log "$w")")
+	echo "ok: first write acknowledged $((first - t)) ms after the fence was confirmed"
+	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+ says node n2 is fenced; its disks go on without it" ||
+		fail "n1 does not log the confirmation"
+}
