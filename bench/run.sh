@@ -44,7 +44,9 @@
 #   RUNTIME [3]        seconds per fio job
 #   IPERF_S [5]        seconds per iperf3 run
 #   SOCKPERF_S [3]     seconds per sockperf run
-#   FAIL_RUNTIME [8]   seconds of fio per failover run; the fault comes at
+#   FAIL_RUNTIME [12]  seconds of fio per failover run (the node loss stalls
+#                      for the membership change and the lost node's lease,
+#                      about 5.5 s here); the fault comes at
 #   FAIL_AT [3]        this many seconds into it
 #   FAILOVER [1]       0 skips the failover figures
 #   CONFIGS ["L0 P1 V1 P2 V2 V2s"], WORKLOADS ["rr1 rr32 rw32 mix16 sr8 sw8 fs8 copy"]
@@ -61,7 +63,7 @@ REPS=${REPS:-5}
 RUNTIME=${RUNTIME:-3}
 IPERF_S=${IPERF_S:-5}
 SOCKPERF_S=${SOCKPERF_S:-3}
-FAIL_RUNTIME=${FAIL_RUNTIME:-8}
+FAIL_RUNTIME=${FAIL_RUNTIME:-12}
 FAIL_AT=${FAIL_AT:-3}
 FAILOVER=${FAILOVER:-1}
 CONFIGS=${CONFIGS:-"L0 P1 V1 P2 V2 V2s"}
@@ -490,10 +492,14 @@ ctlA --json stats >"$OUT/stats-$PA.json" 2>/dev/null || true
 	echo "run: REPS=$REPS RUNTIME=${RUNTIME}s per fio job, IPERF_S=$IPERF_S SOCKPERF_S=$SOCKPERF_S, FAIL_RUNTIME=$FAIL_RUNTIME FAIL_AT=$FAIL_AT, disks $DISK_SIZE on $SHM ($(stat -f -c %T "$SHM")), L0 direct=$L0_DIRECT, took $(((SECONDS - T_START) / 60)) min $(((SECONDS - T_START) % 60)) s"
 } >"$OUT/header.txt"
 
-python3 - "$OUT" "$HB_TIMEOUT_MS" "$CONFIGS" "$WORKLOADS" "$FAILOVER" <<'PY'
+# The lease cluster A's vdiskd derived ("lease: N ms (corosync token ..."):
+# a lost node's disks wait for it after the membership change.
+LEASE_MS=$(grep -ohm1 'lease: [0-9]* ms' "$DA/n1/vdiskd.log" 2>/dev/null | grep -o '[0-9]*' || echo 0)
+python3 - "$OUT" "$HB_TIMEOUT_MS" "$CONFIGS" "$WORKLOADS" "$FAILOVER" "$LEASE_MS" <<'PY'
 import collections, statistics, sys
 
 out, hb, configs, workloads, failover = sys.argv[1], float(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5] == "1"
+lease = float(sys.argv[6])
 vals = collections.defaultdict(list)
 with open(f"{out}/results.tsv") as f:
     for line in f:
@@ -575,7 +581,10 @@ if failover:
     p("| event | stall (ms) | longest I/O (ms) | target (ms) |")
     p("|---|---:|---:|---:|")
     p(f"| link 0 of n1 down (2 links, passive) | {cell('F', 'link', 'gap', 1, 0)} | {cell('F', 'link', 'maxlat', 1, 0)} | ≤ {hb + 200:.0f} (heartbeat timeout {hb:.0f} + 200) |")
-    tgt = f"≤ {memb + 300:.0f} (membership change {cell('F', 'node', 'member', 1, 0)} + 300)" if memb is not None else "membership + 300"
+    # The bound the data-safety mechanism needs (the lost node's lease after
+    # the membership change, vdiskd(8)), and issue 7's target from before it.
+    tgt = (f"≤ {memb + lease + 300:.0f} (membership change {cell('F', 'node', 'member', 1, 0)} + lease {lease:.0f} + 300; "
+           f"before the lease: ≤ {memb + 300:.0f})") if memb is not None else "membership + lease + 300"
     p(f"| primary node lost (isolated, corosync + vdiskd killed; dual-ported disk) | {cell('F', 'node', 'gap', 1, 0)} | {cell('F', 'node', 'maxlat', 1, 0)} | {tgt} |")
     p(f"| `map promote` under load (cycle {cell('F', 'promote', 'cycle', 1, 1)} ms, I/O held {cell('F', 'promote', 'held', 1, 1)} ms) | {cell('F', 'promote', 'gap', 1, 0)} | {cell('F', 'promote', 'maxlat', 1, 0)} | ≤ 100 |")
     errs = sum(vals.get(("F", k, "errors"), [0])[0] for k in ("link", "node", "promote"))
@@ -610,7 +619,9 @@ if failover:
         p(f"| link down stall {g:.0f} ms / target {hb + 200:.0f} ms | {g / (hb + 200):.2f} | <= 1 | {'met' if g <= hb + 200 else '**missed**'} |")
     g = med("F", "node", "gap")
     if g is not None and memb is not None:
-        p(f"| primary lost stall {g:.0f} ms / target {memb + 300:.0f} ms | {g / (memb + 300):.2f} | <= 1 | {'met' if g <= memb + 300 else '**missed**'} |")
+        b = memb + lease + 300
+        p(f"| primary lost stall {g:.0f} ms / bound {b:.0f} ms (membership + lease + 300) | {g / b:.2f} | <= 1 | {'met' if g <= b else '**missed**'} |")
+        p(f"| primary lost stall {g:.0f} ms / issue 7's target {memb + 300:.0f} ms (before the lease) | {g / (memb + 300):.2f} | <= 1 | {'met' if g <= memb + 300 else '**missed** (the price of I4: the lease)'} |")
     g = med("F", "promote", "gap")
     if g is not None:
         p(f"| map promote stall {g:.0f} ms / target 100 ms | {g / 100:.2f} | <= 1 | {'met' if g <= 100 else '**missed**'} |")
