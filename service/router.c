@@ -20,8 +20,13 @@
 
 #define BUCKETS 1024
 #define TICK_MS 20
-/* A path that failed is left alone this long before it is tried again. */
+/* A path that failed is left alone this long before it is tried again,
+ * while the disk has another path; with none, a held remote path whose node
+ * is reachable is tried again by a new request once its failure is this
+ * old (or half the I/O timeout, if shorter): a hold is there to prefer the
+ * other path, not to leave the disk without one until the client gets EIO. */
 #define FAIL_HOLD_MS 10000
+#define FAIL_RETRY_MS 1000
 #define MAX_FAILS 256
 /* Waiting requests of a held disk: no retry time, no deadline. */
 #define HELD UINT64_MAX
@@ -37,6 +42,7 @@
 struct path_fail {
 	uint32_t disk_id;
 	uint8_t path;
+	uint64_t since;
 	uint64_t until;
 };
 
@@ -238,15 +244,53 @@ static void complete(struct router *r, struct vd_request *req, int status)
 	req->done(req, status);
 }
 
-static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
+static struct path_fail *path_fail_find(struct router *r, uint32_t disk_id, uint8_t path,
+					uint64_t now)
 {
 	size_t i;
 
 	for (i = 0; i < r->nfails; i++)
 		if (r->fails[i].disk_id == disk_id && r->fails[i].path == path &&
 		    now < r->fails[i].until)
-			return true;
-	return false;
+			return &r->fails[i];
+	return NULL;
+}
+
+static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
+{
+	return path_fail_find(r, disk_id, path, now) != NULL;
+}
+
+/* A held path tried again because the disk has no other (FAIL_RETRY_MS),
+ * for a request no path has failed yet (one that has tries the other path
+ * or gets EIO, as before): remote, its node reachable, its failure old
+ * enough. */
+static bool path_retry(struct router *r, const struct vdmap_disk *d, uint8_t path, uint64_t now)
+{
+	const struct path_fail *f = path_fail_find(r, d->id, path, now);
+	uint32_t node = d->paths[path].nodeid;
+	uint64_t wait = r->io_timeout_ms / 2 < FAIL_RETRY_MS ? r->io_timeout_ms / 2 : FAIL_RETRY_MS;
+
+	return f && node != r->map->local_nodeid && transport_peer_up(r->t, node) &&
+	       now >= f->since + wait * MS;
+}
+
+/* A node back in the membership: what failed on its paths while it was out
+ * is over. */
+static void fails_forget_returned(struct router *r, const struct vdmap *old)
+{
+	const struct vdmap_disk *d;
+	size_t i;
+	uint32_t node;
+
+	for (i = 0; i < r->nfails; i++) {
+		d = vdmap_disk_by_id(r->map, r->fails[i].disk_id);
+		if (!d)
+			continue;
+		node = d->paths[r->fails[i].path].nodeid;
+		if (node && vdmap_is_member(r->map, node) && old && !vdmap_is_member(old, node))
+			r->fails[i].until = 0;
+	}
 }
 
 static void path_fail(struct router *r, uint32_t disk_id, uint8_t path, int status)
@@ -257,12 +301,12 @@ static void path_fail(struct router *r, uint32_t disk_id, uint8_t path, int stat
 	for (i = 0; i < r->nfails; i++) {
 		if (r->fails[i].until <= now ||
 		    (r->fails[i].disk_id == disk_id && r->fails[i].path == path)) {
-			r->fails[i] = (struct path_fail){ disk_id, path, until };
+			r->fails[i] = (struct path_fail){ disk_id, path, now, until };
 			goto logged;
 		}
 	}
 	if (r->nfails < MAX_FAILS)
-		r->fails[r->nfails++] = (struct path_fail){ disk_id, path, until };
+		r->fails[r->nfails++] = (struct path_fail){ disk_id, path, now, until };
 logged:
 	qb_log(LOG_WARNING, "disk %" PRIu32 ": %s path failed (%s); using the other one",
 	       disk_id, path ? "secondary" : "primary", strerror(-status));
@@ -624,17 +668,21 @@ static void route(struct router *r, struct vd_request *req)
 		route_flush(r, req, d, now);
 		return;
 	}
-	/* Two passes: first only paths whose node is local or has a live link
-	 * (a node that just rejoined has none yet: its turn comes when it
-	 * does), then any member, whose frames wait for a link. */
-	for (p = 0; p < 4; p++) {
+	/* Three passes: first only paths whose node is local or has a live
+	 * link (a node that just rejoined has none yet: its turn comes when it
+	 * does), then any member, whose frames wait for a link; then, with no
+	 * path left, a held one worth trying again (path_retry()). */
+	for (p = 0; p < 6; p++) {
 		uint8_t path = p % 2;
 		uint32_t node = d->paths[path].nodeid;
-		bool first_pass = p < 2;
+		unsigned int pass = p / 2;
 
-		if (!node || path_failed(r, d->id, path, now) || !vdmap_is_member(r->map, node))
+		if (!node || !vdmap_is_member(r->map, node))
 			continue;
-		if (first_pass && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
+		if (pass < 2 ? path_failed(r, d->id, path, now) :
+			       req->tries || !path_retry(r, d, path, now))
+			continue;
+		if (pass == 0 && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
 			continue;
 		rc = dispatch(r, req, d, path, now);
 		if (rc == 0)
@@ -929,12 +977,14 @@ static void map_apply(void *arg)
 {
 	struct map_msg *m = arg;
 	struct router *r = m->r;
+	struct vdmap *old = r->map;
 
 	if (r->remote)
 		remote_map_set(r->remote, m->map);
-	free(r->map);
 	r->map = m->map;
 	free(m);
+	fails_forget_returned(r, old);
+	free(old);
 	backend_map_update(r->b, r->map);
 	drains_start(r);
 	requests_reroute(r, 0, true);

@@ -13,7 +13,8 @@
  * read moves on at once; a flush goes to every path that acknowledged
  * writes since it last flushed, and a failure on one of them is the
  * client's; a disk with a path on a fenced node is not routed until the
- * fence ends.
+ * fence ends; a failed path is held only while the disk has another, and
+ * not past its node's return to the membership.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -502,6 +503,49 @@ static void test_fenced_disk_waits(void **state)
 	assert_int_equal(w.status, 0);
 }
 
+/* Both paths of a disk failed (nobody answered a read, which gets EIO): a
+ * new request does not wait out the hold until it gets EIO too. A held path
+ * whose node is reachable is tried again by a new request half a timeout
+ * after it failed: PEER's, the older failure. */
+static void test_held_paths_tried_again(void **state)
+{
+	struct creq r, r2;
+
+	(void)state;
+	submit(&r, REMOTE, VD_READ);
+	assert_sent(PEER, &r, VD_READ);
+	run_ms(TIMEOUT_MS + 60);
+	assert_sent(OTHER, &r, VD_READ);
+	/* Unanswered there too, then without a path for the timeout. */
+	run_ms(2 * TIMEOUT_MS + 60);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.status, -EIO);
+	assert_int_equal(frames(PEER) + frames(OTHER), 2);
+	submit(&r2, REMOTE, VD_WRITE);
+	answer(PEER, assert_sent(PEER, &r2, VD_WRITE), 0, 0);
+	assert_int_equal(r2.done, 1);
+	assert_int_equal(r2.status, 0);
+}
+
+/* A path that failed while its node was out of the membership is not held
+ * once the node is back: the disk goes to its primary again at once. */
+static void test_path_hold_ends_on_rejoin(void **state)
+{
+	struct creq r, w;
+
+	(void)state;
+	submit(&r, REMOTE, VD_READ);
+	assert_sent(PEER, &r, VD_READ);
+	run_ms(TIMEOUT_MS + 60);
+	assert_sent(OTHER, &r, VD_READ);
+	map_post(map_make(PEER, 0));
+	map_post(map_make(0, 0));
+	submit(&w, REMOTE, VD_WRITE);
+	answer(PEER, assert_sent(PEER, &w, VD_WRITE), 0, 0);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +562,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_of_departed_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_local_and_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fenced_disk_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_paths_tried_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_hold_ends_on_rejoin, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
