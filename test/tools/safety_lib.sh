@@ -342,7 +342,7 @@ fence_held() {
 	local w=$1 cmd=$2 end held
 	step "no fence confirmed: vd1 waits past the lease (until n2 left + lease + 4 s)"
 	end=$((T_LEAVE + LEASE_MS + 4000))
-	sleep "$(awk -v ms="$((end - $(now_ms)))" 'BEGIN { printf "%.3f", ms > 0 ? ms / 1000 : 0 }')"
+	sleep "$(awk -v ms="$((end - $(now_ms)))" 'BEGIN { printf "%.3f", (ms > 0 ? ms / 1000 : 0) }')"
 	held=$(vdw_acks_after "$w" "$((T_LEAVE + 1000))")
 	((held == 0)) || fail "vd1 did not wait for the fence: $held writes acknowledged through n3 after n2 left + 1 s, before $cmd confirmed the fence"
 	echo "ok: no write acknowledged from n2 leaving + 1 s to + $((end - T_LEAVE)) ms"
