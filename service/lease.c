@@ -29,8 +29,10 @@
 #define AUTO_EXTRA_MS 1000
 /* Fences set before corosync's timeouts could be read. */
 #define UNKNOWN_FENCE_MS 60000
-/* A fence command that failed runs again this much later. */
+/* A fence command that failed runs again this much later; one that has not
+ * ended after RUN_TIMEOUT_MS is killed and runs again. */
 #define FENCE_RETRY_MS 1000
+#define RUN_TIMEOUT_MS 30000
 
 struct lease;
 
@@ -39,12 +41,12 @@ struct fence_run {
 	struct lease *l;
 	uint32_t nodeid;
 	struct hook *hook; /* running, or NULL between runs */
-	qb_loop_timer_handle retry;
+	qb_loop_timer_handle retry; /* between runs: the next; during one: its end */
 	bool retry_set;
 	unsigned runs;
 	uint64_t bound; /* when its lease has certainly run out */
 	char node[64]; /* its name, for the command and the log */
-	char since[24]; /* when it was lost: seconds since the epoch */
+	char since[24]; /* when it last joined: seconds since the epoch */
 };
 
 struct fence {
@@ -64,6 +66,9 @@ struct lease {
 	/* Per member of this view: the send time of its last beat delivered
 	 * here (its clock), which our beats echo back. */
 	uint64_t seen[MEMBERSHIP_MAX_NODES];
+	/* Per member: when it joined the membership as this node saw it
+	 * (seconds since the epoch): a fence since then finds it off. */
+	int64_t joined[MEMBERSHIP_MAX_NODES];
 	struct fence fences[VDMAP_MAX_FENCES];
 	size_t nfences;
 	char fence_cmd[PATH_MAX]; /* "" for none */
@@ -248,13 +253,20 @@ static void run_retry(void *data)
 	struct fence_run *r = data;
 
 	r->retry_set = false;
+	if (r->hook) {
+		/* Still running: hung (a fencer that does not answer). */
+		qb_log(LOG_WARNING, "lease: %s %s %s %" PRIu32 " still runs after %u ms; "
+		       "killed, it runs again", r->l->fence_cmd, r->node, r->since, r->nodeid,
+		       RUN_TIMEOUT_MS);
+		hook_kill(r->hook);
+		r->hook = NULL;
+	}
 	run_start(r);
 }
 
-static void run_again(struct fence_run *r)
+static void run_again(struct fence_run *r, uint32_t ms)
 {
-	if (qb_loop_timer_add(r->l->loop, QB_LOOP_HIGH, FENCE_RETRY_MS * MS, r, run_retry,
-			      &r->retry)) {
+	if (qb_loop_timer_add(r->l->loop, QB_LOOP_HIGH, ms * MS, r, run_retry, &r->retry)) {
 		qb_log(LOG_ERR, "lease: cannot set a timer: node %s's disks wait until it is "
 		       "back in the membership", r->node);
 		return;
@@ -273,6 +285,10 @@ static void run_done(void *ctx, int status)
 	char why[96];
 
 	r->hook = NULL;
+	if (r->retry_set) {
+		qb_loop_timer_del(l->loop, r->retry);
+		r->retry_set = false;
+	}
 	if (status == 0) {
 		/* Fenced, and its lease run out too: a command that says yes
 		 * too soon (a wrong one) still cannot end the fence early. */
@@ -293,10 +309,11 @@ static void run_done(void *ctx, int status)
 	}
 	/* The first failure and then one in a minute: the disks still wait. */
 	if (r->runs == 1 || r->runs % (60000 / FENCE_RETRY_MS) == 0)
-		qb_log(LOG_WARNING, "lease: %s %s %s: %s (run %u); node %s's disks wait until it "
-		       "succeeds or the node is back", l->fence_cmd, r->node, r->since,
-		       hook_status_str(status, why, sizeof(why)), r->runs, r->node);
-	run_again(r);
+		qb_log(LOG_WARNING, "lease: %s %s %s %" PRIu32 ": %s (run %u); node %s's disks "
+		       "wait until it succeeds or the node is back", l->fence_cmd, r->node,
+		       r->since, r->nodeid, hook_status_str(status, why, sizeof(why)), r->runs,
+		       r->node);
+	run_again(r, FENCE_RETRY_MS);
 }
 
 static void run_start(struct fence_run *r)
@@ -316,13 +333,18 @@ static void run_start(struct fence_run *r)
 			qb_log(LOG_ERR, "lease: cannot run %s: %s; node %s's disks wait until it "
 			       "runs and succeeds, or the node is back", l->fence_cmd,
 			       strerror(-rc), r->node);
-		run_again(r);
+		run_again(r, FENCE_RETRY_MS);
+		return;
 	}
+	run_again(r, RUN_TIMEOUT_MS);
 }
 
 /* A node lost: fenced until its lease certainly ran out (until), and, with
- * a fence command, until the command says it is fenced too. */
-static void fence_add(struct lease *l, uint32_t node, uint64_t until, uint64_t now)
+ * a fence command (and a view of the cluster: not when our own corosync went
+ * away), until the command says it has been fenced since it joined, at
+ * joined (seconds since the epoch). */
+static void fence_add(struct lease *l, uint32_t node, uint64_t until, uint64_t now,
+		      bool command, int64_t joined)
 {
 	struct membership *m = cdb_membership(l->cdb);
 	struct fence *f = fence_find(l, node);
@@ -334,7 +356,7 @@ static void fence_add(struct lease *l, uint32_t node, uint64_t until, uint64_t n
 		f = &l->fences[l->nfences++];
 		*f = (struct fence){ .f.nodeid = node };
 	}
-	if (!l->fence_cmd[0]) {
+	if (!l->fence_cmd[0] || !command) {
 		f->f.until = until;
 		qb_log(LOG_NOTICE, "lease: node %s left; its disks wait %" PRIu64
 		       " ms for its lease to run out", membership_node_name(m, node),
@@ -352,7 +374,7 @@ static void fence_add(struct lease *l, uint32_t node, uint64_t until, uint64_t n
 	}
 	*r = (struct fence_run){ .l = l, .nodeid = node, .bound = until };
 	snprintf(r->node, sizeof(r->node), "%s", membership_node_name(m, node));
-	snprintf(r->since, sizeof(r->since), "%lld", (long long)time(NULL));
+	snprintf(r->since, sizeof(r->since), "%lld", (long long)joined);
 	f->run = r;
 	qb_log(LOG_NOTICE, "lease: node %s left; its disks wait until %s says it is fenced",
 	       r->node, l->fence_cmd);
@@ -386,10 +408,19 @@ static void lease_confchg(void *ctx, const uint32_t *members, size_t n)
 		if (in_list(members, n, l->members[i]) ||
 		    (n && (!membership_left_down(m, l->members[i]) || !membership_quorate(m))))
 			continue;
-		fence_add(l, l->members[i], until, now);
+		fence_add(l, l->members[i], until, now, n > 0, l->joined[i]);
 	}
-	if (n)
+	if (n) {
+		int64_t joined[MEMBERSHIP_MAX_NODES], wall = (int64_t)time(NULL);
+		size_t j;
+
+		for (i = 0; i < n; i++) {
+			j = member_index(l, members[i]);
+			joined[i] = j == SIZE_MAX ? wall : l->joined[j];
+		}
 		memcpy(l->members, members, n * sizeof(*members));
+		memcpy(l->joined, joined, n * sizeof(*joined));
+	}
 	l->nmembers = n;
 	/* Beats of earlier views prove nothing in this one. */
 	memset(l->seen, 0, sizeof(l->seen));

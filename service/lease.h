@@ -37,14 +37,19 @@
  * own timeout (vdiskd(8) has the timeline).
  *
  * Fence command. With `[io] fence_command` set (vdisk-fence-pacemaker asks
- * Pacemaker's fencer, as DLM does), a lost node's disks are held, however
- * long, until the command, run as `COMMAND NODE SINCE NODEID` (SINCE: when
- * it was lost, seconds since the epoch), exits 0: the node has been fenced
- * (powered off) since then, so not even an I/O its kernel had already taken
- * can land later; and until its lease has run out, as without the command
- * (a command that says yes too soon cannot end a fence early). A command
- * that fails runs again a second later; one still running when the node
- * comes back is killed.
+ * Pacemaker's fencer, as DLM does), a node corosync lost has its disks held,
+ * however long, until the command, run as `COMMAND NODE SINCE NODEID`
+ * (SINCE: when the node last joined the membership as this node saw it,
+ * seconds since the epoch), exits 0: the node has been fenced (powered off)
+ * since it joined, so it is off now (back on, it would have joined again)
+ * and not even an I/O its kernel had already taken can land later; and
+ * until its lease has run out, as without the command (a command that says
+ * yes too soon cannot end a fence early). A fencing that ended before
+ * corosync noticed the loss counts: SINCE is not the loss. A command that
+ * fails runs again a second later, one that hangs is killed after 30 s and
+ * runs again, one still running when the node comes back is killed. When
+ * this node's own corosync goes away, its fences last a lease, as without
+ * the command (it has no view of who left).
  *
  * Length. `[io] lease_ms`, the same on every node; 0 (the default) takes
  * corosync's token + consensus timeouts + 1 s, read from CMAP: a membership

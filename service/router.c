@@ -275,8 +275,9 @@ static bool path_retry(struct router *r, const struct vdmap_disk *d, uint8_t pat
 	       now >= f->since + wait * MS;
 }
 
-/* A node back in the membership: what failed on its paths while it was out
- * is over. */
+/* A node back in the membership: what failed on its paths before is over
+ * (also this node's own, when it is the one back: a device still broken
+ * fails again and is held again). */
 static void fails_forget_returned(struct router *r, const struct vdmap *old)
 {
 	const struct vdmap_disk *d;
@@ -670,8 +671,11 @@ static void route(struct router *r, struct vd_request *req)
 	}
 	/* Three passes: first only paths whose node is local or has a live
 	 * link (a node that just rejoined has none yet: its turn comes when it
-	 * does), then any member, whose frames wait for a link; then, with no
-	 * path left, a held one worth trying again (path_retry()). */
+	 * does), then any member, whose frames wait for a link; then a held
+	 * one worth trying again (path_retry()): reached when no path took the
+	 * request, mostly because every path is held (a path whose node's
+	 * clock is not known yet also refuses it; the held one is tried then,
+	 * its node reachable). */
 	for (p = 0; p < 6; p++) {
 		uint8_t path = p % 2;
 		uint32_t node = d->paths[path].nodeid;

@@ -4,7 +4,7 @@
 # with real Pacemaker (test/cluster/pcmk) and stonith-enabled=true, but no
 # fence device: Pacemaker tries to fence a lost node and cannot, as when a
 # fence device fails. Every vdiskd (started by vdcluster) runs with
-# `[io] fence_command = <tree>/agents/vdisk-fence-pacemaker`. vd1: primary
+# `[io] fence_command = <build>/cli/vdisk-fence-pacemaker`. vd1: primary
 # n2, secondary n3, one file; a writer on n1. n2 is killed whole
 # (Pacemaker, corosync, vdiskd). Then:
 #   - until the fence is confirmed, vd1 waits (past the lease, and however
@@ -14,7 +14,8 @@
 #     failed): the fencer records n2 fenced, the helper exits 0, and vd1
 #     goes on through n3 within seconds;
 #   - every block holds its newest acknowledged generation.
-# The helper itself: exit 2 on a usage error; 1 for a node never fenced.
+# The helper itself: exit 2 on a usage error; 1 for a node never fenced, 0
+# for one fenced since SINCE (n2 above), 1 for one fenced before SINCE.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -23,7 +24,7 @@ source "$VDISK_SRC/test/tools/datapath_lib.sh"
 source "$VDISK_SRC/test/tools/safety_lib.sh"
 
 PCMK=$VDISK_SRC/test/cluster/pcmk
-HELPER=$VDISK_SRC/agents/vdisk-fence-pacemaker
+HELPER=$VDISK_BUILD/cli/vdisk-fence-pacemaker
 for tool in pacemakerd crm_mon crm_attribute stonith_admin; do
 	command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh)"
 done
@@ -34,8 +35,9 @@ pcmk() { "$PCMK" "$@"; }
 trap '_pf_rc=$?; _sf_cleanup; [[ -r $VDC_DIR/cluster.env ]] && pcmk down; _dp_rc=$_pf_rc; _dp_cleanup; (exit $_pf_rc); _vdt_cleanup' EXIT
 
 step "the helper's usage"
-expect_fail "vdisk-fence-pacemaker without arguments" 2 "usage: vdisk-fence-pacemaker NODE SINCE" "$HELPER"
-expect_fail "vdisk-fence-pacemaker with a bad SINCE" 2 "usage: vdisk-fence-pacemaker NODE SINCE" "$HELPER" n2 yesterday
+expect_fail "vdisk-fence-pacemaker without arguments" 2 "usage: vdisk-fence-pacemaker NODE SINCE NODEID" "$HELPER"
+expect_fail "vdisk-fence-pacemaker with a bad SINCE" 2 "usage: vdisk-fence-pacemaker NODE SINCE NODEID" "$HELPER" n2 yesterday 2
+expect_fail "vdisk-fence-pacemaker without NODEID" 2 "usage: vdisk-fence-pacemaker NODE SINCE NODEID" "$HELPER" n2 0
 
 safety_cluster 3000
 fence_setup "$HELPER"
@@ -61,6 +63,14 @@ step "the administrator confirms n2 fenced: vd1 goes on through n3"
 t_fenced=$(now_ms)
 expect_ok "stonith_admin --confirm n2" pcmk exec n1 stonith_admin --confirm n2
 fence_released w1 vdisk-fence-pacemaker "$t_fenced"
+
+step "the helper: n2 fenced since it joined, not since a later time"
+t=$(date +%s)
+expect_ok "vdisk-fence-pacemaker n2 (fenced at $((t_fenced / 1000)))" vdc exec n1 "$HELPER" n2 "$((t_fenced / 1000 - 1))" 2
+rc=0
+vdc exec n1 "$HELPER" n2 "$((t + 60))" 2 || rc=$?
+((rc == 1)) || fail "vdisk-fence-pacemaker n2 SINCE (a minute from now) 2 exited $rc, not 1"
+echo "ok: a fencing before SINCE does not count"
 
 step "every block holds its newest acknowledged generation"
 vdw_stop w1

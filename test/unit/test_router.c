@@ -506,7 +506,7 @@ static void test_fenced_disk_waits(void **state)
 /* Both paths of a disk failed (nobody answered a read, which gets EIO): a
  * new request does not wait out the hold until it gets EIO too. A held path
  * whose node is reachable is tried again by a new request half a timeout
- * after it failed: PEER's, the older failure. */
+ * after it failed: the primary, PEER's, first. */
 static void test_held_paths_tried_again(void **state)
 {
 	struct creq r, r2;
@@ -527,8 +527,8 @@ static void test_held_paths_tried_again(void **state)
 	assert_int_equal(r2.status, 0);
 }
 
-/* A path that failed while its node was out of the membership is not held
- * once the node is back: the disk goes to its primary again at once. */
+/* A path that failed is not held once its node has left the membership
+ * and come back: the disk goes to its primary again at once. */
 static void test_path_hold_ends_on_rejoin(void **state)
 {
 	struct creq r, w;
