@@ -296,6 +296,21 @@ static void test_fence_rejoin(void **state)
 	assert_int_equal(nodes[1].changed, 0);
 }
 
+/* Node 1's own corosync goes away (no view of who left): its fences last a
+ * lease, as without a fence command, and it runs none. */
+static void test_own_corosync_lost(void **state)
+{
+	struct membership *m = fake.nodes[1];
+
+	m->ops->lost(m->ctx);
+	assert_non_null(fence_of(1, 2));
+	assert_true(fence_of(1, 2)->until < UINT64_MAX);
+	pump_for(LEASE_MS + FENCE_EXTRA_MS + 100);
+	assert_null(fence_of(1, 2));
+	assert_null(fence_of(1, 3));
+	assert_int_equal(fence_runs("n2") + fence_runs("n3"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +319,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fence_command, setup_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_command_early, setup_yes, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_rejoin, setup_cmd, teardown),
+		cmocka_unit_test_setup_teardown(test_own_corosync_lost, setup_cmd, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
