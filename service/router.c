@@ -35,8 +35,6 @@
 /* A node reachable but silent about a mutating attempt past its deadline is
  * asked what became of it this often. */
 #define PROBE_MS 1000
-/* A tick this late means the data thread did not run meanwhile. */
-#define STALL_MS 250
 #define MS 1000000ull
 
 struct path_fail {
@@ -86,11 +84,6 @@ struct router {
 	struct router_stat nstats[TRANSPORT_MAX_PEERS + 1]; /* per serving node */
 	size_t nnstats;
 	unsigned int ticks;
-	/* This thread has run without a gap since awake_ns: only a peer silent
-	 * for silence_ns of that is silent for its own part (tick()). */
-	uint64_t last_tick_ns;
-	uint64_t awake_ns;
-	uint64_t silence_ns;
 	pthread_mutex_t pub_lock;
 	struct router_stats *pub;
 };
@@ -872,12 +865,6 @@ static void tick(void *data)
 	uint64_t now = now_ns(), timeout = (uint64_t)r->io_timeout_ms * 1000000;
 	size_t i;
 
-	/* A tick much later than due: this thread did not run (the host
-	 * starved it, or it waited on the kernel). Heartbeats went unanswered
-	 * both ways meanwhile: every peer looks silent for a while. */
-	if (now - r->last_tick_ns > STALL_MS * MS)
-		r->awake_ns = now;
-	r->last_tick_ns = now;
 	for (i = 0; i < BUCKETS && r->map; i++) {
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
 			/* An answer that never comes counts as a failed path:
@@ -889,12 +876,15 @@ static void tick(void *data)
 					local_slow(r, req);
 					continue;
 				}
-				/* Reachable: ask. Silent: ask too (the probe
-				 * waits for a link) while its silence may be
-				 * ours, a thread of this node that did not run. */
-				if (vd_op_mutates(req->op) &&
-				    (transport_peer_up(r->t, req->target) ||
-				     now - r->awake_ns < r->silence_ns)) {
+				/* Ask, reachable or silent (the probe waits
+				 * for a link): a node that is silent may be a
+				 * vdiskd stopped with the write queued to its
+				 * kernel workers, which run it when it goes on,
+				 * deadline or not (torture seed 22, cycle 330).
+				 * The attempt is dead once the node says so,
+				 * leaves the membership (its disks then wait
+				 * out its lease: vdmap.h's fences) or restarts. */
+				if (vd_op_mutates(req->op)) {
 					probe_send(r, req, now);
 					continue;
 				}
@@ -1077,9 +1067,6 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 	r->t = t;
 	r->lease = lease;
 	r->io_timeout_ms = io_timeout_ms;
-	/* Long enough for links to come up again after a stall of ours (a
-	 * heartbeat timeout, then HB_UP_STREAK answers). */
-	r->silence_ns = 2ull * transport_heartbeat_timeout_ms(t) * MS + 1000 * MS;
 	qb_list_init(&r->age);
 	pthread_mutex_init(&r->pub_lock, NULL);
 	for (i = 0; i < BUCKETS; i++)

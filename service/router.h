@@ -12,12 +12,14 @@
  * from then on (remote.h). Past it, a read or flush moves on to the other
  * path at once; a write, trim or write-zeroes moves on only once its
  * attempt is dead (DESIGN.md, I2): the node answered, or says it is not
- * running it (a VD_PROBE every PROBE_MS while the node is reachable: a slow
- * disk is waited for, and logged, never raced), or the node is silent (no
- * link carries data while this thread ran without a gap for two heartbeat
- * timeouts and a second: its frames can no longer start, so nothing of the
- * attempt lands late but what its kernel had taken; a silence that may be
- * this node's own, its thread starved, is asked about like a live node). A request that finds
+ * running it (a VD_PROBE every PROBE_MS, sent once a link carries it: a
+ * slow disk is waited for, and logged, never raced), or the node left the
+ * membership (its disks then wait out its lease) or restarted. A silent
+ * node is not enough: a vdiskd stopped (SIGSTOP, a pause) after it handed a
+ * write to its kernel's io_uring workers, which stop with it, runs that
+ * write when it goes on, past any deadline; its disk waits meanwhile, and a
+ * vdiskd that never goes on is killed by its monitor (Pacemaker), which
+ * cancels what its kernel had queued. A request that finds
  * no path to go to waits, and gets -EIO once it has had no path for
  * timeout_ms without a break. A local attempt is never abandoned (see
  * tick() in router.c): past the timeout it is only logged.

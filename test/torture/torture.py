@@ -37,7 +37,8 @@ def min_hold(kind, io_timeout_ms, fence_bound_ms, membership_ms):
     """The shortest hold that makes the fault what it claims to be."""
     if kind in ("vdiskd-stop", "disk-stall", "disk-error"):
         # Longer than [io] timeout_ms (and the heartbeat timeout): the
-        # others give up on the frozen node or path and re-route.
+        # attempts out to the frozen node or path pass their deadline (a
+        # failed path is left for the other; a frozen one is waited for).
         return io_timeout_ms + 1500
     if kind in ("corosync-stop", "isolate", "partition-asym"):
         # The membership changes after corosync's token timeout and
