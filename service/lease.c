@@ -293,12 +293,14 @@ static void run_done(void *ctx, int status)
 		/* Fenced, and its lease run out too: a command that says yes
 		 * too soon (a wrong one) still cannot end the fence early. */
 		if (now < r->bound)
-			qb_log(LOG_NOTICE, "lease: %s %s %s says node %s is fenced; its disks "
-			       "go on without it once its lease has run out, in %" PRIu64 " ms",
-			       l->fence_cmd, r->node, r->since, r->node, (r->bound - now) / MS);
+			qb_log(LOG_NOTICE, "lease: %s %s %s %" PRIu32 " says node %s is fenced; "
+			       "its disks go on without it once its lease has run out, in %"
+			       PRIu64 " ms", l->fence_cmd, r->node, r->since, r->nodeid, r->node,
+			       (r->bound - now) / MS);
 		else
-			qb_log(LOG_NOTICE, "lease: %s %s %s says node %s is fenced; its disks "
-			       "go on without it", l->fence_cmd, r->node, r->since, r->node);
+			qb_log(LOG_NOTICE, "lease: %s %s %s %" PRIu32 " says node %s is fenced; "
+			       "its disks go on without it", l->fence_cmd, r->node, r->since,
+			       r->nodeid, r->node);
 		if (f) {
 			f->f.until = r->bound;
 			f->run = NULL;

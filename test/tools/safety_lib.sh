@@ -346,7 +346,7 @@ fence_held() {
 	held=$(vdw_acks_after "$w" "$((T_LEAVE + 1000))")
 	((held == 0)) || fail "vd1 did not wait for the fence: $held writes acknowledged through n3 after n2 left + 1 s, before $cmd confirmed the fence"
 	echo "ok: no write acknowledged from n2 leaving + 1 s to + $((end - T_LEAVE)) ms"
-	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+: exit status 1 \\(run 1\\)" ||
+	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+ [0-9]+: exit status 1 \\(run 1\\)" ||
 		fail "n1 does not log $cmd's failure: $(log_since n1 "$FENCE_MARK" | grep 'lease:' | tail -n 3)"
 }
 
@@ -358,6 +358,6 @@ fence_released() {
 		fail "vd1 does not go on after the fence was confirmed ($(vdw_acks_after "$w" "$t") acknowledged)"
 	first=$(awk -v t="$t" '$1 == "A" && $4 > t { print $4; exit }' "$(vdw_log "$w")")
 	echo "ok: first write acknowledged $((first - t)) ms after the fence was confirmed"
-	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+ says node n2 is fenced; its disks go on without it" ||
+	log_has n1 "$FENCE_MARK" "$cmd n2 [0-9]+ [0-9]+ says node n2 is fenced; its disks go on without it" ||
 		fail "n1 does not log the confirmation"
 }
