@@ -4,6 +4,8 @@
 # disk on it to play with.
 #
 #   scripts/sandbox.sh [up]     install dependencies, build, start, show
+#   scripts/sandbox.sh up --force   the same over a sandbox that exists,
+#                               wiping it (disk data included)
 #   scripts/sandbox.sh status   nodes, processes, quorum
 #   scripts/sandbox.sh down     stop everything and remove the sandbox
 set -euo pipefail
@@ -35,9 +37,32 @@ show() {
 	"$H" exec "$node" "$@"
 }
 
+# sandbox_exists: prints what a new sandbox would destroy, if anything.
+sandbox_exists() {
+	local ns
+	ns=$(ip netns list 2>/dev/null | awk -v p="$VDC_PREFIX-" 'index($1, p) == 1 { print $1 }' |
+		tr '\n' ' ')
+	if [[ -n $ns ]]; then
+		echo "a sandbox is running (namespaces ${ns% }; state and disk data in $VDC_DIR)"
+	elif [[ -e $VDC_DIR ]]; then
+		echo "a stopped sandbox's state and disk data are in $VDC_DIR"
+	fi
+}
+
+USAGE="usage: $0 [up [--force]|status|down]"
 case ${1:-up} in
 up)
-	[[ $# -le 1 ]] || { echo "usage: $0 [up|status|down]" >&2; exit 2; }
+	force=false
+	case $# in
+	0 | 1) ;;
+	2) [[ $2 == --force ]] || { echo "$USAGE" >&2; exit 2; }; force=true ;;
+	*) echo "$USAGE" >&2; exit 2 ;;
+	esac
+	found=$(sandbox_exists)
+	if [[ -n $found ]] && ! $force; then
+		echo "sandbox.sh: $found; up would wipe it: run $0 down first, or $0 up --force" >&2
+		exit 1
+	fi
 	banner "installing dependencies"
 	bash scripts/install-deps.sh
 	banner "building into $VDISK_BUILD"
@@ -106,7 +131,7 @@ down)
 	"$H" down
 	;;
 *)
-	echo "usage: $0 [up|status|down]" >&2
+	echo "$USAGE" >&2
 	exit 2
 	;;
 esac
