@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <vdisk/syntax.h>
+
 #include "format.h"
 
 int arg_copy(char *dst, size_t size, const char *value, const char *what)
@@ -10,6 +12,19 @@ int arg_copy(char *dst, size_t size, const char *value, const char *what)
 	if (strlen(value) >= size) {
 		complain("%s '%s' is too long (at most %zu characters)", what, value, size - 1);
 		return -ENAMETOOLONG;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+int name_fill(char *dst, const char *value)
+{
+	char err[256];
+	int ret = vdisk_name_check(value, err, sizeof(err));
+
+	if (ret) {
+		complain("%s", err);
+		return ret;
 	}
 	strcpy(dst, value);
 	return 0;

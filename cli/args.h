@@ -13,6 +13,10 @@
 /* Copies value into dst of size bytes; what names it in the complaint. */
 int arg_copy(char *dst, size_t size, const char *value, const char *what);
 
+/* A disk name operand into dst (VDISK_NAME_MAX + 1 bytes), checked by the
+ * daemon's own rule: a bad name is a usage error, not a refusal. */
+int name_fill(char *dst, const char *value);
+
 /* --size, when given, into *out: bytes with an optional binary suffix, at
  * most max. */
 int opt_size_get(const struct cli *cli, uint64_t max, uint64_t *out);

@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+#include <vdisk/syntax.h>
 
 #include "args.h"
 #include "reply.h"
@@ -275,6 +278,9 @@ int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *pa
 			 cmd_opts[opt].name, arg, VDISK_NODE_MAX, VDISK_DEVICE_MAX);
 	else if (ret)
 		complain("%s '%s': expected NODE:DEVICE", cmd_opts[opt].name, arg);
+	else if ((ret = vdisk_device_spec_check(path->device)))
+		complain("%s '%s': '%s' is not a device (use an absolute path, UUID=, LABEL= or "
+			 "PARTUUID=)", cmd_opts[opt].name, arg, path->device);
 	return ret;
 }
 
@@ -306,7 +312,7 @@ static int perm_fill(const struct cli *cli, char *owner, char *group, uint32_t *
 
 int disk_fill(union vdisk_ctl_request *req, const struct cli *cli)
 {
-	return arg_copy(req->disk.name, sizeof(req->disk.name), cli->name, "disk name");
+	return name_fill(req->disk.name, cli->name);
 }
 
 int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
@@ -318,7 +324,7 @@ int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
 		complain("disk create: --primary NODE:DEVICE is required");
 		return -EINVAL;
 	}
-	ret = arg_copy(c->name, sizeof(c->name), cli->name, "disk name");
+	ret = name_fill(c->name, cli->name);
 	if (ret)
 		return ret;
 	ret = path_fill(cli, CO_PRIMARY, &c->primary);
@@ -328,12 +334,23 @@ int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
 		ret = path_fill(cli, CO_SECONDARY, &c->secondary);
 		if (ret)
 			return ret;
+		/* The daemon also sees the same path named twice ("n2" and "2"). */
+		if (!memcmp(&c->primary, &c->secondary, sizeof(c->primary))) {
+			complain("disk create: the secondary path is the primary path");
+			return -EINVAL;
+		}
 	}
 	ret = opt_size_get(cli, UINT64_MAX, &c->size);
 	if (ret)
 		return ret;
-	if (cli->given & CO_BIT(CO_SIZE))
+	if (cli->given & CO_BIT(CO_SIZE)) {
+		if (!c->size || c->size % VDISK_SECTOR) {
+			complain("--size '%s': not a positive multiple of %u bytes",
+				 cli->opt[CO_SIZE], VDISK_SECTOR);
+			return -EINVAL;
+		}
 		c->flags |= VDISK_CTL_F_SIZE;
+	}
 	return perm_fill(cli, c->owner, c->group, &c->mode, &c->flags);
 }
 
@@ -346,7 +363,7 @@ int perm_set_fill(union vdisk_ctl_request *req, const struct cli *cli)
 		complain("perm set: give at least one of --owner, --group, --mode");
 		return -EINVAL;
 	}
-	ret = arg_copy(p->name, sizeof(p->name), cli->name, "disk name");
+	ret = name_fill(p->name, cli->name);
 	if (ret)
 		return ret;
 	return perm_fill(cli, p->owner, p->group, &p->mode, &p->flags);

@@ -17,17 +17,27 @@ int map_set_fill(union vdisk_ctl_request *req, const struct cli *cli)
 		complain("map set: --primary NODE:DEVICE is required");
 		return -EINVAL;
 	}
-	ret = arg_copy(m->name, sizeof(m->name), cli->name, "disk name");
+	ret = name_fill(m->name, cli->name);
 	if (!ret)
 		ret = path_fill(cli, CO_PRIMARY, &m->primary);
-	if (!ret && (cli->given & CO_BIT(CO_SECONDARY)))
-		ret = path_fill(cli, CO_SECONDARY, &m->secondary);
+	if (ret || !(cli->given & CO_BIT(CO_SECONDARY)))
+		return ret;
+	/* Removing the secondary is said, never implied by leaving it out. */
+	if (!strcmp(cli->opt[CO_SECONDARY], "none")) {
+		m->flags |= VDISK_CTL_F_NO_SECONDARY;
+		return 0;
+	}
+	ret = path_fill(cli, CO_SECONDARY, &m->secondary);
+	if (!ret && !memcmp(&m->primary, &m->secondary, sizeof(m->primary))) {
+		complain("map set: the secondary path is the primary path");
+		ret = -EINVAL;
+	}
 	return ret;
 }
 
 int map_promote_fill(union vdisk_ctl_request *req, const struct cli *cli)
 {
-	int ret = arg_copy(req->map.name, sizeof(req->map.name), cli->name, "disk name");
+	int ret = name_fill(req->map.name, cli->name);
 
 	return ret ? ret : arg_copy(req->map.node, sizeof(req->map.node), cli->name2, "node");
 }
@@ -83,6 +93,9 @@ int cycle_print(struct json_object *reply, const struct cli *cli,
 	printf("; %s in cycle %llx: %.1f ms, I/O held %.1f ms, longest drain %.1f ms (node %llu)\n",
 	       done_verbs[req->hdr.id], (unsigned long long)txid, cycle_us / 1000.0,
 	       held_us / 1000.0, drain_us / 1000.0, (unsigned long long)drain_node);
+	if (req->hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & VDISK_CTL_F_NO_SECONDARY))
+		printf("%s now has no secondary path: it stops when %s or its node fails\n",
+		       cli->name, pri);
 	return 0;
 }
 

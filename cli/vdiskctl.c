@@ -150,7 +150,7 @@ static const struct cmd cmds[] = {
 	},
 	{
 		.name = "map set",
-		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE]",
+		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE|none]",
 		.summary = "change a disk's paths (a reconfiguration cycle)",
 		.type = VDISK_CTL_MAP_SET,
 		.size = sizeof(struct vdisk_ctl_map_req),

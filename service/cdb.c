@@ -30,6 +30,8 @@
 #include "dbfile.h"
 #include "prober.h"
 
+#include <vdisk/syntax.h>
+
 enum op_state {
 	OP_WAIT_SYNC, /* queued until the database is synced */
 	OP_PROBING, /* waiting for the paths' nodes to check them */
@@ -855,7 +857,7 @@ static int path_check(struct cdb *c, const struct db_path *p, char *err, size_t 
 
 	if (!p->nodeid)
 		return 0;
-	if (device_spec_check(p->device)) {
+	if (vdisk_device_spec_check(p->device)) {
 		snprintf(err, errlen,
 			 "%s: '%s': not a device (use an absolute path, UUID=, LABEL= or PARTUUID=)",
 			 node, p->device);
@@ -875,7 +877,7 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, 
 	struct db_update u = { .op = DB_OP_CREATE, .disk = *disk };
 	int rc;
 
-	if ((rc = quorum_check(c, err, errlen)) || (rc = db_name_check(disk->name, err, errlen)) ||
+	if ((rc = quorum_check(c, err, errlen)) || (rc = vdisk_name_check(disk->name, err, errlen)) ||
 	    (rc = db_mode_check(disk->mode, err, errlen)))
 		return rc;
 	if (db_disk_find(&c->db, disk->name)) {

@@ -675,6 +675,8 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 		if ((rc = path_resolve(ctl, &req->map.primary, &rr.paths[0], err, errlen)) ||
 		    (rc = path_resolve(ctl, &req->map.secondary, &rr.paths[1], err, errlen)))
 			return rc;
+		rr.keep_secondary = !req->map.secondary.node[0] &&
+				    !(req->map.flags & VDISK_CTL_F_NO_SECONDARY);
 		break;
 	case VDISK_CTL_MAP_PROMOTE:
 		rr.kind = RECONFIG_PROMOTE;

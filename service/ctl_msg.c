@@ -105,8 +105,15 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 		return -EINVAL;
 	}
 	if ((hdr.id == VDISK_CTL_DISK_CREATE && (req->create.flags & ~known)) ||
-	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known))) {
+	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known)) ||
+	    (hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & ~VDISK_CTL_F_NO_SECONDARY)) ||
+	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags)) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
+		return -EINVAL;
+	}
+	if (hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & VDISK_CTL_F_NO_SECONDARY) &&
+	    req->map.secondary.node[0]) {
+		snprintf(err, errlen, "map set: a secondary path and 'none' at once");
 		return -EINVAL;
 	}
 	if (hdr.id == VDISK_CTL_PING) {

@@ -8,6 +8,8 @@
 
 #include "db.h"
 
+#include <vdisk/syntax.h>
+
 void db_init(struct db *db)
 {
 	memset(db, 0, sizeof(*db));
@@ -76,36 +78,6 @@ const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodei
 	return NULL;
 }
 
-int db_name_check(const char *name, char *err, size_t errlen)
-{
-	size_t i, len = strnlen(name, VDISK_NAME_MAX + 1);
-
-	if (len == 0) {
-		snprintf(err, errlen, "invalid disk name '': a name must not be empty");
-		return -EINVAL;
-	}
-	if (len > VDISK_NAME_MAX) {
-		snprintf(err, errlen, "invalid disk name '%.*s...': longer than %d characters",
-			 16, name, VDISK_NAME_MAX);
-		return -EINVAL;
-	}
-	/* Names are CMAP key components, NBD export names and file names:
-	 * letters, digits, '_' and '-' keep them valid in all three. */
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
-
-		if (alnum || (i > 0 && (c == '_' || c == '-')))
-			continue;
-		snprintf(err, errlen,
-			 "invalid disk name '%s': use letters, digits, '_' and '-', starting with a letter or digit",
-			 name);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int db_mode_check(uint32_t mode, char *err, size_t errlen)
 {
 	if (mode > DB_MODE_MAX) {
@@ -135,7 +107,7 @@ int db_disk_check(const struct db_disk *disk, char *err, size_t errlen)
 {
 	int rc;
 
-	rc = db_name_check(disk->name, err, errlen);
+	rc = vdisk_name_check(disk->name, err, errlen);
 	if (rc)
 		return rc;
 	rc = db_mode_check(disk->mode, err, errlen);

@@ -84,7 +84,7 @@ struct db_update {
 	struct db_inventory inv;
 };
 
-#define DB_SECTOR 512u
+#define DB_SECTOR VDISK_SECTOR
 /* rwx for owner, group and other: setuid, setgid and sticky mean nothing on
  * a device, and ndfs refuses them on chmod. */
 #define DB_MODE_MAX 0777u
@@ -104,9 +104,9 @@ struct db_disk *db_disk_find(const struct db *db, const char *name);
 const struct db_disk *db_disk_find_id(const struct db *db, uint32_t id);
 const struct db_inventory *db_inventory_find(const struct db *db, uint32_t nodeid);
 
-/* Validity checks shared by the control server and db_apply. Each returns 0 or
- * -EINVAL and writes a reason into err. */
-int db_name_check(const char *name, char *err, size_t errlen);
+/* Validity checks shared by the control server and db_apply (the name's is
+ * vdisk_name_check(), <vdisk/name.h>). Each returns 0 or -EINVAL and writes a
+ * reason into err. */
 int db_mode_check(uint32_t mode, char *err, size_t errlen);
 int db_disk_check(const struct db_disk *disk, char *err, size_t errlen);
 

@@ -18,36 +18,10 @@
 #include <linux/fs.h>
 
 #include <vdisk/ctl.h>
+#include <vdisk/syntax.h>
 
 #include "device.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char *const spec_tags[] = {"UUID", "LABEL", "PARTUUID"};
-
-int device_spec_check(const char *spec)
-{
-	size_t len = strnlen(spec, VDISK_DEVICE_MAX + 1);
-	const char *eq;
-	size_t i;
-
-	if (!len || len > VDISK_DEVICE_MAX)
-		return -EINVAL;
-	/* Specs end up in CMAP keys' values, JSON and log lines. */
-	for (i = 0; i < len; i++)
-		if ((unsigned char)spec[i] < ' ' || spec[i] == 0x7f)
-			return -EINVAL;
-	if (spec[0] == '/')
-		return 0;
-	eq = strchr(spec, '=');
-	if (!eq || !eq[1])
-		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(spec_tags); i++)
-		if (strlen(spec_tags[i]) == (size_t)(eq - spec) &&
-		    !memcmp(spec, spec_tags[i], (size_t)(eq - spec)))
-			return 0;
-	return -EINVAL;
-}
 
 /* The device carrying tag spec (UUID=, LABEL=, PARTUUID=), or NULL. */
 static char *tag_evaluate(const char *spec)
@@ -75,7 +49,7 @@ int device_resolve(const char *spec, char *path, size_t pathlen)
 	const char *src = spec;
 	int ret;
 
-	ret = device_spec_check(spec);
+	ret = vdisk_device_spec_check(spec);
 	if (ret < 0)
 		return ret;
 	if (spec[0] != '/') {

@@ -30,12 +30,7 @@ struct device_info {
 	uint64_t size;
 };
 
-/*
- * Checks the syntax of a spec, without looking at the system. Returns 0 or
- * -EINVAL: empty, longer than VDISK_DEVICE_MAX, a control character, a
- * relative path, an unknown TAG= or an empty tag value.
- */
-int device_spec_check(const char *spec);
+/* A spec's syntax: vdisk_device_spec_check(), <vdisk/syntax.h>. */
 
 /*
  * Resolves spec into path: an absolute path is copied as is; a tag is looked

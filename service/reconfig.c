@@ -11,6 +11,8 @@
 #include <qb/qblist.h>
 #include <qb/qblog.h>
 
+#include <vdisk/syntax.h>
+
 #include "clock.h"
 #include "db_json.h"
 #include "hook.h"
@@ -165,12 +167,21 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		u->disk.secondary = d->primary;
 		return 0;
 	case RECONFIG_MAP:
-		if (!memcmp(&req->paths[0], &d->primary, sizeof(d->primary)) &&
-		    !memcmp(&req->paths[1], &d->secondary, sizeof(d->secondary)))
+		u->disk.primary = req->paths[0];
+		u->disk.secondary = req->keep_secondary ? d->secondary : req->paths[1];
+		if (req->keep_secondary && d->secondary.nodeid &&
+		    !memcmp(&u->disk.primary, &d->secondary, sizeof(d->secondary))) {
+			snprintf(err, errlen, "%s:%s is the secondary path of '%s' already: to make "
+				 "it the primary, run map promote %s %s (or name the new secondary "
+				 "with --secondary, 'none' for none)",
+				 node_name(rc, d->secondary.nodeid), d->secondary.device, d->name,
+				 d->name, node_name(rc, d->secondary.nodeid));
+			return -EINVAL;
+		}
+		if (!memcmp(&u->disk.primary, &d->primary, sizeof(d->primary)) &&
+		    !memcmp(&u->disk.secondary, &d->secondary, sizeof(d->secondary)))
 			return 1;
 		u->op = DB_OP_MAP;
-		u->disk.primary = req->paths[0];
-		u->disk.secondary = req->paths[1];
 		return 0;
 	case RECONFIG_SUSPEND:
 	case RECONFIG_RESUME:
@@ -766,7 +777,7 @@ static int path_valid(const struct reconfig *rc, const struct db_path *p, char *
 
 	if (!p->nodeid)
 		return 0;
-	if (device_spec_check(p->device)) {
+	if (vdisk_device_spec_check(p->device)) {
 		snprintf(err, errlen,
 			 "%s: '%s': not a device (use an absolute path, UUID=, LABEL= or PARTUUID=)",
 			 node_name(rc, p->nodeid), p->device);

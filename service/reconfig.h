@@ -54,6 +54,7 @@ struct reconfig_req {
 	char disk[VDISK_NAME_MAX + 1];
 	uint32_t node; /* PROMOTE */
 	struct db_path paths[2]; /* MAP */
+	bool keep_secondary; /* MAP: paths[1] is the disk's current secondary */
 };
 
 /* What a cycle cost, for the requester. */

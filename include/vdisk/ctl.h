@@ -32,6 +32,8 @@
 #define VDISK_DEVICE_MAX 255
 /* A user or group as typed by the user: a name or a decimal id. */
 #define VDISK_USER_MAX 63
+/* A disk's size is a whole number of these. */
+#define VDISK_SECTOR 512u
 
 enum vdisk_ctl_type {
 	/* struct vdisk_ctl_req. Reply: {"node": {"id", "name"}, "quorate",
@@ -89,7 +91,8 @@ enum vdisk_ctl_type {
 	/* The four below run a reconfiguration cycle (need root or haclient).
 	 * Reply: {"generation", "disk": disk, "cycle": {"unchanged", "txid",
 	 * "cycle_us", "held_us", "drain_us_max", "drain_node"}}. */
-	/* struct vdisk_ctl_map_req: primary (required) and secondary. */
+	/* struct vdisk_ctl_map_req: primary (required) and secondary (kept
+	 * when empty, removed with VDISK_CTL_F_NO_SECONDARY). */
 	VDISK_CTL_MAP_SET,
 	/* struct vdisk_ctl_map_req: node's path becomes the primary. */
 	VDISK_CTL_MAP_PROMOTE,
@@ -118,6 +121,9 @@ struct vdisk_ctl_path {
 #define VDISK_CTL_F_GROUP (1u << 1)
 #define VDISK_CTL_F_MODE (1u << 2)
 #define VDISK_CTL_F_SIZE (1u << 3)
+/* map set: remove the secondary path. Without it, an empty secondary
+ * keeps the disk's current one: redundancy is never dropped by omission. */
+#define VDISK_CTL_F_NO_SECONDARY (1u << 4)
 
 struct vdisk_ctl_create_req {
 	struct qb_ipc_request_header hdr;
@@ -164,7 +170,8 @@ struct vdisk_ctl_map_req {
 	char name[VDISK_NAME_MAX + 1];
 	char node[VDISK_NODE_MAX + 1]; /* MAP_PROMOTE */
 	struct vdisk_ctl_path primary; /* MAP_SET */
-	struct vdisk_ctl_path secondary;
+	struct vdisk_ctl_path secondary; /* empty: keep the current one */
+	uint32_t flags; /* MAP_SET: VDISK_CTL_F_NO_SECONDARY */
 };
 
 /* Any request, as the daemon decodes it and the CLI builds it. */

@@ -46,20 +46,20 @@ gid=54321
 while getent group "$gid" >/dev/null; do gid=$((gid + 1)); done
 
 step "invalid disk names"
-expect_fail "name starting with '-'" 1,2 "name|option" \
+expect_fail "name starting with '-'" 2 "name|option" \
 	ctl n1 disk create -bad --primary "n2:$dev"
-expect_fail "name starting with '-' after --" 1,2 "name" \
+expect_fail "name starting with '-' after --" 2 "name" \
 	ctl n1 disk create --primary "n2:$dev" -- -bad
-expect_fail "name with a dot" 1,2 "name" \
+expect_fail "name with a dot" 2 "name" \
 	ctl n2 disk create a.b --primary "n2:$dev"
 long=$(printf 'x%.0s' $(seq 64))
-expect_fail "64-character name" 1,2 "long|name" \
+expect_fail "64-character name" 2 "long|name" \
 	ctl n3 disk create "$long" --primary "n2:$dev"
-expect_fail "empty name" 1,2 "name" \
+expect_fail "empty name" 2 "name" \
 	ctl n1 disk create "" --primary "n2:$dev"
-expect_fail "name with a slash" 1,2 "name" \
+expect_fail "name with a slash" 2 "name" \
 	ctl n1 disk create a/b --primary "n2:$dev"
-expect_fail "name with a space" 1,2 "name" \
+expect_fail "name with a space" 2 "name" \
 	ctl n1 disk create "a b" --primary "n2:$dev"
 
 step "unknown nodes and bad devices"
@@ -71,28 +71,28 @@ expect_fail "missing device" 1 "n2: /srv/missing: No such file or directory" \
 	ctl n1 disk create vd1 --primary n2:/srv/missing
 expect_fail "missing secondary device" 1 "n3: /srv/missing2: No such file or directory" \
 	ctl n1 disk create vd1 --primary "n2:$dev" --secondary n3:/srv/missing2
-expect_fail "primary without a node" 1,2 "primary|NODE" \
+expect_fail "primary without a node" 2 "primary|NODE" \
 	ctl n1 disk create vd1 --primary /x
-expect_fail "relative device path" 1,2 "absolute|device|relative" \
+expect_fail "relative device path" 2 "absolute|device|relative" \
 	ctl n1 disk create vd1 --primary n2:relative.img
-expect_fail "secondary on the primary's node" 1,2 "secondary" \
+expect_fail "secondary on the primary's node" 2 "secondary" \
 	ctl n1 disk create vd1 --primary "n2:$dev" --secondary "n2:$dev"
 expect_fail "existing name" 1 "exist" \
 	ctl n2 disk create vd0 --primary "n2:$dev"
 
 step "bad modes, sizes, owners"
-expect_fail "--mode 999" 1,2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode 999
-expect_fail "--mode abc" 1,2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode abc
-expect_fail "--mode 17777" 1,2 "mode" ctl n1 perm set vd0 --mode 17777
+expect_fail "--mode 999" 2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode 999
+expect_fail "--mode abc" 2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode abc
+expect_fail "--mode 17777" 2 "mode" ctl n1 perm set vd0 --mode 17777
 expect_fail "--mode 4755 on perm set" 2 "--mode '4755': $SPECIAL" ctl n1 perm set vd0 --mode 4755
 expect_fail "--mode 02640 on perm set" 2 "--mode '02640': $SPECIAL" ctl n2 perm set vd0 --mode 02640
 expect_fail "--mode 1777 on create" 2 "--mode '1777': $SPECIAL" \
 	ctl n3 disk create vd1 --primary "n2:$dev" --mode 1777
-expect_fail "--mode empty" 1,2 "mode" ctl n1 perm set vd0 --mode ""
-expect_fail "--size abc" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size abc
-expect_fail "--size 12Q" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size 12Q
-expect_fail "--size -5" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size -5
-expect_fail "--size 0" 1,2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size 0
+expect_fail "--mode empty" 2 "mode" ctl n1 perm set vd0 --mode ""
+expect_fail "--size abc" 2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size abc
+expect_fail "--size 12Q" 2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size 12Q
+expect_fail "--size -5" 2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size -5
+expect_fail "--size 0" 2 "size" ctl n1 disk create vd1 --primary "n2:$dev" --size 0
 expect_fail "unknown owner" 1 "nosuchuser" \
 	ctl n1 disk create vd1 --primary "n2:$dev" --owner nosuchuser
 expect_fail "unknown group on perm set" 1 "nosuchgroup" \

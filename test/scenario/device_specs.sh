@@ -102,6 +102,6 @@ step "a tag nobody carries"
 gen=$(generation n3)
 expect_fail "LABEL= of no device" 1 "n2: LABEL=vdt-missing-$$: No such file or directory" \
 	ctl n1 disk create nolabel --primary "n2:LABEL=vdt-missing-$$"
-expect_fail "an unknown tag" 1 "not a device (use an absolute path, UUID=, LABEL= or PARTUUID=)" \
+expect_fail "an unknown tag" 2 "not a device (use an absolute path, UUID=, LABEL= or PARTUUID=)" \
 	ctl n1 disk create badtag --primary "n2:SERIAL=x"
 assert_eq "generation unchanged" "$(generation n3)" "$gen"

@@ -10,7 +10,8 @@
 #   (d) the coordinator killed mid-cycle: the lowest remaining node cancels,
 #       I/O goes on;
 #   (e) suspend holds I/O cluster-wide until resume;
-#   (f) map set moves the paths; bad input changes nothing;
+#   (f) map set moves the paths, keeps the secondary unless told
+#       (--secondary none, said); bad input changes nothing;
 #   (g) a primary whose path broke on its node steps down all the same.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -177,6 +178,19 @@ expect_fail "map set without --primary" 2 "--primary NODE:DEVICE is required" \
 expect_fail "map promote without a node" 2 "missing NODE" ctl n1 map promote vd1
 assert_eq "generation unchanged by bad input" "$(generation n1)" "$gen"
 assert_eq "primary unchanged by bad input" "$(primary_of vd1 n2)" n1
+expect_fail "map set --primary the current secondary" 1 \
+	"n3:$f is the secondary path of 'vd1' already: to make it the primary, run map promote vd1 n3" \
+	ctl n1 map set vd1 --primary "n3:$f"
+assert_eq "generation unchanged by the refusal" "$(generation n1)" "$gen"
+expect_ok "map set vd1 --primary n2 (the secondary is kept)" ctl n1 map set vd1 --primary "n2:$f"
+assert_jq "vd1 keeps its secondary" "$(ctl n3 --json disk show vd1)" \
+	'.disk.primary.node_name == "n2" and .disk.secondary.node_name == "n3"'
+expect_ok "map set vd1 --secondary none" ctl n2 map set vd1 --primary "n1:$f" --secondary none
+grep -q "^vd1 now has no secondary path" <<<"$OUT" ||
+	fail "removing the secondary was not said: $OUT"
+assert_jq "vd1 has no secondary" "$(ctl n3 --json disk show vd1)" \
+	'.disk.primary.node_name == "n1" and .disk.secondary == null'
+expect_ok "map set vd1 back to n1 and n3" ctl n2 map set vd1 --primary "n1:$f" --secondary "n3:$f"
 fio_job final n2 2
 fio_wait final 60
 echo "ok: (f) I/O on the new mapping"

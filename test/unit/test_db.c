@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include <vdisk/syntax.h>
+
 #include "db.h"
 #include "db_json.h"
 #include "dbfile.h"
@@ -50,17 +52,17 @@ static void test_name_check(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		assert_int_equal(db_name_check(good[i], err, sizeof(err)), 0);
+		assert_int_equal(vdisk_name_check(good[i], err, sizeof(err)), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(db_name_check(bad[i], err, sizeof(err)), -EINVAL);
+		assert_int_equal(vdisk_name_check(bad[i], err, sizeof(err)), -EINVAL);
 		assert_non_null(strstr(err, "invalid disk name"));
 	}
 	memset(longname, 'a', sizeof(longname));
 	longname[VDISK_NAME_MAX] = '\0';
-	assert_int_equal(db_name_check(longname, err, sizeof(err)), 0);
+	assert_int_equal(vdisk_name_check(longname, err, sizeof(err)), 0);
 	longname[VDISK_NAME_MAX] = 'a';
 	longname[VDISK_NAME_MAX + 1] = '\0';
-	assert_int_equal(db_name_check(longname, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vdisk_name_check(longname, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "longer than 63"));
 }
 

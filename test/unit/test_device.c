@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include <vdisk/syntax.h>
+
 #include "device.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -36,18 +38,18 @@ static void test_spec_check(void **state)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(good); i++)
-		assert_int_equal(device_spec_check(good[i]), 0);
+		assert_int_equal(vdisk_device_spec_check(good[i]), 0);
 	for (i = 0; i < ARRAY_SIZE(bad); i++)
-		assert_int_equal(device_spec_check(bad[i]), -EINVAL);
+		assert_int_equal(vdisk_device_spec_check(bad[i]), -EINVAL);
 
 	/* VDISK_DEVICE_MAX (255) bytes and no more. */
 	memset(spec, 'a', sizeof(spec));
 	spec[0] = '/';
 	spec[255] = '\0';
-	assert_int_equal(device_spec_check(spec), 0);
+	assert_int_equal(vdisk_device_spec_check(spec), 0);
 	spec[255] = 'a';
 	spec[256] = '\0';
-	assert_int_equal(device_spec_check(spec), -EINVAL);
+	assert_int_equal(vdisk_device_spec_check(spec), -EINVAL);
 }
 
 static void test_resolve(void **state)
