@@ -201,6 +201,17 @@ static int generation_get(struct json_object *reply, uint64_t *generation)
 	return fields_get(reply, fields, ARRAY_SIZE(fields));
 }
 
+/* A reply's "note": what the request overrode (--force), on stdout after
+ * the result, for the administrator who asked for it. */
+static void note_print(struct json_object *reply)
+{
+	struct json_object *note;
+
+	if (json_object_object_get_ex(reply, "note", &note) &&
+	    json_object_is_type(note, json_type_string))
+		printf("note: %s\n", json_object_get_string(note));
+}
+
 /* Replies of create and perm set: {"generation", "disk": disk}. */
 static int changed_disk_get(struct json_object *reply, struct disk_view *d, uint64_t *generation)
 {
@@ -225,6 +236,7 @@ int created_print(struct json_object *reply, const struct cli *cli,
 	if (d.has_secondary)
 		printf(" and %s", d.secondary);
 	printf(", generation %llu\n", (unsigned long long)generation);
+	note_print(reply);
 	return 0;
 }
 
@@ -351,6 +363,8 @@ int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
 		}
 		c->flags |= VDISK_CTL_F_SIZE;
 	}
+	if (cli->given & CO_BIT(CO_FORCE))
+		c->flags |= VDISK_CTL_F_FORCE;
 	return perm_fill(cli, c->owner, c->group, &c->mode, &c->flags);
 }
 

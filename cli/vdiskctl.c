@@ -39,6 +39,7 @@ const struct cmd_opt_def cmd_opts[CO_NR] = {
 	[CO_INTERVAL] = { "--interval", required_argument },
 	[CO_WINDOW] = { "--window", required_argument },
 	[CO_ONEWAY] = { "--oneway", no_argument },
+	[CO_FORCE] = { "--force", no_argument },
 };
 
 /* getopt values of the long options without a short form */
@@ -118,11 +119,13 @@ static const struct cmd cmds[] = {
 		.name = "disk create",
 		/* the second line lines up under NAME in --help */
 		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE]\n"
-			    "              [--size SIZE] [--owner USER] [--group GROUP] [--mode MODE]",
+			    "              [--size SIZE] [--owner USER] [--group GROUP] [--mode MODE]\n"
+			    "              [--force]",
 		.summary = "create a virtual disk",
 		.type = VDISK_CTL_DISK_CREATE,
 		.size = sizeof(struct vdisk_ctl_create_req),
-		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY) | CO_BIT(CO_SIZE) | CO_PERM,
+		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY) | CO_BIT(CO_SIZE) | CO_PERM |
+			CO_BIT(CO_FORCE),
 		.operand = "NAME",
 		.fill = create_fill,
 		.print = created_print,

@@ -23,6 +23,7 @@ enum cmd_opt {
 	CO_INTERVAL,
 	CO_WINDOW,
 	CO_ONEWAY,
+	CO_FORCE,
 	CO_NR,
 };
 

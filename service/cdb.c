@@ -28,6 +28,7 @@
 #include "cpg_msg.h"
 #include "db_json.h"
 #include "dbfile.h"
+#include "path_probe.h"
 #include "prober.h"
 
 #include <vdisk/syntax.h>
@@ -44,6 +45,7 @@ struct probe {
 	bool pending;
 	int error;
 	uint64_t size;
+	char claim[VDISK_NAME_MAX + 1]; /* the disk whose storage it is already */
 };
 
 struct cdb_op {
@@ -52,8 +54,9 @@ struct cdb_op {
 	uint64_t reqid;
 	enum op_state state;
 	struct db_update u;
-	bool size_given;
+	unsigned int flags; /* CDB_CREATE_* */
 	struct probe probes[2]; /* primary, secondary */
+	char note[512]; /* for the requester on success: what --force overrode */
 	qb_loop_timer_handle timer;
 	cdb_done_fn done;
 	void *ctx;
@@ -166,6 +169,8 @@ static void op_complete(struct cdb_op *op, int rc, const char *err)
 
 	if (rc == 0 && op->u.op != DB_OP_DELETE)
 		disk = db_disk_find(&c->db, op->u.disk.name);
+	if (rc == 0)
+		err = op->note[0] ? op->note : NULL;
 	qb_loop_timer_del(c->loop, op->timer);
 	qb_list_del(&op->list);
 	if (op->done)
@@ -230,8 +235,8 @@ static void ops_fail_all(struct cdb *c, const char *err)
 		op_complete(op, -ENOTCONN, err);
 }
 
-static int op_queue(struct cdb *c, const struct db_update *u, bool size_given, cdb_done_fn done,
-		    void *ctx)
+static int op_queue(struct cdb *c, const struct db_update *u, unsigned int flags,
+		    cdb_done_fn done, void *ctx)
 {
 	struct cdb_op *op = calloc(1, sizeof(*op));
 
@@ -250,7 +255,7 @@ static int op_queue(struct cdb *c, const struct db_update *u, bool size_given, c
 		memcpy(op->u.inv.devices, u->inv.devices, u->inv.count * sizeof(*u->inv.devices));
 		op->u.inv.count = u->inv.count;
 	}
-	op->size_given = size_given;
+	op->flags = flags;
 	op->done = done;
 	op->ctx = ctx;
 	if (qb_loop_timer_add(c->loop, QB_LOOP_LOW, (uint64_t)CDB_OP_TIMEOUT_MS * QB_TIME_NS_IN_MSEC,
@@ -288,12 +293,43 @@ static const struct db_path *op_path(const struct cdb_op *op, size_t slot)
 	return slot == 0 ? &op->u.disk.primary : &op->u.disk.secondary;
 }
 
+/* A path of op is the storage of another disk already: refused, or with
+ * --force said in op's note. -EBUSY, or 0 to go on. */
+static int claim_judge(struct cdb_op *op, const struct db_path *p, const char *claim,
+		       char *err, size_t errlen)
+{
+	const struct db_disk *other = db_disk_find(&op->c->db, claim);
+	const struct db_path *theirs_path = !other ? NULL :
+				    other->primary.nodeid == p->nodeid ? &other->primary :
+				    other->secondary.nodeid == p->nodeid ? &other->secondary : NULL;
+	const char *node = membership_node_name(op->c->m, p->nodeid);
+	char theirs[VDISK_DEVICE_MAX + 64] = "";
+	size_t len;
+
+	if (theirs_path)
+		snprintf(theirs, sizeof(theirs), " (its %s path %s:%s)",
+			 theirs_path == &other->primary ? "primary" : "secondary", node, theirs_path->device);
+	if (!(op->flags & CDB_CREATE_FORCE)) {
+		snprintf(err, errlen, "%s: %s is the storage of disk '%s' already%s: a device backs "
+			 "one virtual disk; give another device, or --force to share it", node,
+			 p->device, claim, theirs);
+		return -EBUSY;
+	}
+	len = strlen(op->note);
+	snprintf(op->note + len, sizeof(op->note) - len, "%s--force: %s: %s is the storage of "
+		 "disk '%s' too%s; writes to either disk change the other", len ? "; " : "",
+		 node, p->device, claim, theirs);
+	qb_log(LOG_WARNING, "disk '%s': %s", op->u.disk.name, op->note + len);
+	return 0;
+}
+
 /* All probes answered: pick the size and multicast the row, or fail. */
 static void probes_finish(struct cdb_op *op)
 {
 	struct db_disk *d = &op->u.disk;
 	char err[512];
 	size_t i;
+	int rc;
 
 	for (i = 0; i < 2; i++) {
 		const struct db_path *p = op_path(op, i);
@@ -307,7 +343,12 @@ static void probes_finish(struct cdb_op *op)
 			op_complete(op, op->probes[i].error, err);
 			return;
 		}
-		if (i == 0 && !op->size_given)
+		if (op->probes[i].claim[0] &&
+		    (rc = claim_judge(op, p, op->probes[i].claim, err, sizeof(err)))) {
+			op_complete(op, rc, err);
+			return;
+		}
+		if (i == 0 && !(op->flags & CDB_CREATE_SIZE))
 			d->size = op->probes[0].size / DB_SECTOR * DB_SECTOR;
 		if (d->size == 0 || op->probes[i].size < d->size) {
 			snprintf(err, sizeof(err),
@@ -367,65 +408,6 @@ static void op_start(struct cdb_op *op)
 
 /* Message handlers */
 
-/* A path check another node (or this one) asked for, on the prober. */
-struct probe_answer {
-	struct cdb *c;
-	uint32_t from;
-	uint64_t reqid;
-	int slot;
-	char device[VDISK_DEVICE_MAX + 1];
-};
-
-static void probe_reply_send(struct cdb *c, uint32_t to, uint64_t reqid, int slot, int error,
-			     uint64_t size)
-{
-	struct json_object *body = json_object_new_object();
-
-	json_object_object_add(body, "slot", json_object_new_int(slot));
-	json_object_object_add(body, "error", json_object_new_int(-error));
-	json_object_object_add(body, "size", json_object_new_int64(error ? 0 : (int64_t)size));
-	msg_send(c, CPG_MSG_PROBE_REPLY, to, reqid, body);
-}
-
-static void probe_answered(void *ctx, struct prober_result *res)
-{
-	struct probe_answer *a = ctx;
-
-	/* Cancelled only when vdiskd stops: the asker times out or fails over. */
-	if (res->error != -ECANCELED) {
-		qb_log(LOG_INFO, "checked %s for node %" PRIu32 ": %s", a->device, a->from,
-		       res->error ? strerror(-res->error) : "ok");
-		probe_reply_send(a->c, a->from, a->reqid, a->slot, res->error, res->size);
-	}
-	free(a);
-}
-
-static void probe_answer(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
-{
-	struct cdb_msg_probe p;
-	struct probe_answer *a;
-	uint64_t ticket;
-	int rc = -ENOMEM;
-
-	if (cdb_msg_probe_decode(msg->body, &p)) {
-		qb_log(LOG_WARNING, "malformed probe from node %" PRIu32, from);
-		return;
-	}
-	a = calloc(1, sizeof(*a));
-	if (a) {
-		a->c = c;
-		a->from = from;
-		a->reqid = msg->reqid;
-		a->slot = p.slot;
-		snprintf(a->device, sizeof(a->device), "%s", p.device);
-		rc = prober_probe(c->prober, p.device, probe_answered, a, &ticket);
-	}
-	if (!rc)
-		return;
-	free(a);
-	probe_reply_send(c, from, msg->reqid, p.slot, rc, 0);
-}
-
 static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 {
 	struct cdb_op *op = op_find(c, msg->reqid);
@@ -440,6 +422,7 @@ static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 	pr->pending = false;
 	pr->error = r.error;
 	pr->size = r.size;
+	snprintf(pr->claim, sizeof(pr->claim), "%s", r.claim ? r.claim : "");
 	if (!probes_pending(op))
 		probes_finish(op);
 }
@@ -533,7 +516,7 @@ static void inventory_publish(struct cdb *c)
 	if (cur && db_inventory_equal(cur, &c->local_inv))
 		return;
 	u.inv = c->local_inv;
-	if (op_queue(c, &u, false, inventory_done, c) == 0)
+	if (op_queue(c, &u, 0, inventory_done, c) == 0)
 		c->inv_publishing = true;
 }
 
@@ -671,7 +654,7 @@ static void cdb_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *bu
 		break;
 	case CPG_MSG_PROBE:
 		if (msg.target == local_nodeid(c))
-			probe_answer(c, nodeid, &msg);
+			path_probe_answer(c, nodeid, &msg);
 		break;
 	case CPG_MSG_PROBE_REPLY:
 		if (msg.target == local_nodeid(c))
@@ -871,8 +854,8 @@ static int path_check(struct cdb *c, const struct db_path *p, char *err, size_t 
 	return 0;
 }
 
-int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, cdb_done_fn done,
-		    void *ctx, char *err, size_t errlen)
+int cdb_disk_create(struct cdb *c, const struct db_disk *disk, unsigned int flags,
+		    cdb_done_fn done, void *ctx, char *err, size_t errlen)
 {
 	struct db_update u = { .op = DB_OP_CREATE, .disk = *disk };
 	int rc;
@@ -884,7 +867,7 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, 
 		snprintf(err, errlen, "disk '%s' already exists", disk->name);
 		return -EEXIST;
 	}
-	if (size_given && (disk->size == 0 || disk->size % DB_SECTOR)) {
+	if ((flags & CDB_CREATE_SIZE) && (disk->size == 0 || disk->size % DB_SECTOR)) {
 		snprintf(err, errlen, "size %" PRIu64 " is not a positive multiple of %u bytes",
 			 disk->size, DB_SECTOR);
 		return -EINVAL;
@@ -897,7 +880,7 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, 
 		snprintf(err, errlen, "the secondary path is the primary path");
 		return -EINVAL;
 	}
-	rc = op_queue(c, &u, size_given, done, ctx);
+	rc = op_queue(c, &u, flags, done, ctx);
 	if (rc)
 		snprintf(err, errlen, "%s", strerror(-rc));
 	return rc;
@@ -917,7 +900,7 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 	if (u->op == DB_OP_PERM && (u->flags & DB_PERM_MODE) &&
 	    (rc = db_mode_check(u->disk.mode, err, errlen)))
 		return rc;
-	rc = op_queue(c, u, false, done, ctx);
+	rc = op_queue(c, u, 0, done, ctx);
 	if (rc)
 		snprintf(err, errlen, "%s", strerror(-rc));
 	return rc;
@@ -943,6 +926,12 @@ void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx)
 int cdb_send(struct cdb *c, enum cpg_msg_type type, uint64_t reqid, struct json_object *body)
 {
 	return msg_send(c, type, 0, reqid, body);
+}
+
+int cdb_send_to(struct cdb *c, enum cpg_msg_type type, uint32_t to, uint64_t reqid,
+		struct json_object *body)
+{
+	return msg_send(c, type, to, reqid, body);
 }
 
 int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,

@@ -32,7 +32,8 @@ struct cdb;
 struct prober;
 
 /* rc 0: the update was applied; disk is the row after it (create, perm) or
- * NULL; generation is the database generation after it. */
+ * NULL; generation is the database generation after it; err is NULL or a
+ * note for the requester (what CDB_CREATE_FORCE overrode). */
 typedef void (*cdb_done_fn)(void *ctx, int rc, const char *err, const struct db_disk *disk,
 			    uint64_t generation);
 
@@ -44,12 +45,18 @@ void cdb_stop(struct cdb *c);
 
 /*
  * Creates a disk. disk holds name, paths (nodeid + device spec), uid, gid,
- * mode and, if size_given, size. Each path is checked on its own node (device
- * opened, size read) before the row is multicast; without size_given the size
- * is the primary path's, rounded down to whole sectors.
+ * mode and, with CDB_CREATE_SIZE, size. Each path is checked on its own node
+ * (device opened, size read, and compared with the storage of every other
+ * disk on that node: the same file or device by any name, a partition of it,
+ * a loop device over it) before the row is multicast; without
+ * CDB_CREATE_SIZE the size is the primary path's, rounded down to whole
+ * sectors. Storage of another disk fails with -EBUSY, unless
+ * CDB_CREATE_FORCE, which says what it overrode in the callback's note.
  */
-int cdb_disk_create(struct cdb *c, const struct db_disk *disk, bool size_given, cdb_done_fn done,
-		    void *ctx, char *err, size_t errlen);
+#define CDB_CREATE_SIZE (1u << 0)
+#define CDB_CREATE_FORCE (1u << 1)
+int cdb_disk_create(struct cdb *c, const struct db_disk *disk, unsigned int flags,
+		    cdb_done_fn done, void *ctx, char *err, size_t errlen);
 
 /* Submits a delete or perm update (copied). */
 int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done, void *ctx,
@@ -84,6 +91,9 @@ struct cdb_cycle_ops {
 void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx);
 /* Multicasts a message to the group (body is consumed). */
 int cdb_send(struct cdb *c, enum cpg_msg_type type, uint64_t reqid, struct json_object *body);
+/* The same, for member to only (the others drop it). */
+int cdb_send_to(struct cdb *c, enum cpg_msg_type type, uint32_t to, uint64_t reqid,
+		struct json_object *body);
 /* Applies a committed change at its delivery, exactly as an update would be
  * (refused alike everywhere while syncing or without quorum). */
 int cdb_commit_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,

@@ -8,6 +8,8 @@
 #include "cdb_msg.h"
 #include "db_json.h"
 
+#include <vdisk/syntax.h>
+
 static struct json_object *field(struct json_object *body, const char *key, json_type type)
 {
 	struct json_object *v;
@@ -87,6 +89,8 @@ int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_re
 	struct json_object *slot = field(body, "slot", json_type_int);
 	struct json_object *error = field(body, "error", json_type_int);
 	struct json_object *size = field(body, "size", json_type_int);
+	struct json_object *claim;
+	char why[128];
 	int64_t n;
 
 	if (!slot || !error || !size)
@@ -101,5 +105,12 @@ int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_re
 	reply->error = (n > 0 && n < 4096) ? (int)-n : (n ? -EPROTO : 0);
 	n = json_object_get_int64(size);
 	reply->size = n > 0 ? (uint64_t)n : 0;
+	reply->claim = NULL;
+	if (json_object_object_get_ex(body, "claim", &claim)) {
+		if (!json_object_is_type(claim, json_type_string) ||
+		    vdisk_name_check(json_object_get_string(claim), why, sizeof(why)))
+			return -EBADMSG;
+		reply->claim = json_object_get_string(claim);
+	}
 	return 0;
 }

@@ -42,11 +42,14 @@ struct cdb_msg_probe {
 	int slot;
 };
 
-/* CPG_MSG_PROBE_REPLY {"slot", "error": errno or 0, "size"} */
+/* CPG_MSG_PROBE_REPLY {"slot", "error": errno or 0, "size", ["claim"]}:
+ * claim names the disk whose storage on the answering node the device
+ * already is (absent from older members: no claim known). */
 struct cdb_msg_probe_reply {
 	unsigned int slot; /* 0 primary, 1 secondary */
 	int error; /* -errno or 0 */
 	uint64_t size; /* a negative one reads as 0 */
+	const char *claim; /* a valid disk name, or NULL */
 };
 
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
@@ -62,8 +65,9 @@ int cdb_msg_state_decode(struct json_object *body, struct db *db, char *err, siz
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
 int cdb_msg_probe_decode(struct json_object *body, struct cdb_msg_probe *probe);
 
-/* 0, or -EBADMSG: a field is missing or of the wrong type, or the slot is
- * not 0 or 1. An error outside 1..4095 is taken as -EPROTO. */
+/* 0, or -EBADMSG: a field is missing or of the wrong type, the slot is
+ * not 0 or 1, or the claim is not a disk name. An error outside 1..4095 is
+ * taken as -EPROTO. */
 int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_reply *reply);
 
 #endif

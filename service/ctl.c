@@ -378,6 +378,8 @@ static void change_done(void *ctx, int rc, const char *err, const struct db_disk
 		json_object_object_add(o, "generation", json_object_new_int64((int64_t)generation));
 		if (disk)
 			json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
+		if (err)
+			json_object_object_add(o, "note", json_object_new_string(err));
 	}
 	change_reply(ch, rc, err, o);
 }
@@ -595,7 +597,10 @@ static int create_start(struct ctl *ctl, const struct vdisk_ctl_create_req *req,
 		d.mode = req->mode;
 	if (req->flags & VDISK_CTL_F_SIZE)
 		d.size = req->size;
-	return cdb_disk_create(ctl->cdb, &d, req->flags & VDISK_CTL_F_SIZE, change_done, ch, err,
+	return cdb_disk_create(ctl->cdb, &d,
+			       ((req->flags & VDISK_CTL_F_SIZE) ? CDB_CREATE_SIZE : 0) |
+				       ((req->flags & VDISK_CTL_F_FORCE) ? CDB_CREATE_FORCE : 0),
+			       change_done, ch, err,
 			       errlen);
 }
 

@@ -310,3 +310,69 @@ int device_scan(struct device_info **list, size_t *count)
 	*count = s.count;
 	return 0;
 }
+
+/* Attribute attr of block device devno, its first line ("dev" is M:m, a
+ * loop device's "loop/backing_file" a path); -errno when it has none. */
+static int devno_attr(dev_t devno, const char *attr, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(devno), minor(devno), attr);
+	ret = sysfs_read(path, buf, len);
+	if (!ret)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ret;
+}
+
+int device_identify(const char *spec, struct device_id *id)
+{
+	char path[PATH_MAX], buf[PATH_MAX];
+	unsigned int maj, min;
+	struct stat st;
+	int ret;
+
+	memset(id, 0, sizeof(*id));
+	ret = device_resolve(spec, path, sizeof(path));
+	if (ret < 0)
+		return ret;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISBLK(st.st_mode)) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		return 0;
+	}
+	id->blk = true;
+	id->dev = st.st_rdev;
+	/* The kernel walks ".." from where the symlink led: the disk. */
+	if (!devno_attr(st.st_rdev, "partition", buf, sizeof(buf)) &&
+	    !devno_attr(st.st_rdev, "../dev", buf, sizeof(buf)) &&
+	    sscanf(buf, "%u:%u", &maj, &min) == 2)
+		id->whole = makedev(maj, min);
+	if (!devno_attr(st.st_rdev, "loop/backing_file", buf, sizeof(buf)) && buf[0] == '/' &&
+	    !stat(buf, &st)) {
+		id->backing_dev = st.st_dev;
+		id->backing_ino = st.st_ino;
+	}
+	return 0;
+}
+
+static bool file_is(dev_t dev, ino_t ino, const struct device_id *f)
+{
+	return dev && !f->blk && f->dev == dev && f->ino == ino;
+}
+
+bool device_id_overlap(const struct device_id *a, const struct device_id *b)
+{
+	if (a->blk && b->blk)
+		return a->dev == b->dev || (a->whole && a->whole == b->dev) ||
+		       (b->whole && b->whole == a->dev) ||
+		       (a->backing_dev && a->backing_dev == b->backing_dev &&
+			a->backing_ino == b->backing_ino);
+	if (a->blk)
+		return file_is(a->backing_dev, a->backing_ino, b);
+	if (b->blk)
+		return file_is(b->backing_dev, b->backing_ino, a);
+	return a->dev == b->dev && a->ino == b->ino;
+}

@@ -9,8 +9,10 @@
 #define VDISK_DEVICE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* One block device found by device_scan(). Strings are "" when absent and
  * truncated when longer than their array. */
@@ -47,6 +49,28 @@ int device_resolve(const char *spec, char *path, size_t pathlen);
  * -EACCES, -EROFS...).
  */
 int device_probe(const char *spec, char *path, size_t pathlen, uint64_t *size);
+
+/*
+ * What a spec names, whatever the name: the same file or block device
+ * reached through a symlink, a UUID= tag or /dev/disk/by-id/ has the same
+ * identity. A block device also carries the disk it is a partition of and
+ * the file a loop device reads, so a disk and its partition, or a loop
+ * device and its image file, overlap.
+ */
+struct device_id {
+	bool blk;
+	dev_t dev; /* block device: its number; file: its filesystem's */
+	ino_t ino; /* file: its inode */
+	dev_t whole; /* a partition's disk, else 0 */
+	dev_t backing_dev; /* a loop device's backing file, else 0 */
+	ino_t backing_ino;
+};
+
+/* 0 with *id, or the -errno of resolving or stat()ing spec. */
+int device_identify(const char *spec, struct device_id *id);
+
+/* Whether writing to one could change what the other holds. */
+bool device_id_overlap(const struct device_id *a, const struct device_id *b);
 
 /*
  * Lists the block devices of this node with a non-zero size, with the tags

@@ -33,6 +33,8 @@ struct prober_job {
 	enum { JOB_PROBE, JOB_SCAN, JOB_RESOLVE } kind;
 	bool cancelled;
 	char spec[VDISK_DEVICE_MAX + 1]; /* a device spec, or a host name */
+	char (*others)[VDISK_DEVICE_MAX + 1]; /* JOB_PROBE: specs to compare with */
+	size_t nothers;
 	prober_done_fn done;
 	void *ctx;
 	struct prober_result res;
@@ -66,6 +68,7 @@ static void job_free(void *arg)
 	struct prober_job *j = arg;
 
 	free(j->res.devices);
+	free(j->others);
 	free(j);
 }
 
@@ -109,6 +112,20 @@ static int resolve(const char *host, struct sockaddr_storage *out)
 	return 0;
 }
 
+/* The first of j's others that names spec's storage, or -1. */
+static int claim_find(const struct prober_job *j)
+{
+	struct device_id id, other;
+	size_t i;
+
+	if (!j->nothers || device_identify(j->spec, &id))
+		return -1;
+	for (i = 0; i < j->nothers; i++)
+		if (!device_identify(j->others[i], &other) && device_id_overlap(&id, &other))
+			return (int)i;
+	return -1;
+}
+
 static void job_run(struct prober_job *j)
 {
 	switch (j->kind) {
@@ -121,6 +138,7 @@ static void job_run(struct prober_job *j)
 	default:
 		j->res.error = device_probe(j->spec, j->res.path, sizeof(j->res.path),
 					    &j->res.size);
+		j->res.claim = j->res.error ? -1 : claim_find(j);
 		break;
 	}
 }
@@ -203,7 +221,7 @@ out_free:
 
 void prober_stop(struct prober *p)
 {
-	struct prober_result cancelled = { .error = -ECANCELED };
+	struct prober_result cancelled = { .error = -ECANCELED, .claim = -1 };
 	struct prober_shared *sh;
 	struct prober_job *j, *tmp;
 	QB_LIST_DECLARE(queued);
@@ -251,8 +269,9 @@ void prober_stop(struct prober *p)
 	free(p);
 }
 
-static int job_submit(struct prober *p, int kind, const char *spec, prober_done_fn done,
-		      void *ctx, uint64_t *ticket)
+static int job_submit(struct prober *p, int kind, const char *spec,
+		      const char (*others)[VDISK_DEVICE_MAX + 1], size_t nothers,
+		      prober_done_fn done, void *ctx, uint64_t *ticket)
 {
 	struct prober_job *j;
 
@@ -265,6 +284,16 @@ static int job_submit(struct prober *p, int kind, const char *spec, prober_done_
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
+	if (nothers) {
+		j->others = calloc(nothers, sizeof(*others));
+		if (!j->others) {
+			free(j);
+			return -ENOMEM;
+		}
+		memcpy(j->others, others, nothers * sizeof(*others));
+		j->nothers = nothers;
+	}
+	j->res.claim = -1;
 	j->ticket = ++p->next_ticket;
 	j->kind = kind;
 	if (spec)
@@ -285,18 +314,25 @@ static int job_submit(struct prober *p, int kind, const char *spec, prober_done_
 int prober_probe(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
 		 uint64_t *ticket)
 {
-	return job_submit(p, JOB_PROBE, spec, done, ctx, ticket);
+	return job_submit(p, JOB_PROBE, spec, NULL, 0, done, ctx, ticket);
+}
+
+int prober_probe_claims(struct prober *p, const char *spec,
+			const char (*others)[VDISK_DEVICE_MAX + 1], size_t nothers,
+			prober_done_fn done, void *ctx, uint64_t *ticket)
+{
+	return job_submit(p, JOB_PROBE, spec, others, nothers, done, ctx, ticket);
 }
 
 int prober_scan(struct prober *p, prober_done_fn done, void *ctx, uint64_t *ticket)
 {
-	return job_submit(p, JOB_SCAN, NULL, done, ctx, ticket);
+	return job_submit(p, JOB_SCAN, NULL, NULL, 0, done, ctx, ticket);
 }
 
 int prober_resolve(struct prober *p, const char *host, prober_done_fn done, void *ctx,
 		   uint64_t *ticket)
 {
-	return job_submit(p, JOB_RESOLVE, host, done, ctx, ticket);
+	return job_submit(p, JOB_RESOLVE, host, NULL, 0, done, ctx, ticket);
 }
 
 void prober_cancel(struct prober *p, uint64_t ticket)

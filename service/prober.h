@@ -22,6 +22,8 @@
 
 #include <qb/qbloop.h>
 
+#include <vdisk/ctl.h>
+
 #include "device.h"
 
 struct prober;
@@ -33,6 +35,9 @@ struct prober_result {
 	int error;
 	uint64_t size; /* a probe's device size in bytes */
 	char path[PATH_MAX]; /* a probe's resolved path */
+	/* prober_probe_claims(): the index in others of the first spec that
+	 * names the same storage as spec (device_id_overlap()), or -1. */
+	int claim;
 	/* A resolve's first address, port 0. */
 	struct sockaddr_storage addr;
 	/* A scan's devices: malloc'd, the callback takes them over. */
@@ -53,6 +58,12 @@ void prober_stop(struct prober *p);
  */
 int prober_probe(struct prober *p, const char *spec, prober_done_fn done, void *ctx,
 		 uint64_t *ticket);
+/* A probe that also compares spec with the nothers specs of others (which
+ * it copies): the storage of other disks on this node. A spec of others that
+ * cannot be identified (its device is gone) is skipped. */
+int prober_probe_claims(struct prober *p, const char *spec,
+			const char (*others)[VDISK_DEVICE_MAX + 1], size_t nothers,
+			prober_done_fn done, void *ctx, uint64_t *ticket);
 int prober_scan(struct prober *p, prober_done_fn done, void *ctx, uint64_t *ticket);
 int prober_resolve(struct prober *p, const char *host, prober_done_fn done, void *ctx,
 		   uint64_t *ticket);

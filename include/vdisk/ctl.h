@@ -124,6 +124,9 @@ struct vdisk_ctl_path {
 /* map set: remove the secondary path. Without it, an empty secondary
  * keeps the disk's current one: redundancy is never dropped by omission. */
 #define VDISK_CTL_F_NO_SECONDARY (1u << 4)
+/* disk create: a device that is another disk's storage too is accepted (the
+ * reply's "note" says which). */
+#define VDISK_CTL_F_FORCE (1u << 5)
 
 struct vdisk_ctl_create_req {
 	struct qb_ipc_request_header hdr;

@@ -80,6 +80,22 @@ expect_fail "secondary on the primary's node" 2 "secondary" \
 expect_fail "existing name" 1 "exist" \
 	ctl n2 disk create vd0 --primary "n2:$dev"
 
+step "a device that backs another disk, by another name"
+link0=$VDC_DIR/n1/vd0-link
+ln -s "$f0" "$link0"
+expect_fail "vd0's file through a symlink" 1 \
+	"n1: $link0 is the storage of disk 'vd0' already (its primary path n1:$f0): a device backs one virtual disk; give another device, or --force to share it" \
+	ctl n2 disk create vd1 --primary "n1:$link0"
+expect_fail "vd0's file as the secondary" 1 "n1: $f0 is the storage of disk 'vd0' already" \
+	ctl n2 disk create vd1 --primary "n2:$dev" --secondary "n1:$f0"
+loop0=$(losetup -f --show "$f0")
+expect_fail "a loop device over vd0's file" 1 \
+	"n1: $loop0 is the storage of disk 'vd0' already" \
+	ctl n3 disk create vd1 --primary "n1:$loop0"
+losetup -d "$loop0"
+expect_fail "--force on another command" 2 "option --force does not apply" \
+	ctl n1 perm set vd0 --mode 0600 --force
+
 step "bad modes, sizes, owners"
 expect_fail "--mode 999" 2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode 999
 expect_fail "--mode abc" 2 "mode" ctl n1 disk create vd1 --primary "n2:$dev" --mode abc
@@ -150,6 +166,11 @@ converged 1
 assert_eq "four updates by vdtestha" "$(generation n1)" "$((g0 + 4))"
 assert_jq "the 63-character name is listed" "$(ctl n3 --json disk list)" \
 	"[.disks[].name] == [\"vd0\", \"$name63\"]"
+expect_ok "--force shares vd0's file, and says so" \
+	ctl n2 disk create vd2 --primary "n1:$link0" --force
+grep -qF "note: --force: n1: $link0 is the storage of disk 'vd0' too (its primary path n1:$f0); writes to either disk change the other" <<<"$OUT" ||
+	fail "create --force did not say what it overrode: $OUT"
+expect_ok "delete vd2" ctl n1 disk delete vd2
 
 step "malformed vdisk.conf"
 conf_dir=$VDT_TMP/conf

@@ -79,8 +79,8 @@ static void record(void *ctx, int rc, const char *err, const struct db_disk *dis
 	snprintf(r->err, sizeof(r->err), "%s", err ? err : "");
 }
 
-static int create(uint32_t on, const char *name, uint32_t node, const char *dev,
-		  struct result *r)
+static int create_flags(uint32_t on, const char *name, uint32_t node, const char *dev,
+			unsigned int flags, struct result *r)
 {
 	struct db_disk d = { .mode = 0660 };
 	char err[256];
@@ -90,13 +90,19 @@ static int create(uint32_t on, const char *name, uint32_t node, const char *dev,
 	d.primary.nodeid = node;
 	snprintf(d.primary.device, sizeof(d.primary.device), "%s", dev);
 	memset(r, 0, sizeof(*r));
-	rc = cdb_disk_create(cdbs[on], &d, false, record, r, err, sizeof(err));
+	rc = cdb_disk_create(cdbs[on], &d, flags, record, r, err, sizeof(err));
 	if (rc) {
 		r->done = true;
 		r->rc = rc;
 		snprintf(r->err, sizeof(r->err), "%s", err);
 	}
 	return rc;
+}
+
+static int create(uint32_t on, const char *name, uint32_t node, const char *dev,
+		  struct result *r)
+{
+	return create_flags(on, name, node, dev, 0, r);
 }
 
 static void assert_converged(void)
@@ -152,6 +158,59 @@ static void test_create_missing_device(void **state)
 	assert_string_equal(r.err, "n2: /srv/missing: No such file or directory");
 	assert_int_equal(cdb_db(cdbs[2])->generation, gen);
 	assert_null(db_disk_find(cdb_db(cdbs[2]), "vd1"));
+}
+
+/* A second disk on the storage of the first, named another way, is refused
+ * on the node that has it, and accepted with --force, which says so. */
+static void test_create_claimed_storage(void **state)
+{
+	char link[256], other[256], want[512];
+	uint64_t gen;
+	struct result r;
+	FILE *f;
+
+	assert_int_equal(create(1, "vd1", 2, fake.backing, &r), 0);
+	fake_pump();
+	assert_int_equal(r.rc, 0);
+	snprintf(link, sizeof(link), "%s/by-id", fake.dir);
+	assert_int_equal(symlink(fake.backing, link), 0);
+	gen = cdb_db(cdbs[1])->generation;
+
+	assert_int_equal(create(3, "vd2", 2, link, &r), 0);
+	fake_pump();
+	assert_int_equal(r.rc, -EBUSY);
+	snprintf(want, sizeof(want), "n2: %s is the storage of disk 'vd1' already (its primary "
+		 "path n2:%s): a device backs one virtual disk; give another device, or --force "
+		 "to share it", link, fake.backing);
+	assert_string_equal(r.err, want);
+	assert_int_equal(cdb_db(cdbs[2])->generation, gen);
+	assert_null(db_disk_find(cdb_db(cdbs[2]), "vd2"));
+
+	/* Node 3 has no disk on it: the same file is not a claim there. */
+	assert_int_equal(create(3, "vd3", 3, link, &r), 0);
+	fake_pump();
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.err, "");
+
+	assert_int_equal(create_flags(1, "vd4", 2, link, CDB_CREATE_FORCE, &r), 0);
+	fake_pump();
+	assert_int_equal(r.rc, 0);
+	snprintf(want, sizeof(want), "--force: n2: %s is the storage of disk 'vd1' too (its "
+		 "primary path n2:%s); writes to either disk change the other", link, fake.backing);
+	assert_string_equal(r.err, want);
+
+	/* Another file of the same size is nobody's. */
+	snprintf(other, sizeof(other), "%s/other.img", fake.dir);
+	f = fopen(other, "w");
+	assert_non_null(f);
+	assert_int_equal(ftruncate(fileno(f), 1 << 20), 0);
+	fclose(f);
+	assert_int_equal(create(2, "vd5", 2, other, &r), 0);
+	fake_pump();
+	assert_int_equal(r.rc, 0);
+	assert_converged();
+	unlink(other);
+	unlink(link);
 }
 
 static void test_concurrent_create_one_wins(void **state)
@@ -240,6 +299,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sync_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_remote_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_missing_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_claimed_storage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_create_one_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partition_refuses_then_catches_up, setup,
 						teardown),

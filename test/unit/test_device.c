@@ -245,6 +245,41 @@ static void test_loop(void **state)
 	assert_string_equal(path, l->dev);
 }
 
+/* One storage by any name: the image, a symlink to it, the loop device over
+ * it and the loop device's UUID= all overlap; another file does not. */
+static void test_identify(void **state)
+{
+	struct loop *l = *state;
+	struct device_id img, link_id, dev, tag, other;
+	char link[PATH_MAX], spec[64], tmp[] = "/tmp/test_device_other.XXXXXX";
+	int fd;
+
+	assert_int_equal(device_identify(l->image, &img), 0);
+	assert_false(img.blk);
+	snprintf(link, sizeof(link), "%s.link", l->image);
+	assert_int_equal(symlink(l->image, link), 0);
+	assert_int_equal(device_identify(link, &link_id), 0);
+	unlink(link);
+	assert_true(device_id_overlap(&img, &link_id));
+	fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(device_identify(tmp, &other), 0);
+	unlink(tmp);
+	assert_false(device_id_overlap(&img, &other));
+	assert_int_equal(device_identify("/nonexistent/x", &other), -ENOENT);
+
+	if (!l->dev[0])
+		skip();
+	assert_int_equal(device_identify(l->dev, &dev), 0);
+	assert_true(dev.blk);
+	snprintf(spec, sizeof(spec), "UUID=%s", l->uuid);
+	assert_int_equal(device_identify(spec, &tag), 0);
+	assert_true(device_id_overlap(&dev, &tag));
+	assert_true(device_id_overlap(&dev, &img));
+	assert_true(device_id_overlap(&img, &dev));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_probe_file),
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test_setup_teardown(test_loop, loop_setup, loop_teardown),
+		cmocka_unit_test_setup_teardown(test_identify, loop_setup, loop_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -272,7 +272,7 @@ static void disk_create(void)
 	d.secondary.nodeid = 3;
 	snprintf(d.primary.device, sizeof(d.primary.device), "%s", fake.backing);
 	snprintf(d.secondary.device, sizeof(d.secondary.device), "%s", fake.backing);
-	if (cdb_disk_create(nodes[1].cdb, &d, false, created, &done, err, sizeof(err)))
+	if (cdb_disk_create(nodes[1].cdb, &d, 0, created, &done, err, sizeof(err)))
 		fail_msg("cdb_disk_create: %s", err);
 	assert_true(pump_until(&done, ANSWER_MS));
 	fake_pump();
