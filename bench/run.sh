@@ -212,7 +212,8 @@ wait_links ctlS
 
 ctlA disk create loc --primary "n1:$FILE_LOC" >/dev/null
 ctlA disk create rem --primary "n2:$FILE_REM" >/dev/null
-ctlA disk create dual --primary "n2:$FILE_REM" --secondary "n1:$FILE_REM" >/dev/null
+# dual is rem's file again (the failover runs write to dual only): --force.
+ctlA disk create dual --primary "n2:$FILE_REM" --secondary "n1:$FILE_REM" --force >/dev/null
 ctlS disk create rem --primary "n2:$FILE_REM" >/dev/null
 
 VD1A=$(vA pid n1 vdiskd)

@@ -20,6 +20,8 @@ int map_set_fill(union vdisk_ctl_request *req, const struct cli *cli)
 	ret = name_fill(m->name, cli->name);
 	if (!ret)
 		ret = path_fill(cli, CO_PRIMARY, &m->primary);
+	if (cli->given & CO_BIT(CO_FORCE))
+		m->flags |= VDISK_CTL_F_FORCE;
 	if (ret || !(cli->given & CO_BIT(CO_SECONDARY)))
 		return ret;
 	/* Removing the secondary is said, never implied by leaving it out. */

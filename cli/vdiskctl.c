@@ -153,11 +153,11 @@ static const struct cmd cmds[] = {
 	},
 	{
 		.name = "map set",
-		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE|none]",
+		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE|none] [--force]",
 		.summary = "change a disk's paths (a reconfiguration cycle)",
 		.type = VDISK_CTL_MAP_SET,
 		.size = sizeof(struct vdisk_ctl_map_req),
-		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY),
+		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY) | CO_BIT(CO_FORCE),
 		.operand = "NAME",
 		.fill = map_set_fill,
 		.timeout_ms = cycle_timeout_ms,

@@ -298,27 +298,18 @@ static const struct db_path *op_path(const struct cdb_op *op, size_t slot)
 static int claim_judge(struct cdb_op *op, const struct db_path *p, const char *claim,
 		       char *err, size_t errlen)
 {
-	const struct db_disk *other = db_disk_find(&op->c->db, claim);
-	const struct db_path *theirs_path = !other ? NULL :
-				    other->primary.nodeid == p->nodeid ? &other->primary :
-				    other->secondary.nodeid == p->nodeid ? &other->secondary : NULL;
-	const char *node = membership_node_name(op->c->m, p->nodeid);
-	char theirs[VDISK_DEVICE_MAX + 64] = "";
-	size_t len;
+	bool forced = op->flags & CDB_CREATE_FORCE;
+	size_t len = strlen(op->note);
 
-	if (theirs_path)
-		snprintf(theirs, sizeof(theirs), " (its %s path %s:%s)",
-			 theirs_path == &other->primary ? "primary" : "secondary", node, theirs_path->device);
-	if (!(op->flags & CDB_CREATE_FORCE)) {
-		snprintf(err, errlen, "%s: %s is the storage of disk '%s' already%s: a device backs "
-			 "one virtual disk; give another device, or --force to share it", node,
-			 p->device, claim, theirs);
+	if (!forced) {
+		path_claim_format(err, errlen, &op->c->db, op->c->m, p, claim, false);
 		return -EBUSY;
 	}
+	if (len)
+		snprintf(op->note + len, sizeof(op->note) - len, "; ");
 	len = strlen(op->note);
-	snprintf(op->note + len, sizeof(op->note) - len, "%s--force: %s: %s is the storage of "
-		 "disk '%s' too%s; writes to either disk change the other", len ? "; " : "",
-		 node, p->device, claim, theirs);
+	path_claim_format(op->note + len, sizeof(op->note) - len, &op->c->db, op->c->m, p, claim,
+			  true);
 	qb_log(LOG_WARNING, "disk '%s': %s", op->u.disk.name, op->note + len);
 	return 0;
 }

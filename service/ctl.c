@@ -682,6 +682,7 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 			return rc;
 		rr.keep_secondary = !req->map.secondary.node[0] &&
 				    !(req->map.flags & VDISK_CTL_F_NO_SECONDARY);
+		rr.force = req->map.flags & VDISK_CTL_F_FORCE;
 		break;
 	case VDISK_CTL_MAP_PROMOTE:
 		rr.kind = RECONFIG_PROMOTE;

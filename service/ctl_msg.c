@@ -106,7 +106,8 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 	}
 	if ((hdr.id == VDISK_CTL_DISK_CREATE && (req->create.flags & ~(known | VDISK_CTL_F_FORCE))) ||
 	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known)) ||
-	    (hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & ~VDISK_CTL_F_NO_SECONDARY)) ||
+	    (hdr.id == VDISK_CTL_MAP_SET &&
+	     (req->map.flags & ~(VDISK_CTL_F_NO_SECONDARY | VDISK_CTL_F_FORCE))) ||
 	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags)) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
 		return -EINVAL;

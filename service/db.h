@@ -74,6 +74,8 @@ enum db_op {
 #define DB_PERM_UID (1u << 0)
 #define DB_PERM_GID (1u << 1)
 #define DB_PERM_MODE (1u << 2)
+/* DB_OP_MAP: a new path may be another disk's storage too (--force). */
+#define DB_MAP_FORCE (1u << 3)
 
 /* One update as it travels in a CPG message. The inventory's devices are
  * owned by the update (db_update_free). */

@@ -17,6 +17,7 @@
 #include "db_json.h"
 #include "hook.h"
 #include "mailbox.h"
+#include "path_probe.h"
 #include "prober.h"
 #include "reconfig.h"
 #include "reconfig_msg.h"
@@ -52,6 +53,7 @@ struct cycle {
 		bool pending;
 		int error;
 		uint64_t size;
+		char claim[VDISK_NAME_MAX + 1]; /* another disk's storage too */
 	} probe[2];
 	bool prepared; /* this node acknowledged (or refused) */
 	uint64_t drain_us; /* this node's */
@@ -182,6 +184,7 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		    !memcmp(&u->disk.secondary, &d->secondary, sizeof(d->secondary)))
 			return 1;
 		u->op = DB_OP_MAP;
+		u->flags = req->force ? DB_MAP_FORCE : 0;
 		return 0;
 	case RECONFIG_SUSPEND:
 	case RECONFIG_RESUME:
@@ -393,6 +396,18 @@ static void member_prepared(struct reconfig *rc)
 			snprintf(err, sizeof(err),
 				 "%s: %s: device holds %" PRIu64 " bytes, the disk needs %" PRIu64,
 				 node_name(rc, paths[i].nodeid), paths[i].device, size, d->size);
+		if (!ret && size >= d->size && c->probe[i].claim[0]) {
+			bool forced = c->change.flags & DB_MAP_FORCE;
+
+			path_claim_format(err, sizeof(err), cdb_db(rc->cdb), members_of(rc),
+					  &paths[i], c->probe[i].claim, forced);
+			if (!forced) {
+				ack_send(rc, err);
+				return;
+			}
+			qb_log(LOG_WARNING, "cycle %" PRIx64 ": disk '%s': %s", c->txid, d->name,
+			       err);
+		}
 		if (!ret && size >= d->size)
 			continue;
 		/* The new primary must work, and so must a path the disk
@@ -421,6 +436,7 @@ struct path_probe {
 	struct reconfig *rc;
 	uint64_t txid;
 	int slot;
+	struct path_claims claims; /* a new path: the other disks' storage here */
 };
 
 static void path_probed(void *ctx, struct prober_result *res)
@@ -433,8 +449,11 @@ static void path_probed(void *ctx, struct prober_result *res)
 		c->probe[pp->slot].pending = false;
 		c->probe[pp->slot].error = res->error;
 		c->probe[pp->slot].size = res->size;
+		snprintf(c->probe[pp->slot].claim, sizeof(c->probe[pp->slot].claim), "%s",
+			 path_claims_name(&pp->claims, res->claim) ?: "");
 		member_prepared(pp->rc);
 	}
+	path_claims_free(&pp->claims);
 	free(pp);
 }
 
@@ -442,25 +461,38 @@ static void path_probed(void *ctx, struct prober_result *res)
 static void paths_probe(struct reconfig *rc)
 {
 	struct cycle *c = &rc->cur;
+	const struct db_disk *d = db_disk_find(cdb_db(rc->cdb), c->change.disk.name);
 	struct db_path paths[2];
 	struct path_probe *pp;
 	uint64_t ticket;
 	int i, ret;
 
-	if (c->change.op != DB_OP_MAP)
+	if (c->change.op != DB_OP_MAP || !d)
 		return;
 	change_paths(rc, &c->change, paths);
 	for (i = 0; i < 2; i++) {
 		if (paths[i].nodeid != local_nodeid(rc))
 			continue;
-		pp = malloc(sizeof(*pp));
+		pp = calloc(1, sizeof(*pp));
 		ret = -ENOMEM;
 		if (pp) {
-			*pp = (struct path_probe){ rc, c->txid, i };
-			ret = prober_probe(cdb_prober(rc->cdb), paths[i].device, path_probed, pp,
-					   &ticket);
+			pp->rc = rc;
+			pp->txid = c->txid;
+			pp->slot = i;
+			/* A path the disk had is its own storage already. */
+			ret = path_known(d, &paths[i]) ? 0 :
+							 path_claims_collect(cdb_db(rc->cdb),
+									     local_nodeid(rc), d->name,
+									     &pp->claims);
+			if (!ret)
+				ret = prober_probe_claims(cdb_prober(rc->cdb), paths[i].device,
+							  (const char (*)[VDISK_DEVICE_MAX + 1])
+								  pp->claims.specs,
+							  pp->claims.n, path_probed, pp, &ticket);
 		}
 		if (ret) {
+			if (pp)
+				path_claims_free(&pp->claims);
 			free(pp);
 			c->probe[i].error = ret;
 			continue;

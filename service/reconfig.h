@@ -55,6 +55,7 @@ struct reconfig_req {
 	uint32_t node; /* PROMOTE */
 	struct db_path paths[2]; /* MAP */
 	bool keep_secondary; /* MAP: paths[1] is the disk's current secondary */
+	bool force; /* MAP: a new path may be another disk's storage too */
 };
 
 /* What a cycle cost, for the requester. */

@@ -124,8 +124,8 @@ struct vdisk_ctl_path {
 /* map set: remove the secondary path. Without it, an empty secondary
  * keeps the disk's current one: redundancy is never dropped by omission. */
 #define VDISK_CTL_F_NO_SECONDARY (1u << 4)
-/* disk create: a device that is another disk's storage too is accepted (the
- * reply's "note" says which). */
+/* disk create, map set: a device that is another disk's storage too is
+ * accepted (create's reply has a "note" saying which; map set logs it). */
 #define VDISK_CTL_F_FORCE (1u << 5)
 
 struct vdisk_ctl_create_req {
@@ -174,7 +174,7 @@ struct vdisk_ctl_map_req {
 	char node[VDISK_NODE_MAX + 1]; /* MAP_PROMOTE */
 	struct vdisk_ctl_path primary; /* MAP_SET */
 	struct vdisk_ctl_path secondary; /* empty: keep the current one */
-	uint32_t flags; /* MAP_SET: VDISK_CTL_F_NO_SECONDARY */
+	uint32_t flags; /* MAP_SET: VDISK_CTL_F_NO_SECONDARY, VDISK_CTL_F_FORCE */
 };
 
 /* Any request, as the daemon decodes it and the CLI builds it. */

@@ -196,9 +196,11 @@ fio_wait final 60
 echo "ok: (f) I/O on the new mapping"
 # ------------------------------------------------------------------ (g)
 step "(g) the primary's path is broken on its node: promoting the other one works"
-ln -s "$f" "$VDC_DIR/n2/vd2.img"
+f2=$VDC_DIR/shared2.img
+truncate -s 64M "$f2"
+ln -s "$f2" "$VDC_DIR/n2/vd2.img"
 expect_ok "disk create vd2" ctl n1 disk create vd2 --primary "n2:$VDC_DIR/n2/vd2.img" \
-	--secondary "n3:$f"
+	--secondary "n3:$f2"
 rm "$VDC_DIR/n2/vd2.img"
 expect_fail "n2's path fails" 1 "No such file or directory" ctl n2 disk check vd2
 mark2=$(log_mark n2)
@@ -207,7 +209,11 @@ assert_eq "vd2's primary" "$(primary_of vd2)" n3
 log_has n2 "$mark2" "secondary path n2: $VDC_DIR/n2/vd2.img: No such file" ||
 	fail "n2 did not warn about its broken secondary path"
 expect_fail "but a new path that does not work is refused" 1 "No such file or directory" \
-	ctl n1 map set vd2 --primary "n3:$f" --secondary "n1:$VDC_DIR/n1/nothing.img"
+	ctl n1 map set vd2 --primary "n3:$f2" --secondary "n1:$VDC_DIR/n1/nothing.img"
+expect_fail "and so is a new path that is vd1's storage" 1 \
+	"n1: $f is the storage of disk 'vd1' already (its primary path n1:$f): a device backs one virtual disk; give another device, or --force to share it" \
+	ctl n1 map set vd2 --primary "n3:$f2" --secondary "n1:$f"
+expect_ok "unless forced" ctl n1 map set vd2 --primary "n3:$f2" --secondary "n1:$f" --force
 echo "ok: (g) a broken path steps down, a broken new one is refused"
 no_sanitizer n1 n2 n3
 pass "reconfig"
