@@ -14,6 +14,7 @@
 #include "account.h"
 #include "ctl.h"
 #include "ctl_msg.h"
+#include "ctl_view.h"
 #include "db_json.h"
 #include "prober.h"
 #include "device.h"
@@ -25,11 +26,7 @@
 struct ctl {
 	qb_loop_t *loop;
 	qb_ipcs_service_t *service;
-	struct cdb *cdb;
-	struct transport *transport;
-	struct router *router;
-	struct reconfig *reconfig;
-	const char *policy;
+	struct ctl_parts p;
 };
 
 /* Who is on the other end, as the kernel reported it at connect time. */
@@ -109,224 +106,6 @@ static bool client_privileged(const struct ctl_client *cl)
 	return cl->gid == admin_gid || pid_in_group(cl->pid, admin_gid);
 }
 
-/* JSON views */
-
-static void id_name_add(struct json_object *o, const char *key, bool user, uint32_t id)
-{
-	char name[256];
-
-	if (account_lookup(user, NULL, &id, name, sizeof(name)))
-		name[0] = '\0';
-	json_object_object_add(o, key, json_object_new_string(name));
-}
-
-static void path_names_add(struct ctl *ctl, struct json_object *disk, const char *key)
-{
-	struct json_object *p, *node;
-
-	if (!json_object_object_get_ex(disk, key, &p) || !p ||
-	    !json_object_object_get_ex(p, "node", &node))
-		return;
-	json_object_object_add(
-		p, "node_name",
-		json_object_new_string(membership_node_name(cdb_membership(ctl->cdb),
-							    (uint32_t)json_object_get_int64(node))));
-}
-
-/* The wire form of a disk plus the names a reader wants. */
-static struct json_object *disk_view(struct ctl *ctl, const struct db_disk *d)
-{
-	struct json_object *o = db_disk_to_json(d);
-
-	path_names_add(ctl, o, "primary");
-	path_names_add(ctl, o, "secondary");
-	id_name_add(o, "owner", true, d->uid);
-	id_name_add(o, "group", false, d->gid);
-	return o;
-}
-
-static struct json_object *node_view(struct membership *m, uint32_t nodeid)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_int64(nodeid));
-	json_object_object_add(o, "name", json_object_new_string(membership_node_name(m, nodeid)));
-	return o;
-}
-
-static struct json_object *generation_view(struct ctl *ctl)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "generation",
-			       json_object_new_int64((int64_t)cdb_db(ctl->cdb)->generation));
-	return o;
-}
-
-/* Read requests */
-
-static struct json_object *status_view(struct ctl *ctl)
-{
-	struct membership *m = cdb_membership(ctl->cdb);
-	struct json_object *o = generation_view(ctl), *arr = json_object_new_array();
-	const uint32_t *members;
-	size_t i, n = membership_members(m, &members);
-
-	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
-	json_object_object_add(o, "quorate", json_object_new_boolean(membership_quorate(m)));
-	json_object_object_add(o, "config", json_object_new_int64((int64_t)cdb_config(ctl->cdb)));
-	json_object_object_add(o, "synced", json_object_new_boolean(cdb_synced(ctl->cdb)));
-	for (i = 0; i < n; i++)
-		json_object_array_add(arr, node_view(m, members[i]));
-	json_object_object_add(o, "members", arr);
-	json_object_object_add(o, "disks", json_object_new_int64((int64_t)cdb_db(ctl->cdb)->ndisks));
-	if (cdb_save_error(ctl->cdb))
-		json_object_object_add(o, "save_error",
-				       json_object_new_string(strerror(-cdb_save_error(ctl->cdb))));
-	return o;
-}
-
-static struct json_object *node_list_view(struct ctl *ctl)
-{
-	struct membership *m = cdb_membership(ctl->cdb);
-	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	const struct membership_node *nodes;
-	size_t i, n = membership_nodes(m, &nodes);
-
-	for (i = 0; i < n; i++) {
-		const struct db_inventory *inv = db_inventory_find(cdb_db(ctl->cdb), nodes[i].nodeid);
-		struct json_object *node = node_view(m, nodes[i].nodeid);
-
-		json_object_object_add(node, "member", json_object_new_boolean(
-							       membership_is_member(m, nodes[i].nodeid)));
-		json_object_object_add(node, "local", json_object_new_boolean(
-							      nodes[i].nodeid == membership_local_nodeid(m)));
-		json_object_object_add(node, "devices",
-				       json_object_new_int64(inv ? (int64_t)inv->count : 0));
-		json_object_array_add(arr, node);
-	}
-	json_object_object_add(o, "nodes", arr);
-	return o;
-}
-
-static struct json_object *disk_list_view(struct ctl *ctl)
-{
-	const struct db *db = cdb_db(ctl->cdb);
-	struct json_object *o = generation_view(ctl), *arr = json_object_new_array();
-	size_t i;
-
-	for (i = 0; i < db->ndisks; i++)
-		json_object_array_add(arr, disk_view(ctl, &db->disks[i]));
-	json_object_object_add(o, "disks", arr);
-	return o;
-}
-
-static int link_status_view(struct ctl *ctl, struct json_object **out)
-{
-	struct membership *m = cdb_membership(ctl->cdb);
-	struct json_object *o, *arr;
-	struct link_stat *st;
-	size_t i, n;
-	int rc = transport_link_stats(ctl->transport, &st, &n);
-
-	if (rc)
-		return rc;
-	o = json_object_new_object();
-	arr = json_object_new_array();
-	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
-	json_object_object_add(o, "policy", json_object_new_string(ctl->policy));
-	for (i = 0; i < n; i++) {
-		struct json_object *l = json_object_new_object();
-		const struct {
-			const char *key;
-			uint64_t val;
-		} nums[] = {
-			{ "rtt_min_us", st[i].rtt_min_us }, { "rtt_avg_us", st[i].rtt_avg_us },
-			{ "rtt_max_us", st[i].rtt_max_us }, { "tx_bytes", st[i].tx_bytes },
-			{ "rx_bytes", st[i].rx_bytes },     { "tx_frames", st[i].tx_frames },
-			{ "rx_frames", st[i].rx_frames },   { "downs", st[i].downs },
-		};
-		size_t k;
-
-		json_object_object_add(l, "node", json_object_new_int64(st[i].nodeid));
-		json_object_object_add(l, "node_name", json_object_new_string(st[i].name));
-		json_object_object_add(l, "member", json_object_new_boolean(st[i].member));
-		json_object_object_add(l, "link", json_object_new_int64(st[i].link));
-		json_object_object_add(l, "state",
-				       json_object_new_string(link_state_name(st[i].state)));
-		json_object_object_add(l, "local", json_object_new_string(st[i].local));
-		json_object_object_add(l, "remote", json_object_new_string(st[i].remote));
-		for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
-			json_object_object_add(l, nums[k].key,
-					       json_object_new_int64((int64_t)nums[k].val));
-		json_object_object_add(l, "last_change", json_object_new_int64(st[i].last_change));
-		json_object_array_add(arr, l);
-	}
-	free(st);
-	json_object_object_add(o, "links", arr);
-	*out = o;
-	return 0;
-}
-
-static struct json_object *stat_rows_view(struct ctl *ctl, const struct router_stat *rows,
-					  size_t n, bool disks)
-{
-	struct json_object *arr = json_object_new_array();
-	size_t i, k;
-
-	for (i = 0; i < n; i++) {
-		const struct iostat *s = &rows[i].s;
-		struct json_object *o = json_object_new_object(), *lat = json_object_new_object();
-		const struct db_disk *d = disks ? db_disk_find_id(cdb_db(ctl->cdb), rows[i].id) : NULL;
-		const struct {
-			const char *key;
-			uint64_t val;
-		} nums[] = {
-			{ "requests", s->requests }, { "bytes", s->bytes },
-			{ "errors", s->errors },     { "retried", s->retried },
-			{ "reroutes", s->reroutes },
-		};
-		static const struct {
-			const char *key;
-			unsigned int permille;
-		} pcts[] = { { "p50", 500 }, { "p90", 900 }, { "p99", 990 }, { "p999", 999 } };
-
-		json_object_object_add(o, "id", json_object_new_int64(rows[i].id));
-		json_object_object_add(
-			o, "name",
-			json_object_new_string(disks ? (d ? d->name : "(deleted)") :
-						       membership_node_name(cdb_membership(ctl->cdb),
-									    rows[i].id)));
-		for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
-			json_object_object_add(o, nums[k].key,
-					       json_object_new_int64((int64_t)nums[k].val));
-		for (k = 0; k < sizeof(pcts) / sizeof(pcts[0]); k++)
-			json_object_object_add(lat, pcts[k].key,
-					       json_object_new_int64((int64_t)iostat_percentile_us(
-						       s, pcts[k].permille)));
-		json_object_object_add(o, "latency_us", lat);
-		json_object_array_add(arr, o);
-	}
-	return arr;
-}
-
-static int stats_view(struct ctl *ctl, struct json_object **out)
-{
-	struct router_stats *st;
-	struct json_object *o;
-	int rc = router_stats_get(ctl->router, &st);
-
-	if (rc)
-		return rc;
-	o = json_object_new_object();
-	json_object_object_add(o, "disks", stat_rows_view(ctl, st->rows, st->ndisks, true));
-	json_object_object_add(o, "nodes",
-			       stat_rows_view(ctl, st->rows + st->ndisks, st->nnodes, false));
-	free(st);
-	*out = o;
-	return 0;
-}
-
 /* Changes */
 
 /* A request answered later: a change, a ping, or a look at a device (scan,
@@ -377,7 +156,7 @@ static void change_done(void *ctx, int rc, const char *err, const struct db_disk
 		o = json_object_new_object();
 		json_object_object_add(o, "generation", json_object_new_int64((int64_t)generation));
 		if (disk)
-			json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
+			json_object_object_add(o, "disk", ctl_view_disk(&cl->ctl->p, disk));
 		if (err)
 			json_object_object_add(o, "note", json_object_new_string(err));
 	}
@@ -388,7 +167,7 @@ static void scan_done(void *ctx, int rc, const struct device_info *list, size_t 
 {
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
-	struct membership *m = cdb_membership(cl->ctl->cdb);
+	struct membership *m = cdb_membership(cl->ctl->p.cdb);
 	struct json_object *o, *arr;
 	char err[128];
 	size_t i;
@@ -400,7 +179,7 @@ static void scan_done(void *ctx, int rc, const struct device_info *list, size_t 
 	}
 	o = json_object_new_object();
 	arr = json_object_new_array();
-	json_object_object_add(o, "node", node_view(m, membership_local_nodeid(m)));
+	json_object_object_add(o, "node", ctl_view_node(m, membership_local_nodeid(m)));
 	for (i = 0; i < n; i++) {
 		struct json_object *d = json_object_new_object();
 		const struct { const char *key, *val; } tags[] = {
@@ -437,7 +216,7 @@ static void scan_start(qb_ipcs_connection_t *c, struct ctl_client *cl, int32_t i
 	ch = change_new(c, id);
 	if (!ch)
 		return;
-	rc = cdb_inventory_rescan(cl->ctl->cdb, scan_done, ch);
+	rc = cdb_inventory_rescan(cl->ctl->p.cdb, scan_done, ch);
 	if (rc) {
 		snprintf(err, sizeof(err), "device scan failed: %s", strerror(-rc));
 		change_reply(ch, rc, err, NULL);
@@ -448,7 +227,7 @@ static void ping_done(void *ctx, const struct ping_result *r)
 {
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
-	struct membership *m = cdb_membership(cl->ctl->cdb);
+	struct membership *m = cdb_membership(cl->ctl->p.cdb);
 	struct json_object *o, *rtt;
 	char err[128];
 
@@ -462,7 +241,7 @@ static void ping_done(void *ctx, const struct ping_result *r)
 	}
 	o = json_object_new_object();
 	rtt = json_object_new_object();
-	json_object_object_add(o, "node", node_view(m, ch->nodeid));
+	json_object_object_add(o, "node", ctl_view_node(m, ch->nodeid));
 	json_object_object_add(o, "size", json_object_new_int64(ch->ping.size));
 	json_object_object_add(o, "count", json_object_new_int64(ch->ping.count));
 	json_object_object_add(o, "oneway", json_object_new_boolean(ch->ping.oneway));
@@ -499,7 +278,7 @@ out_unref:
 static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, struct change *ch,
 		      char *err, size_t errlen)
 {
-	struct membership *m = cdb_membership(ctl->cdb);
+	struct membership *m = cdb_membership(ctl->p.cdb);
 	struct ping_args a = {
 		.size = req->size,
 		.count = req->count,
@@ -523,7 +302,7 @@ static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, str
 	}
 	ch->nodeid = a.nodeid;
 	ch->ping = a;
-	rc = transport_ping(ctl->transport, &a, ping_done, ch);
+	rc = transport_ping(ctl->p.transport, &a, ping_done, ch);
 	if (rc)
 		snprintf(err, errlen, "%s", strerror(-rc));
 	return rc;
@@ -562,7 +341,7 @@ static int path_resolve(struct ctl *ctl, const struct vdisk_ctl_path *in, struct
 	memset(out, 0, sizeof(*out));
 	if (!in->node[0])
 		return 0;
-	if (membership_node_lookup(cdb_membership(ctl->cdb), in->node, &out->nodeid)) {
+	if (membership_node_lookup(cdb_membership(ctl->p.cdb), in->node, &out->nodeid)) {
 		snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)", in->node);
 		return -ENOENT;
 	}
@@ -597,7 +376,7 @@ static int create_start(struct ctl *ctl, const struct vdisk_ctl_create_req *req,
 		d.mode = req->mode;
 	if (req->flags & VDISK_CTL_F_SIZE)
 		d.size = req->size;
-	return cdb_disk_create(ctl->cdb, &d,
+	return cdb_disk_create(ctl->p.cdb, &d,
 			       ((req->flags & VDISK_CTL_F_SIZE) ? CDB_CREATE_SIZE : 0) |
 				       ((req->flags & VDISK_CTL_F_FORCE) ? CDB_CREATE_FORCE : 0),
 			       change_done, ch, err,
@@ -631,7 +410,7 @@ static int perm_start(struct ctl *ctl, const struct vdisk_ctl_perm_req *req, str
 		snprintf(err, errlen, "nothing to change: give --owner, --group or --mode");
 		return -EINVAL;
 	}
-	return cdb_update_submit(ctl->cdb, &u, change_done, ch, err, errlen);
+	return cdb_update_submit(ctl->p.cdb, &u, change_done, ch, err, errlen);
 }
 
 static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
@@ -645,7 +424,7 @@ static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk 
 		reply_error(ch->conn, ch->id, rc, err);
 		goto out_unref;
 	}
-	o = generation_view(cl->ctl);
+	o = ctl_view_generation(&cl->ctl->p);
 	cyc = json_object_new_object();
 	json_object_object_add(cyc, "unchanged", json_object_new_boolean(res->unchanged));
 	json_object_object_add(cyc, "txid", json_object_new_int64((int64_t)res->txid));
@@ -655,7 +434,7 @@ static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk 
 			       json_object_new_int64((int64_t)res->drain_us_max));
 	json_object_object_add(cyc, "drain_node", json_object_new_int64(res->drain_node));
 	if (disk)
-		json_object_object_add(o, "disk", disk_view(cl->ctl, disk));
+		json_object_object_add(o, "disk", ctl_view_disk(&cl->ctl->p, disk));
 	json_object_object_add(o, "cycle", cyc);
 	reply_send(ch->conn, ch->id, 0, o);
 out_unref:
@@ -686,7 +465,7 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 		break;
 	case VDISK_CTL_MAP_PROMOTE:
 		rr.kind = RECONFIG_PROMOTE;
-		if (membership_node_lookup(cdb_membership(ctl->cdb), req->map.node, &rr.node)) {
+		if (membership_node_lookup(cdb_membership(ctl->p.cdb), req->map.node, &rr.node)) {
 			snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)",
 				 req->map.node);
 			return -ENOENT;
@@ -699,12 +478,12 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 		rr.kind = RECONFIG_RESUME;
 		break;
 	}
-	return reconfig_request(ctl->reconfig, &rr, cycle_done, ch, err, errlen);
+	return reconfig_request(ctl->p.reconfig, &rr, cycle_done, ch, err, errlen);
 }
 
 static const struct db_path *local_path(struct ctl *ctl, const struct db_disk *d)
 {
-	uint32_t self = membership_local_nodeid(cdb_membership(ctl->cdb));
+	uint32_t self = membership_local_nodeid(cdb_membership(ctl->p.cdb));
 
 	return d->primary.nodeid == self ? &d->primary :
 	       d->secondary.nodeid == self ? &d->secondary : NULL;
@@ -715,7 +494,7 @@ static const struct db_path *local_path(struct ctl *ctl, const struct db_disk *d
 static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk *d,
 					   const struct prober_result *res)
 {
-	struct membership *m = cdb_membership(ctl->cdb);
+	struct membership *m = cdb_membership(ctl->p.cdb);
 	uint32_t self = membership_local_nodeid(m);
 	const struct db_path *p = local_path(ctl, d);
 	struct json_object *o = json_object_new_object();
@@ -729,7 +508,7 @@ static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk
 		snprintf(why, sizeof(why), "%s: device holds %" PRIu64
 			 " bytes, the disk needs %" PRIu64, p->device, size, d->size);
 	json_object_object_add(o, "disk", json_object_new_string(d->name));
-	json_object_object_add(o, "node", node_view(m, self));
+	json_object_object_add(o, "node", ctl_view_node(m, self));
 	json_object_object_add(o, "role", json_object_new_string(
 				       !p ? "none" : p == &d->primary ? "primary" : "secondary"));
 	json_object_object_add(o, "device", json_object_new_string(p ? p->device : ""));
@@ -745,7 +524,7 @@ static void disk_check_done(void *ctx, struct prober_result *res)
 {
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
-	const struct db_disk *d = db_disk_find(cdb_db(cl->ctl->cdb), ch->disk);
+	const struct db_disk *d = db_disk_find(cdb_db(cl->ctl->p.cdb), ch->disk);
 	const struct db_path *p = d ? local_path(cl->ctl, d) : NULL;
 	char err[VDISK_NAME_MAX + 64];
 
@@ -784,7 +563,7 @@ static void disk_check_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		return;
 	snprintf(ch->disk, sizeof(ch->disk), "%s", d->name);
 	snprintf(ch->device, sizeof(ch->device), "%s", p->device);
-	rc = prober_probe(cdb_prober(cl->ctl->cdb), p->device, disk_check_done, ch, &ticket);
+	rc = prober_probe(cdb_prober(cl->ctl->p.cdb), p->device, disk_check_done, ch, &ticket);
 	if (rc)
 		change_reply(ch, rc, strerror(-rc), NULL);
 }
@@ -795,7 +574,7 @@ static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, s
 	struct db_update u = { .op = DB_OP_DELETE };
 
 	snprintf(u.disk.name, sizeof(u.disk.name), "%s", req->name);
-	return cdb_update_submit(ctl->cdb, &u, change_done, ch, err, errlen);
+	return cdb_update_submit(ctl->p.cdb, &u, change_done, ch, err, errlen);
 }
 
 static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
@@ -853,17 +632,17 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 	}
 	switch (req.hdr.id) {
 	case VDISK_CTL_STATUS:
-		o = status_view(ctl);
+		o = ctl_view_status(&ctl->p);
 		break;
 	case VDISK_CTL_NODE_LIST:
-		o = node_list_view(ctl);
+		o = ctl_view_nodes(&ctl->p);
 		break;
 	case VDISK_CTL_DISK_LIST:
-		o = disk_list_view(ctl);
+		o = ctl_view_disks(&ctl->p);
 		break;
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_CHECK:
-		d = db_disk_find(cdb_db(ctl->cdb), req.disk.name);
+		d = db_disk_find(cdb_db(ctl->p.cdb), req.disk.name);
 		if (!d) {
 			snprintf(err, sizeof(err), "no such disk '%s'", req.disk.name);
 			reply_error(c, req.hdr.id, -ENOENT, err);
@@ -874,15 +653,15 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 		o = json_object_new_object();
-		json_object_object_add(o, "disk", disk_view(ctl, d));
+		json_object_object_add(o, "disk", ctl_view_disk(&ctl->p, d));
 		break;
 	case VDISK_CTL_SCAN:
 		scan_start(c, cl, req.hdr.id);
 		return 0;
 	case VDISK_CTL_LINK_STATUS:
 	case VDISK_CTL_STATS:
-		rc = req.hdr.id == VDISK_CTL_STATS ? stats_view(ctl, &o) :
-						    link_status_view(ctl, &o);
+		rc = req.hdr.id == VDISK_CTL_STATS ? ctl_view_stats(&ctl->p, &o) :
+						    ctl_view_links(&ctl->p, &o);
 		if (rc) {
 			reply_error(c, req.hdr.id, rc, strerror(-rc));
 			return 0;
@@ -967,11 +746,7 @@ int ctl_start(struct ctl **out, qb_loop_t *loop, const char *ipc_name,
 	if (!ctl)
 		return -ENOMEM;
 	ctl->loop = loop;
-	ctl->cdb = parts->cdb;
-	ctl->transport = parts->transport;
-	ctl->router = parts->router;
-	ctl->reconfig = parts->reconfig;
-	ctl->policy = parts->policy;
+	ctl->p = *parts;
 	ctl->service = qb_ipcs_create(ipc_name, 0, QB_IPC_NATIVE, &handlers);
 	if (!ctl->service) {
 		rc = errno ? -errno : -ENOMEM;
