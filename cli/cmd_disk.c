@@ -52,7 +52,47 @@ struct disk_view {
 	char group_id[24];
 	char size_human[16];
 	char mode_string[FORMAT_MODE_LEN];
+	/* Which path serves it now: "secondary n3", "held", "none"; "-" from a
+	 * daemon that does not say. why: "" when the primary serves. */
+	char serving[CELL_LEN];
+	const char *why;
 };
+
+/* "serving": {"state", "path", "node", "why"}, which create's reply and
+ * older daemons may lack. */
+static int serving_decode(struct json_object *obj, struct disk_view *d)
+{
+	struct json_object *serving, *node;
+	const char *state, *path;
+	const struct field top[] = { { "serving", FIELD_OBJECT, &serving } };
+	const struct field fields[] = {
+		{ "state", FIELD_STRING, &state },
+		{ "path", FIELD_STRING_OPT, &path },
+		{ "node", FIELD_OBJECT_OR_NULL, &node },
+		{ "why", FIELD_STRING, &d->why },
+	};
+	uint64_t id;
+	const char *name;
+	char node_text[CELL_LEN];
+	int ret;
+
+	snprintf(d->serving, sizeof(d->serving), "-");
+	d->why = "";
+	if (!json_object_object_get_ex(obj, "serving", NULL))
+		return 0;
+	if ((ret = fields_get(obj, top, ARRAY_SIZE(top))) ||
+	    (ret = fields_get(serving, fields, ARRAY_SIZE(fields))))
+		return ret;
+	if (!node) {
+		snprintf(d->serving, sizeof(d->serving), "%s", state);
+		return 0;
+	}
+	if ((ret = node_get(node, &id, &name)))
+		return ret;
+	snprintf(d->serving, sizeof(d->serving), "%s %s", path ? path : state,
+		 name_or_id(name, id, node_text, sizeof(node_text)));
+	return 0;
+}
 
 static int disk_decode(struct json_object *obj, struct disk_view *d)
 {
@@ -89,6 +129,9 @@ static int disk_decode(struct json_object *obj, struct disk_view *d)
 	d->owner = name_or_id(d->owner_name, d->uid, d->owner_id, sizeof(d->owner_id));
 	d->group = name_or_id(d->group_name, d->gid, d->group_id, sizeof(d->group_id));
 	format_mode((uint32_t)d->mode, d->mode_string);
+	ret = serving_decode(obj, d);
+	if (ret)
+		return ret;
 	return format_size_human(d->size, d->size_human, sizeof(d->size_human));
 }
 
@@ -115,7 +158,7 @@ static int disk_row(struct json_object *item, struct table *table)
 	snprintf(id_text, sizeof(id_text), "%llu", (unsigned long long)d.id);
 	snprintf(mode_text, sizeof(mode_text), "%04llo", (unsigned long long)d.mode);
 	return table_add(table, d.name, id_text, d.size_human, d.primary, d.secondary, d.owner,
-			 d.group, mode_text, NULL);
+			 d.group, mode_text, d.serving, NULL);
 }
 
 static int disk_long_row(struct json_object *item, struct table *table)
@@ -143,6 +186,7 @@ int disks_print(struct json_object *reply, const struct cli *cli, const union vd
 	static const struct table_column columns[] = {
 		{ "NAME", false },    { "ID", true },	  { "SIZE", true },   { "PRIMARY", false },
 		{ "SECONDARY", false }, { "OWNER", false }, { "GROUP", false }, { "MODE", false },
+		{ "SERVED BY", false },
 	};
 	/* ls -l without the link count */
 	static const struct table_column long_columns[] = {
@@ -170,7 +214,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		     const union vdisk_ctl_request *req)
 {
 	char id_text[24], size_text[48], owner_text[CELL_LEN], group_text[CELL_LEN];
-	char mode_text[32], mtime_text[64];
+	char mode_text[32], mtime_text[64], serving_text[CELL_LEN + 400];
 	struct disk_view d;
 	int ret;
 
@@ -189,9 +233,12 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 	name_id_format(d.group_name, d.gid, group_text, sizeof(group_text));
 	snprintf(mode_text, sizeof(mode_text), "%04llo (%s)", (unsigned long long)d.mode,
 		 d.mode_string);
+	snprintf(serving_text, sizeof(serving_text), "%s%s%s%s", d.serving, d.why[0] ? " (" : "",
+		 d.why, d.why[0] ? ")" : "");
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
-			     d.primary, "Secondary:", d.secondary, "Owner:", owner_text, "Group:",
-			     group_text, "Mode:", mode_text, "Modified:", mtime_text, NULL);
+			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
+			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
+			     "Modified:", mtime_text, NULL);
 }
 
 static int generation_get(struct json_object *reply, uint64_t *generation)

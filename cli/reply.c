@@ -15,7 +15,7 @@ static const struct {
 	[FIELD_NUMBER] = { json_type_double, "a number" },
 	[FIELD_BOOL] = { json_type_boolean, "a boolean" },
 	[FIELD_STRING] = { json_type_string, "a string" },
-	[FIELD_STRING_OPT] = { json_type_string, "a string" },
+	[FIELD_STRING_OPT] = { json_type_string, "a string or null" },
 	[FIELD_OBJECT] = { json_type_object, "an object" },
 	[FIELD_OBJECT_OR_NULL] = { json_type_object, "an object or null" },
 	[FIELD_ARRAY] = { json_type_array, "an array" },
@@ -23,7 +23,8 @@ static const struct {
 
 static bool field_valid(const struct field *f, struct json_object *val)
 {
-	if (f->kind == FIELD_OBJECT_OR_NULL && json_object_is_type(val, json_type_null))
+	if ((f->kind == FIELD_OBJECT_OR_NULL || f->kind == FIELD_STRING_OPT) &&
+	    json_object_is_type(val, json_type_null))
 		return true;
 	/* JSON has one number type: a whole one may come without a fraction */
 	if (f->kind == FIELD_NUMBER && json_object_is_type(val, json_type_int))

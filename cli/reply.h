@@ -24,7 +24,7 @@ enum field_kind {
 	FIELD_NUMBER, /* integer or not: a double */
 	FIELD_BOOL,
 	FIELD_STRING,
-	FIELD_STRING_OPT, /* absent: NULL */
+	FIELD_STRING_OPT, /* absent or null: NULL */
 	FIELD_OBJECT,
 	FIELD_OBJECT_OR_NULL,
 	FIELD_ARRAY,

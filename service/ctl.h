@@ -27,6 +27,7 @@ struct ctl_parts {
 	struct transport *transport;
 	struct router *router;
 	struct reconfig *reconfig;
+	struct lease *lease; /* its fences, for which path serves a disk */
 	const char *policy; /* the transport policy's name, for link status */
 };
 

@@ -11,8 +11,11 @@
 #include "account.h"
 #include "cdb.h"
 #include "ctl_view.h"
+#include "clock.h"
 #include "db_json.h"
+#include "disk_state.h"
 #include "iostat.h"
+#include "lease.h"
 #include "router.h"
 #include "transport.h"
 
@@ -38,8 +41,69 @@ static void path_names_add(const struct ctl_parts *p, struct json_object *disk, 
 							    (uint32_t)json_object_get_int64(node))));
 }
 
-/* The wire form of a disk plus the names a reader wants. */
-struct json_object *ctl_view_disk(const struct ctl_parts *p, const struct db_disk *d)
+/* What this node knows of the disk's paths, for disk_state_judge(): the
+ * membership, the lease's fences, the paths the router holds as failed
+ * (st: its statistics, NULL when it has none). */
+static void disk_state_in_fill(const struct ctl_parts *p, const struct db_disk *d,
+			       const struct router_stats *st, uint64_t now,
+			       struct disk_state_in *in)
+{
+	struct membership *m = cdb_membership(p->cdb);
+	struct vdmap_fence fences[VDMAP_MAX_FENCES];
+	size_t nfences = p->lease ? lease_fences(p->lease, now, fences) : 0;
+	const struct router_stat *row = NULL;
+	const struct db_path *paths[] = { &d->primary, &d->secondary };
+	size_t i, k;
+
+	for (i = 0; st && i < st->ndisks; i++)
+		if (st->rows[i].id == d->id)
+			row = &st->rows[i];
+	*in = (struct disk_state_in){ .quorate = membership_quorate(m), .suspended = d->suspended };
+	for (i = 0; i < 2; i++) {
+		struct disk_state_path *sp = &in->path[i];
+		uint32_t node = paths[i]->nodeid;
+
+		if (!node)
+			continue;
+		sp->exists = true;
+		sp->node = membership_node_name(m, node);
+		sp->member = membership_is_member(m, node);
+		for (k = 0; k < nfences; k++)
+			if (fences[k].nodeid == node)
+				sp->fence_ms = fences[k].until == UINT64_MAX ?
+						       DISK_STATE_FENCE_COMMAND :
+						       (fences[k].until - now) / 1000000 + 1;
+		if (row && row->failed_since[i])
+			sp->failed_ms = (now - row->failed_since[i]) / 1000000 + 1;
+	}
+}
+
+/* {"state", "path": "primary"|"secondary"|null, "node": node or null, "why"} */
+static struct json_object *serving_view(const struct ctl_parts *p, const struct db_disk *d,
+					const struct router_stats *st)
+{
+	struct json_object *o = json_object_new_object();
+	const struct db_path *path;
+	struct disk_state_in in;
+	struct disk_state s;
+
+	disk_state_in_fill(p, d, st, now_ns(), &in);
+	disk_state_judge(&in, &s);
+	path = s.path == 0 ? &d->primary : s.path == 1 ? &d->secondary : NULL;
+	json_object_object_add(o, "state", json_object_new_string(disk_serving_name(s.serving)));
+	json_object_object_add(o, "path", path ? json_object_new_string(s.path ? "secondary" :
+										"primary") :
+						 NULL);
+	json_object_object_add(o, "node",
+			       path ? ctl_view_node(cdb_membership(p->cdb), path->nodeid) : NULL);
+	json_object_object_add(o, "why", json_object_new_string(s.why));
+	return o;
+}
+
+/* The wire form of a disk plus the names a reader wants, and which path
+ * serves it now. */
+static struct json_object *disk_view(const struct ctl_parts *p, const struct db_disk *d,
+				     const struct router_stats *st)
 {
 	struct json_object *o = db_disk_to_json(d);
 
@@ -47,6 +111,19 @@ struct json_object *ctl_view_disk(const struct ctl_parts *p, const struct db_dis
 	path_names_add(p, o, "secondary");
 	id_name_add(o, "owner", true, d->uid);
 	id_name_add(o, "group", false, d->gid);
+	json_object_object_add(o, "serving", serving_view(p, d, st));
+	return o;
+}
+
+struct json_object *ctl_view_disk(const struct ctl_parts *p, const struct db_disk *d)
+{
+	struct router_stats *st = NULL;
+	struct json_object *o;
+
+	if (p->router)
+		router_stats_get(p->router, &st);
+	o = disk_view(p, d, st);
+	free(st);
 	return o;
 }
 
@@ -118,10 +195,14 @@ struct json_object *ctl_view_disks(const struct ctl_parts *p)
 {
 	const struct db *db = cdb_db(p->cdb);
 	struct json_object *o = ctl_view_generation(p), *arr = json_object_new_array();
+	struct router_stats *st = NULL;
 	size_t i;
 
+	if (p->router)
+		router_stats_get(p->router, &st);
 	for (i = 0; i < db->ndisks; i++)
-		json_object_array_add(arr, ctl_view_disk(p, &db->disks[i]));
+		json_object_array_add(arr, disk_view(p, &db->disks[i], st));
+	free(st);
 	json_object_object_add(o, "disks", arr);
 	return o;
 }

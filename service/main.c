@@ -359,6 +359,7 @@ static int run(const struct vdisk_config *cfg)
 			       .transport = d.transport,
 			       .router = d.router,
 			       .reconfig = d.reconfig,
+			       .lease = d.lease,
 			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
 		       });
 	if (rc) {

@@ -112,14 +112,15 @@ static struct vd_request *pending_find(struct router *r, uint64_t id)
 	return NULL;
 }
 
-static struct iostat *stat_row(struct router_stat **rows, size_t *n, size_t cap, uint32_t id)
+static struct router_stat *stat_row(struct router_stat **rows, size_t *n, size_t cap,
+				    uint32_t id)
 {
 	struct router_stat *grown;
 	size_t i;
 
 	for (i = 0; i < *n; i++)
 		if ((*rows)[i].id == id)
-			return &(*rows)[i].s;
+			return &(*rows)[i];
 	if (cap && *n >= cap)
 		return NULL;
 	if (!cap) {
@@ -130,10 +131,11 @@ static struct iostat *stat_row(struct router_stat **rows, size_t *n, size_t cap,
 	}
 	memset(&(*rows)[*n], 0, sizeof(**rows));
 	(*rows)[*n].id = id;
-	return &(*rows)[(*n)++].s;
+	(*rows)[*n].last_path = -1;
+	return &(*rows)[(*n)++];
 }
 
-static struct iostat *node_stat(struct router *r, uint32_t node)
+static struct router_stat *node_stat(struct router *r, uint32_t node)
 {
 	struct router_stat *rows = r->nstats;
 
@@ -146,20 +148,27 @@ static void stats_account(struct router *r, const struct vd_request *req, int st
 {
 	uint64_t lat = now_ns() - req->start_ns;
 	uint64_t bytes = (req->op == VD_READ || req->op == VD_WRITE) ? req->length : 0;
-	struct iostat *s;
+	struct router_stat *s;
 
 	s = stat_row(&r->dstats, &r->ndstats, 0, req->disk_id);
-	if (s)
-		iostat_add(s, bytes, lat, status != 0, req->tries, req->moves);
+	if (s) {
+		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);
+		if (!status && req->sent)
+			s->last_path = (int8_t)req->path;
+	}
 	s = req->target ? node_stat(r, req->target) : NULL;
 	if (s)
-		iostat_add(s, bytes, lat, status != 0, req->tries, req->moves);
+		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);
 }
+
+static struct path_fail *path_fail_find(struct router *r, uint32_t disk_id, uint8_t path,
+					uint64_t now);
 
 static void stats_publish(struct router *r)
 {
-	size_t n = r->ndstats + r->nnstats;
+	size_t i, n = r->ndstats + r->nnstats;
 	struct router_stats *st = malloc(sizeof(*st) + n * sizeof(st->rows[0])), *old;
+	uint64_t now = now_ns();
 
 	if (!st)
 		return;
@@ -167,6 +176,13 @@ static void stats_publish(struct router *r)
 	st->nnodes = r->nnstats;
 	if (r->ndstats)
 		memcpy(st->rows, r->dstats, r->ndstats * sizeof(st->rows[0]));
+	for (i = 0; i < r->ndstats; i++) {
+		const struct path_fail *f0 = path_fail_find(r, st->rows[i].id, 0, now);
+		const struct path_fail *f1 = path_fail_find(r, st->rows[i].id, 1, now);
+
+		st->rows[i].failed_since[0] = f0 ? f0->since : 0;
+		st->rows[i].failed_since[1] = f1 ? f1->since : 0;
+	}
 	memcpy(st->rows + r->ndstats, r->nstats, r->nnstats * sizeof(st->rows[0]));
 	pthread_mutex_lock(&r->pub_lock);
 	old = r->pub;
@@ -310,10 +326,10 @@ logged:
  * and the node that failed it is charged with an error. */
 static void attempt_failed(struct router *r, struct vd_request *req, int status)
 {
-	struct iostat *s = node_stat(r, req->target);
+	struct router_stat *s = node_stat(r, req->target);
 
 	if (s)
-		s->errors++;
+		s->s.errors++;
 	path_fail(r, req->disk_id, req->path, status);
 	req->tries++;
 	req->stale = false;

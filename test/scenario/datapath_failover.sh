@@ -69,11 +69,18 @@ wait_nbd n1 vd1
 wait_nbd n1 vd2
 
 # ------------------------------------------------------------------ (a)
+# served_by NODE DISK PATH: NODE's disk show says PATH (primary, secondary)
+# serves DISK now.
+served_by() {
+	ctl "$1" --json disk show "$2" | jq -e --arg p "$3" '.disk.serving.path == $p' >/dev/null
+}
+
 step "(a) fio on n1 against vd1; SIGKILL corosync and vdiskd on the primary n2"
 s0=$(stats_json n1)
 fio_job kill vd1 26
 sleep 2
 need_fio_running kill "the kill of n2"
+served_by n1 vd1 primary || fail "(a) before the kill: $(ctl n1 --json disk show vd1)"
 t_kill=$(now_ms)
 vdc kill n2 corosync
 vdc kill n2 vdiskd
@@ -88,6 +95,14 @@ reissued_to_n3() {
 }
 retry_until 20 reissued_to_n3 || fail "(a) nothing of vd1 re-issued on n3 within 20s of n2's departure"
 echo "requests out to n2 re-issued on n3 $(elapsed_s "$t_kill")s after the kill ($(grep -o 'lease: [0-9]* ms ([^)]*)' "$VDC_DIR/n1/vdiskd.log" | head -n1))"
+# disk show says which path serves vd1 now, and why: not the database's
+# primary on a node that is down.
+retry_until 5 served_by n1 vd1 secondary || fail "(a) n1's disk show: $(ctl n1 --json disk show vd1)"
+expect_ok "(a) disk show vd1 on n1" ctl n1 disk show vd1
+grep -qE "^Served by: +secondary n3 \(n2 \(primary\) is not running vdiskd\)$" <<<"$OUT" ||
+	fail "(a) disk show does not say n3 serves vd1 because n2 is down: $OUT"
+expect_ok "(a) disk list on n3" ctl n3 disk list
+grep -qE "^vd1 .* secondary n3 *$" <<<"$OUT" || fail "(a) disk list does not say n3 serves vd1: $OUT"
 stats_settle
 s1=$(stats_json n1)
 need_fio_running kill "n2's restart"
@@ -139,6 +154,10 @@ sleep 2
 need_fio_running pathfail "the path failure"
 t_fail=$(now_ms)
 touch "$inject"
+# Within the router's hold of the failed path (10 s), disk show says so.
+retry_until 8 served_by n1 vd2 secondary || fail "(b) n1's disk show: $(ctl n1 --json disk show vd2)"
+assert_jq "(b) why n3 serves vd2" "$(ctl n1 --json disk show vd2)" \
+	'.disk.serving.why | test("^the primary path on n2 failed [0-9.]+ s ago$")'
 # The path stays broken to the end, so that the router's retry of the failed
 # path (after its hold time) meets the error again.
 fio_wait pathfail 60
