@@ -577,6 +577,22 @@ static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, s
 	return cdb_update_submit(ctl->p.cdb, &u, change_done, ch, err, errlen);
 }
 
+/* What each privileged request is called, and why it needs the privilege:
+ * the refusal says both. */
+static const struct {
+	const char *name;
+	const char *why;
+} privileged_requests[VDISK_CTL_TYPE_MAX] = {
+	[VDISK_CTL_DISK_CREATE] = { "disk create", "it changes the cluster database" },
+	[VDISK_CTL_DISK_DELETE] = { "disk delete", "it changes the cluster database" },
+	[VDISK_CTL_PERM_SET] = { "perm set", "it changes the cluster database" },
+	[VDISK_CTL_PING] = { "ping", "it sends traffic over the cluster's links" },
+	[VDISK_CTL_MAP_SET] = { "map set", "it runs a reconfiguration cycle" },
+	[VDISK_CTL_MAP_PROMOTE] = { "map promote", "it runs a reconfiguration cycle" },
+	[VDISK_CTL_SUSPEND] = { "suspend", "it holds the disk's I/O on every node" },
+	[VDISK_CTL_RESUME] = { "resume", "it runs a reconfiguration cycle" },
+};
+
 static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 			 const union vdisk_ctl_request *req)
 {
@@ -585,11 +601,12 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 	int rc;
 
 	if (!cl->privileged) {
-		qb_log(LOG_WARNING, "refused change request %d from uid %u (pid %d)", req->hdr.id,
-		       (unsigned int)cl->uid, (int)cl->pid);
-		reply_error(c, req->hdr.id, -EPERM,
-			    "permission denied: changes need root or membership of group "
-			    CTL_ADMIN_GROUP);
+		qb_log(LOG_WARNING, "refused %s from uid %u (pid %d)",
+		       privileged_requests[req->hdr.id].name, (unsigned int)cl->uid, (int)cl->pid);
+		snprintf(err, sizeof(err), "permission denied: %s needs root or membership of group "
+			 CTL_ADMIN_GROUP " (%s)", privileged_requests[req->hdr.id].name,
+			 privileged_requests[req->hdr.id].why);
+		reply_error(c, req->hdr.id, -EPERM, err);
 		return;
 	}
 	ch = change_new(c, req->hdr.id);

@@ -134,8 +134,12 @@ expect_fail "extra argument" 2 "extra|unexpected|argument" ctl n1 status now
 expect_fail "wrong IPC name" 1 "nosuchservice|connect|vdiskd" ctl n1 -n nosuchservice status
 
 step "unprivileged user vdtest"
-expect_fail "vdtest: create" 1 "permission|denied|not permitted|haclient" \
+expect_fail "vdtest: create" 1 \
+	"permission denied: disk create needs root or membership of group haclient (it changes the cluster database)" \
 	as vdtest n1 disk create vd1 --primary "n2:$dev"
+expect_fail "vdtest: ping" 1 \
+	"permission denied: ping needs root or membership of group haclient (it sends traffic over the cluster's links)" \
+	as vdtest n1 ping n2 --count 1
 expect_fail "vdtest: delete" 1 "permission|denied|not permitted|haclient" \
 	as vdtest n2 disk delete vd0
 expect_fail "vdtest: perm set" 1 "permission|denied|not permitted|haclient" \
