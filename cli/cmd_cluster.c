@@ -40,7 +40,8 @@ static int members_format(struct json_object *members, char **textp)
 int status_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
 {
 	char node_text[CELL_LEN], config_text[24], generation_text[48], disks_text[24];
-	struct json_object *node, *members;
+	char io_text[256];
+	struct json_object *node, *members, *io;
 	uint64_t config, generation, disks;
 	bool quorate, synced;
 	const char *save_error;
@@ -53,13 +54,28 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 		{ "members", FIELD_ARRAY, &members },
 		{ "disks", FIELD_UINT, &disks },
 		{ "save_error", FIELD_STRING_OPT, &save_error },
+		{ "io", FIELD_OBJECT, &io },
+	};
+	bool serving;
+	uint64_t lease_ms;
+	const char *why;
+	const struct field io_fields[] = {
+		{ "serving", FIELD_BOOL, &serving },
+		{ "lease_ms", FIELD_UINT, &lease_ms },
+		{ "why", FIELD_STRING, &why },
 	};
 	char *members_text;
 	int ret;
 
 	ret = fields_get(reply, fields, ARRAY_SIZE(fields));
+	if (!ret)
+		ret = fields_get(io, io_fields, ARRAY_SIZE(io_fields));
 	if (ret)
 		return ret;
+	if (serving)
+		snprintf(io_text, sizeof(io_text), "yes (lease %.1f s left)", lease_ms / 1000.0);
+	else
+		snprintf(io_text, sizeof(io_text), "no: %s", why);
 	ret = node_format(node, node_text, sizeof(node_text));
 	if (ret)
 		return ret;
@@ -73,7 +89,7 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 	snprintf(disks_text, sizeof(disks_text), "%llu", (unsigned long long)disks);
 	ret = details_print("Node:", node_text, "Quorate:", quorate ? "yes" : "no", "Members:",
 			    members_text, "Configuration:", config_text, "Generation:",
-			    generation_text, "Disks:", disks_text,
+			    generation_text, "Disks:", disks_text, "Shared I/O:", io_text,
 			    save_error ? "Saved:" : NULL, save_error ? save_error : NULL, NULL);
 	free(members_text);
 	return ret;

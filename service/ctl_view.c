@@ -147,6 +147,30 @@ struct json_object *ctl_view_generation(const struct ctl_parts *p)
 
 /* Read requests */
 
+/* {"serving", "lease_ms", "why"}: whether this node may issue I/O to its
+ * storage now (its lease, lease.h), for how long, and why not. */
+static struct json_object *io_view(const struct ctl_parts *p)
+{
+	struct json_object *o = json_object_new_object();
+	uint64_t now = now_ns(), until = p->lease ? lease_until(p->lease) : 0;
+	bool quorate = membership_quorate(cdb_membership(p->cdb));
+	char why[160] = "";
+
+	if (!quorate)
+		snprintf(why, sizeof(why), "no quorum: this node is not part of a quorate partition");
+	else if (!until)
+		snprintf(why, sizeof(why), "no lease yet: no member has echoed this node's beats");
+	else if (until <= now)
+		snprintf(why, sizeof(why), "the lease ran out %" PRIu64 " ms ago: no member has "
+			 "echoed this node's beats since", (now - until) / 1000000);
+	json_object_object_add(o, "serving", json_object_new_boolean(!why[0]));
+	json_object_object_add(o, "lease_ms",
+			       json_object_new_int64(until > now ? (int64_t)((until - now) / 1000000) :
+								   0));
+	json_object_object_add(o, "why", json_object_new_string(why));
+	return o;
+}
+
 struct json_object *ctl_view_status(const struct ctl_parts *p)
 {
 	struct membership *m = cdb_membership(p->cdb);
@@ -162,6 +186,7 @@ struct json_object *ctl_view_status(const struct ctl_parts *p)
 		json_object_array_add(arr, ctl_view_node(m, members[i]));
 	json_object_object_add(o, "members", arr);
 	json_object_object_add(o, "disks", json_object_new_int64((int64_t)cdb_db(p->cdb)->ndisks));
+	json_object_object_add(o, "io", io_view(p));
 	if (cdb_save_error(p->cdb))
 		json_object_object_add(o, "save_error",
 				       json_object_new_string(strerror(-cdb_save_error(p->cdb))));

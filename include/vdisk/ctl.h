@@ -38,14 +38,15 @@
 enum vdisk_ctl_type {
 	/* struct vdisk_ctl_req. Reply: {"node": {"id", "name"}, "quorate",
 	 * "config", "generation", "synced", "members": [{"id", "name"}],
-	 * "disks": count} */
+	 * "disks": count, "io": {"serving", "lease_ms", "why"}} */
 	VDISK_CTL_STATUS = 1,
 	/* struct vdisk_ctl_req. Reply: {"nodes": [{"id", "name", "member",
 	 * "local", "devices": inventory count}]} */
 	VDISK_CTL_NODE_LIST,
 	/* struct vdisk_ctl_req. Reply: {"generation", "disks": [disk]} where
 	 * disk is {"name", "id", "size", "primary": path, "secondary": path or
-	 * null, "uid", "gid", "owner", "group", "mode", "mtime"} and path is
+	 * null, "uid", "gid", "owner", "group", "mode", "mtime", "suspended",
+	 * "serving": {"state", "path", "node", "why"}} and path is
 	 * {"node": nodeid, "node_name", "device"} */
 	VDISK_CTL_DISK_LIST,
 	/* struct vdisk_ctl_disk_req. Reply: {"disk": disk} */

@@ -38,11 +38,18 @@ expect_fail "delete on n3 without quorum" 1 "quor" \
 assert_eq "n3's generation unchanged" "$(generation n3)" "$g0"
 assert_eq "n3's disk list unchanged" "$(disk_list n3)" "$l0"
 expect_ok "reads still work on n3" ctl n3 disk show vd1
+grep -qxE "Served by: +held \(no quorum: this node holds the disk's I/O until it is part of a quorate partition\)" <<<"$OUT" ||
+	fail "n3's disk show does not say vd1 is held for quorum: $OUT"
+expect_ok "status on n3" ctl n3 status
+grep -qxE "Shared I/O: +no: no quorum: this node is not part of a quorate partition" <<<"$OUT" ||
+	fail "n3's status does not say it serves no shared I/O: $OUT"
 
 step "the majority (n1, n2) goes on"
 vdc wait-quorum n1 yes 10
 vdc wait-quorum n2 yes 10
 wait_members n1 2 15
+serves_io() { ctl "$1" status | grep -qxE "Shared I/O: +yes \(lease [0-9.]+ s left\)"; }
+retry_until 5 serves_io n1 || fail "n1's status does not say it serves shared I/O: $(ctl n1 status)"
 expect_ok "create vd3 on n1" ctl n1 disk create vd3 --primary "n2:$(backing n2 vd3)"
 expect_ok "perm set vd1 on n2" ctl n2 perm set vd1 --mode 0640
 converged 1 n1 n2
