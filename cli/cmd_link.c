@@ -20,10 +20,11 @@
 static int link_row(struct json_object *item, struct table *table)
 {
 	char peer_text[CELL_LEN], link_text[24], rtt_text[72], tx_text[48], rx_text[48];
+	char hb_text[48];
 	char tx_size[16], rx_size[16], downs_text[24], changed_text[16] = "-";
 	const char *name, *state, *local, *remote;
 	uint64_t node, link, rtt_min, rtt_avg, rtt_max, tx, rx, tx_frames, rx_frames, downs,
-		changed;
+		changed, hb_tx, hb_rx;
 	const struct field fields[] = {
 		{ "node", FIELD_UINT, &node },
 		{ "node_name", FIELD_STRING, &name },
@@ -40,6 +41,8 @@ static int link_row(struct json_object *item, struct table *table)
 		{ "rx_frames", FIELD_UINT, &rx_frames },
 		{ "downs", FIELD_UINT, &downs },
 		{ "last_change", FIELD_UINT, &changed },
+		{ "hb_tx", FIELD_UINT, &hb_tx },
+		{ "hb_rx", FIELD_UINT, &hb_rx },
 	};
 	int ret;
 
@@ -68,8 +71,10 @@ static int link_row(struct json_object *item, struct table *table)
 	else
 		snprintf(rtt_text, sizeof(rtt_text), "-");
 	snprintf(downs_text, sizeof(downs_text), "%llu", (unsigned long long)downs);
+	snprintf(hb_text, sizeof(hb_text), "%llu/%llu", (unsigned long long)hb_tx,
+		 (unsigned long long)hb_rx);
 	return table_add(table, peer_text, link_text, state, local, remote, rtt_text, tx_text,
-			 rx_text, downs_text, changed_text, NULL);
+			 rx_text, hb_text, downs_text, changed_text, NULL);
 }
 
 int links_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
@@ -78,7 +83,7 @@ int links_print(struct json_object *reply, const struct cli *cli, const union vd
 		{ "PEER", false }, { "LINK", true }, { "STATE", false }, { "LOCAL", false },
 		{ "REMOTE", false },	      { "RTT MS MIN/AVG/MAX", true },
 		{ "TX BYTES/FRAMES", true }, { "RX BYTES/FRAMES", true },
-		{ "DOWNS", true },	      { "CHANGED", false },
+		{ "HEARTBEATS TX/RX", true }, { "DOWNS", true },	      { "CHANGED", false },
 	};
 	char node_text[CELL_LEN];
 	struct json_object *node, *links;

@@ -256,6 +256,7 @@ int ctl_view_links(const struct ctl_parts *p, struct json_object **out)
 			{ "rtt_max_us", st[i].rtt_max_us }, { "tx_bytes", st[i].tx_bytes },
 			{ "rx_bytes", st[i].rx_bytes },     { "tx_frames", st[i].tx_frames },
 			{ "rx_frames", st[i].rx_frames },   { "downs", st[i].downs },
+			{ "hb_tx", st[i].hb_tx },	    { "hb_rx", st[i].hb_rx },
 		};
 		size_t k;
 

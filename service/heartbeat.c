@@ -21,8 +21,10 @@
 
 #include "transport_internal.h"
 
-static void hb_send(struct transport *t, int link, enum hb_type type, uint64_t seq,
-		    uint64_t stamp, const struct sockaddr_storage *to)
+/* Sends a heartbeat on link to l's peer (at to: where its ping came from),
+ * counted on l. */
+static void hb_send(struct transport *t, int link, struct tlink *l, enum hb_type type,
+		    uint64_t seq, uint64_t stamp, const struct sockaddr_storage *to)
 {
 	struct hb_msg m = {
 		.type = type,
@@ -43,6 +45,8 @@ static void hb_send(struct transport *t, int link, enum hb_type type, uint64_t s
 	if (sendto(t->udp_fd[link], buf, sizeof(buf), MSG_DONTWAIT, (const struct sockaddr *)to,
 		   sockaddr_len(to)) < 0)
 		qb_log(LOG_TRACE, "heartbeat on link %d: %s", link, strerror(errno));
+	else
+		l->hb_tx++;
 }
 
 static void hb_deadline(void *data);
@@ -210,8 +214,9 @@ static int hb_event(int32_t fd, int32_t revents, void *data)
 		p = transport_peer(t, m.nodeid);
 		if (!p || !p->member)
 			continue;
+		p->links[ctx->link].hb_rx++;
 		if (m.type == HB_PING)
-			hb_send(t, ctx->link, HB_PONG, m.seq, m.stamp, &from);
+			hb_send(t, ctx->link, &p->links[ctx->link], HB_PONG, m.seq, m.stamp, &from);
 		else
 			hb_pong(t, p, &p->links[ctx->link], &m);
 	}
@@ -256,7 +261,7 @@ void hb_tick(struct transport *t, uint64_t now)
 
 			if (!l->configured || t->udp_fd[li] < 0)
 				continue;
-			hb_send(t, li, HB_PING, ++l->hb_seq, now, &l->addr);
+			hb_send(t, li, l, HB_PING, ++l->hb_seq, now, &l->addr);
 		}
 	}
 	hb_expire(t, now);

@@ -144,6 +144,8 @@ static void stats_publish(struct transport *t)
 			s->rx_bytes = l->rx_bytes;
 			s->tx_frames = l->tx_frames;
 			s->rx_frames = l->rx_frames;
+			s->hb_tx = l->hb_tx;
+			s->hb_rx = l->hb_rx;
 			s->downs = l->downs;
 			s->last_change = l->changed;
 			n++;

@@ -69,7 +69,8 @@ struct link_stat {
 	char local[64];
 	char remote[64];
 	uint64_t rtt_min_us, rtt_avg_us, rtt_max_us;
-	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
+	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames; /* the link's connection */
+	uint64_t hb_tx, hb_rx; /* heartbeats, each HB_SIZE bytes of UDP */
 	uint32_t downs;
 	int64_t last_change; /* seconds since the epoch, 0 never */
 };

@@ -125,6 +125,7 @@ struct tlink {
 	uint64_t next_connect; /* monotonic ns */
 	uint32_t backoff_ms;
 	uint64_t tx_bytes, rx_bytes, tx_frames, rx_frames;
+	uint64_t hb_tx, hb_rx; /* heartbeats (UDP, HB_SIZE each), sent and taken */
 };
 
 struct tpeer {

@@ -68,7 +68,7 @@ enum vdisk_ctl_type {
 	 * "links": [{"node", "node_name", "member", "link", "state"
 	 * ("down"|"connecting"|"up"), "local", "remote", "rtt_min_us",
 	 * "rtt_avg_us", "rtt_max_us", "tx_bytes", "rx_bytes", "tx_frames",
-	 * "rx_frames", "downs", "last_change" (unix seconds, 0 never)}]} */
+	 * "rx_frames", "hb_tx", "hb_rx", "downs", "last_change" (unix seconds, 0 never)}]} */
 	VDISK_CTL_LINK_STATUS,
 	/* struct vdisk_ctl_ping_req (needs root or haclient): an echo through
 	 * the transport. Reply: {"node": {"id", "name"}, "size", "count",

@@ -26,6 +26,8 @@ jcheck "n1 has 2 links to each of n2 and n3" "$j" \
 jcheck "every link of n1 is up with a round-trip time" "$j" \
 	'.links | all(.state == "up" and .rtt_min_us > 0 and .rtt_avg_us > 0 and
 		.rtt_max_us >= .rtt_avg_us and .rtt_avg_us >= .rtt_min_us and .member == true)'
+jcheck "each link counts the heartbeats it carries, apart from the data" "$j" \
+	'.links | all(.hb_tx > 0 and .hb_rx > 0)'
 jcheck "addresses come from corosync's ring addresses" "$j" \
 	'[.links[] | select(.node == 2) | .remote] == ["10.201.0.2:5420", "10.201.1.2:5420"]'
 jcheck "policy is passive by default" "$j" '.policy == "passive"'
