@@ -838,7 +838,7 @@ static int path_check(struct cdb *c, const struct db_path *p, char *err, size_t 
 		return -EINVAL;
 	}
 	if (!membership_is_member(c->m, p->nodeid)) {
-		snprintf(err, errlen, "%s: node is not running vdiskd, its path cannot be checked",
+		snprintf(err, errlen, "%s: node is not running vdiskd, its path cannot be checked: start vdiskd there first",
 			 node);
 		return -EHOSTUNREACH;
 	}
@@ -855,7 +855,7 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, unsigned int flag
 	    (rc = db_mode_check(disk->mode, err, errlen)))
 		return rc;
 	if (db_disk_find(&c->db, disk->name)) {
-		snprintf(err, errlen, "disk '%s' already exists", disk->name);
+		snprintf(err, errlen, DB_DISK_EXISTS, disk->name);
 		return -EEXIST;
 	}
 	if ((flags & CDB_CREATE_SIZE) && (disk->size == 0 || disk->size % DB_SECTOR)) {
@@ -885,7 +885,7 @@ int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done
 	if ((rc = quorum_check(c, err, errlen)))
 		return rc;
 	if (!db_disk_find(&c->db, u->disk.name)) {
-		snprintf(err, errlen, "no such disk '%s'", u->disk.name);
+		snprintf(err, errlen, DB_NO_SUCH_DISK, u->disk.name);
 		return -ENOENT;
 	}
 	if (u->op == DB_OP_PERM && (u->flags & DB_PERM_MODE) &&

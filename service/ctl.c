@@ -534,7 +534,7 @@ static void disk_check_done(void *ctx, struct prober_result *res)
 	}
 	/* The disk may have gone, or moved, while its path was checked. */
 	if (!d) {
-		snprintf(err, sizeof(err), "no such disk '%s'", ch->disk);
+		snprintf(err, sizeof(err), DB_NO_SUCH_DISK, ch->disk);
 		change_reply(ch, -ENOENT, err, NULL);
 		return;
 	}
@@ -661,7 +661,7 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 	case VDISK_CTL_DISK_CHECK:
 		d = db_disk_find(cdb_db(ctl->p.cdb), req.disk.name);
 		if (!d) {
-			snprintf(err, sizeof(err), "no such disk '%s'", req.disk.name);
+			snprintf(err, sizeof(err), DB_NO_SUCH_DISK, req.disk.name);
 			reply_error(c, req.hdr.id, -ENOENT, err);
 			return 0;
 		}

@@ -147,7 +147,7 @@ static int apply_create(struct db *db, const struct db_update *u, char *err, siz
 	if (rc)
 		return rc;
 	if (db_disk_find(db, u->disk.name)) {
-		snprintf(err, errlen, "disk '%s' already exists", u->disk.name);
+		snprintf(err, errlen, DB_DISK_EXISTS, u->disk.name);
 		return -EEXIST;
 	}
 	if (db->ndisks >= DB_MAX_DISKS) {
@@ -180,7 +180,7 @@ static struct db_disk *disk_lookup(struct db *db, const char *name, char *err, s
 	struct db_disk *d = db_disk_find(db, name);
 
 	if (!d)
-		snprintf(err, errlen, "no such disk '%s'", name);
+		snprintf(err, errlen, DB_NO_SUCH_DISK, name);
 	return d;
 }
 

@@ -87,6 +87,10 @@ struct db_update {
 };
 
 #define DB_SECTOR VDISK_SECTOR
+/* Refusals about a disk's name (formats for the name), the same from every
+ * request. */
+#define DB_NO_SUCH_DISK "no such disk '%s' (vdiskctl disk list shows the disks)"
+#define DB_DISK_EXISTS "disk '%s' already exists: choose another name, or delete it first"
 /* rwx for owner, group and other: setuid, setgid and sticky mean nothing on
  * a device, and ndfs refuses them on chmod. */
 #define DB_MODE_MAX 0777u

@@ -150,7 +150,7 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 
 	memset(u, 0, sizeof(*u));
 	if (!d) {
-		snprintf(err, errlen, "no such disk '%s'", req->disk);
+		snprintf(err, errlen, DB_NO_SUCH_DISK, req->disk);
 		return -ENOENT;
 	}
 	snprintf(u->disk.name, sizeof(u->disk.name), "%s", d->name);
@@ -160,8 +160,9 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		if (d->primary.nodeid == req->node)
 			return 1;
 		if (d->secondary.nodeid != req->node) {
-			snprintf(err, errlen, "%s has no path to '%s'", node_name(rc, req->node),
-				 d->name);
+			snprintf(err, errlen, "%s has no path to '%s': promote the node of its "
+				 "secondary path, or give %s a path with map set",
+				 node_name(rc, req->node), d->name, node_name(rc, req->node));
 			return -EINVAL;
 		}
 		u->op = DB_OP_MAP;
@@ -638,7 +639,7 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 	ret = reconfig_msg_prepare_decode(msg->body, &u, err, sizeof(err));
 	d = ret ? NULL : db_disk_find(cdb_db(rc->cdb), u.disk.name);
 	if (ret == 0 && !d) {
-		snprintf(err, sizeof(err), "no such disk '%s'", u.disk.name);
+		snprintf(err, sizeof(err), DB_NO_SUCH_DISK, u.disk.name);
 		ret = -ENOENT;
 	}
 	if (ret) {
@@ -816,7 +817,7 @@ static int path_valid(const struct reconfig *rc, const struct db_path *p, char *
 		return -EINVAL;
 	}
 	if (!membership_is_member(m, p->nodeid)) {
-		snprintf(err, errlen, "%s: node is not running vdiskd, its path cannot be checked",
+		snprintf(err, errlen, "%s: node is not running vdiskd, its path cannot be checked: start vdiskd there first",
 			 node_name(rc, p->nodeid));
 		return -EHOSTUNREACH;
 	}

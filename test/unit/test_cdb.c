@@ -223,7 +223,7 @@ static void test_concurrent_create_one_wins(void **state)
 	assert_true(a.done && b.done);
 	assert_true((a.rc == 0) != (b.rc == 0));
 	assert_int_equal(a.rc ? a.rc : b.rc, -EEXIST);
-	assert_string_equal(a.rc ? a.err : b.err, "disk 'same' already exists");
+	assert_string_equal(a.rc ? a.err : b.err, "disk 'same' already exists: choose another name, or delete it first");
 	assert_converged();
 }
 

@@ -172,7 +172,7 @@ static void test_delete_and_perm(void **state)
 	strcpy(u.disk.name, "nope");
 	u.disk.mode = 0600;
 	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -ENOENT);
-	assert_string_equal(err, "no such disk 'nope'");
+	assert_string_equal(err, "no such disk 'nope' (vdiskctl disk list shows the disks)");
 
 	u = (struct db_update){ .op = DB_OP_DELETE };
 	strcpy(u.disk.name, "vd1");
