@@ -54,7 +54,6 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 		{ "members", FIELD_ARRAY, &members },
 		{ "disks", FIELD_UINT, &disks },
 		{ "save_error", FIELD_STRING_OPT, &save_error },
-		{ "io", FIELD_OBJECT, &io },
 	};
 	bool serving;
 	uint64_t lease_ms;
@@ -68,11 +67,15 @@ int status_print(struct json_object *reply, const struct cli *cli, const union v
 	int ret;
 
 	ret = fields_get(reply, fields, ARRAY_SIZE(fields));
-	if (!ret)
-		ret = fields_get(io, io_fields, ARRAY_SIZE(io_fields));
 	if (ret)
 		return ret;
-	if (serving)
+	/* A daemon from before "io" (the package upgraded, vdiskd not yet
+	 * restarted) does not say. */
+	if (!json_object_object_get_ex(reply, "io", &io))
+		snprintf(io_text, sizeof(io_text), "- (this vdiskd does not say: restart it)");
+	else if ((ret = fields_get(io, io_fields, ARRAY_SIZE(io_fields))))
+		return ret;
+	else if (serving)
 		snprintf(io_text, sizeof(io_text), "yes (lease %.1f s left)", lease_ms / 1000.0);
 	else
 		snprintf(io_text, sizeof(io_text), "no: %s", why);

@@ -41,6 +41,9 @@ static int link_row(struct json_object *item, struct table *table)
 		{ "rx_frames", FIELD_UINT, &rx_frames },
 		{ "downs", FIELD_UINT, &downs },
 		{ "last_change", FIELD_UINT, &changed },
+	};
+	/* Absent from a vdiskd that predates them: "-". */
+	const struct field hb_fields[] = {
 		{ "hb_tx", FIELD_UINT, &hb_tx },
 		{ "hb_rx", FIELD_UINT, &hb_rx },
 	};
@@ -71,8 +74,13 @@ static int link_row(struct json_object *item, struct table *table)
 	else
 		snprintf(rtt_text, sizeof(rtt_text), "-");
 	snprintf(downs_text, sizeof(downs_text), "%llu", (unsigned long long)downs);
-	snprintf(hb_text, sizeof(hb_text), "%llu/%llu", (unsigned long long)hb_tx,
-		 (unsigned long long)hb_rx);
+	if (!json_object_object_get_ex(item, "hb_tx", NULL))
+		snprintf(hb_text, sizeof(hb_text), "-");
+	else if ((ret = fields_get(item, hb_fields, ARRAY_SIZE(hb_fields))))
+		return ret;
+	else
+		snprintf(hb_text, sizeof(hb_text), "%llu/%llu", (unsigned long long)hb_tx,
+			 (unsigned long long)hb_rx);
 	return table_add(table, peer_text, link_text, state, local, remote, rtt_text, tx_text,
 			 rx_text, hb_text, downs_text, changed_text, NULL);
 }

@@ -52,7 +52,7 @@ int parse_mode(const char *str, uint32_t *out);
 int parse_path_arg(const char *arg, char *node, size_t nodelen, char *dev, size_t devlen);
 
 /* Enough for the widest listing; keeps the printer free of allocations. */
-#define TABLE_COLUMNS_MAX 10
+#define TABLE_COLUMNS_MAX 12
 
 struct table_column {
 	const char *header; /* NULL in every column: a listing without header */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "vdiskctl.h"
 
@@ -127,6 +128,8 @@ int list_print(struct json_object *items, const struct table_column *columns, si
 	int ret;
 
 	ret = table_init(&table, columns, ncolumns);
+	if (ret)
+		complain("cannot lay out a table of %zu columns: %s", ncolumns, strerror(-ret));
 	for (i = 0; !ret && i < json_object_array_length(items); i++)
 		ret = row(json_object_array_get_idx(items, i), &table);
 	if (!ret)

@@ -56,7 +56,7 @@ struct cdb_op {
 	struct db_update u;
 	unsigned int flags; /* CDB_CREATE_* */
 	struct probe probes[2]; /* primary, secondary */
-	char note[512]; /* for the requester on success: what --force overrode */
+	char note[1024]; /* for the requester on success: what --force overrode */
 	qb_loop_timer_handle timer;
 	cdb_done_fn done;
 	void *ctx;
@@ -169,6 +169,8 @@ static void op_complete(struct cdb_op *op, int rc, const char *err)
 
 	if (rc == 0 && op->u.op != DB_OP_DELETE)
 		disk = db_disk_find(&c->db, op->u.disk.name);
+	if (rc == 0 && op->note[0])
+		qb_log(LOG_WARNING, "disk '%s': %s", op->u.disk.name, op->note);
 	if (rc == 0)
 		err = op->note[0] ? op->note : NULL;
 	qb_loop_timer_del(c->loop, op->timer);
@@ -310,7 +312,6 @@ static int claim_judge(struct cdb_op *op, const struct db_path *p, const char *c
 	len = strlen(op->note);
 	path_claim_format(op->note + len, sizeof(op->note) - len, &op->c->db, op->c->m, p, claim,
 			  true);
-	qb_log(LOG_WARNING, "disk '%s': %s", op->u.disk.name, op->note + len);
 	return 0;
 }
 
@@ -318,7 +319,7 @@ static int claim_judge(struct cdb_op *op, const struct db_path *p, const char *c
 static void probes_finish(struct cdb_op *op)
 {
 	struct db_disk *d = &op->u.disk;
-	char err[512];
+	char err[1024];
 	size_t i;
 	int rc;
 

@@ -58,7 +58,11 @@ static void disk_state_in_fill(const struct ctl_parts *p, const struct db_disk *
 	for (i = 0; st && i < st->ndisks; i++)
 		if (st->rows[i].id == d->id)
 			row = &st->rows[i];
-	*in = (struct disk_state_in){ .quorate = membership_quorate(m), .suspended = d->suspended };
+	*in = (struct disk_state_in){
+		.quorate = membership_quorate(m),
+		.lease = !p->lease || now < lease_until(p->lease),
+		.suspended = d->suspended,
+	};
 	for (i = 0; i < 2; i++) {
 		struct disk_state_path *sp = &in->path[i];
 		uint32_t node = paths[i]->nodeid;

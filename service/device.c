@@ -350,8 +350,10 @@ int device_identify(const char *spec, struct device_id *id)
 	    !devno_attr(st.st_rdev, "../dev", buf, sizeof(buf)) &&
 	    sscanf(buf, "%u:%u", &maj, &min) == 2)
 		id->whole = makedev(maj, min);
-	if (!devno_attr(st.st_rdev, "loop/backing_file", buf, sizeof(buf)) && buf[0] == '/' &&
-	    !stat(buf, &st)) {
+	/* A partition of a loop device reads its disk's file. */
+	if ((!devno_attr(st.st_rdev, "loop/backing_file", buf, sizeof(buf)) ||
+	     (id->whole && !devno_attr(id->whole, "loop/backing_file", buf, sizeof(buf)))) &&
+	    buf[0] == '/' && !stat(buf, &st)) {
 		id->backing_dev = st.st_dev;
 		id->backing_ino = st.st_ino;
 	}

@@ -66,7 +66,8 @@ struct device_id {
 	ino_t backing_ino;
 };
 
-/* 0 with *id, or the -errno of resolving or stat()ing spec. */
+/* 0 with *id, or the -errno of resolving (device_resolve(): a tag the udev
+ * symlinks lack costs a probe of every device) or stat()ing spec. */
 int device_identify(const char *spec, struct device_id *id);
 
 /* Whether writing to one could change what the other holds. */

@@ -61,6 +61,12 @@ void disk_state_judge(const struct disk_state_in *in, struct disk_state *out)
 			 "until it is part of a quorate partition");
 		return;
 	}
+	if (!in->lease) {
+		serve(out, DISK_SERVED_HELD, -1);
+		snprintf(out->why, sizeof(out->why), "no lease: this node holds the disk's I/O "
+			 "until a member echoes its beats again (vdiskctl status)");
+		return;
+	}
 	if (in->suspended) {
 		serve(out, DISK_SERVED_HELD, -1);
 		snprintf(out->why, sizeof(out->why), "suspended: I/O waits for vdiskctl resume");

@@ -31,6 +31,7 @@ struct disk_state_path {
 
 struct disk_state_in {
 	bool quorate;
+	bool lease; /* this node's lease runs (lease.h): it may issue I/O */
 	bool suspended;
 	struct disk_state_path path[2]; /* primary, secondary */
 };

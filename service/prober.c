@@ -118,7 +118,8 @@ static int claim_find(const struct prober_job *j)
 	struct device_id id, other;
 	size_t i;
 
-	if (!j->nothers || device_identify(j->spec, &id))
+	/* The probe resolved the spec (afresh if it had to): its path. */
+	if (!j->nothers || device_identify(j->res.path, &id))
 		return -1;
 	for (i = 0; i < j->nothers; i++)
 		if (!device_identify(j->others[i], &other) && device_id_overlap(&id, &other))

@@ -131,7 +131,6 @@ static struct router_stat *stat_row(struct router_stat **rows, size_t *n, size_t
 	}
 	memset(&(*rows)[*n], 0, sizeof(**rows));
 	(*rows)[*n].id = id;
-	(*rows)[*n].last_path = -1;
 	return &(*rows)[(*n)++];
 }
 
@@ -151,11 +150,8 @@ static void stats_account(struct router *r, const struct vd_request *req, int st
 	struct router_stat *s;
 
 	s = stat_row(&r->dstats, &r->ndstats, 0, req->disk_id);
-	if (s) {
+	if (s)
 		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);
-		if (!status && req->sent)
-			s->last_path = (int8_t)req->path;
-	}
 	s = req->target ? node_stat(r, req->target) : NULL;
 	if (s)
 		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);

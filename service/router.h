@@ -141,10 +141,8 @@ const struct vdmap *router_map(const struct router *r);
 struct router_stat {
 	uint32_t id; /* disk id, or nodeid */
 	struct iostat s;
-	/* Disks: the path that served the last request done (-1: none yet),
-	 * and since when (monotonic ns) each path is held as failed, 0 when
-	 * it is not (at the statistics' publication). */
-	int8_t last_path;
+	/* Disks: since when (monotonic ns) each path is held as failed, 0
+	 * when it is not (at the statistics' publication). */
 	uint64_t failed_since[2];
 };
 

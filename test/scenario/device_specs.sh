@@ -60,7 +60,14 @@ echo "ok: LABEL=vdt-$$ and UUID=$uuid on $fsloop, PARTUUID=$partuuid on ${ptloop
 
 step "disks on n2 by LABEL=, UUID= and PARTUUID=, created from n1"
 expect_ok "create by label" ctl n1 disk create bylabel --primary "n2:LABEL=vdt-$$"
-expect_ok "create by UUID" ctl n1 disk create byuuid --primary "n2:UUID=$uuid" --size 16M
+# LABEL= and UUID= name one filesystem: a second disk on it is refused,
+# and --force says what it overrides.
+expect_fail "create by UUID on bylabel's device" 1 \
+	"n2: UUID=$uuid is the storage of disk 'bylabel' already (its primary path n2:LABEL=vdt-$$)" \
+	ctl n1 disk create byuuid --primary "n2:UUID=$uuid" --size 16M
+expect_ok "create by UUID, --force" ctl n1 disk create byuuid --primary "n2:UUID=$uuid" --size 16M --force
+grep -qF "note: --force: n2: UUID=$uuid is the storage of disk 'bylabel' too" <<<"$OUT" ||
+	fail "create --force did not say what it overrode: $OUT"
 expect_ok "create by PARTUUID" ctl n1 disk create bypart --primary "n2:PARTUUID=$partuuid"
 converged 3
 assert_jq "bylabel on n3: the device's size, the spec as given" "$(disk_json n3 bylabel)" \

@@ -15,6 +15,7 @@ static struct disk_state_in healthy(void)
 {
 	return (struct disk_state_in){
 		.quorate = true,
+		.lease = true,
 		.path = { { .exists = true, .node = "n2", .member = true },
 			  { .exists = true, .node = "n3", .member = true } },
 	};
@@ -98,6 +99,11 @@ static void test_quorum_and_suspend_hold(void **state)
 	s = judge(&in);
 	assert_int_equal(s.serving, DISK_SERVED_HELD);
 	assert_string_equal(s.why, "suspended: I/O waits for vdiskctl resume");
+	in.lease = false;
+	s = judge(&in);
+	assert_int_equal(s.serving, DISK_SERVED_HELD);
+	assert_string_equal(s.why, "no lease: this node holds the disk's I/O until a member "
+				   "echoes its beats again (vdiskctl status)");
 	in.quorate = false;
 	s = judge(&in);
 	assert_int_equal(s.serving, DISK_SERVED_HELD);
