@@ -371,6 +371,8 @@ static int perm_fill(const struct cli *cli, char *owner, char *group, uint32_t *
 
 int disk_fill(union vdisk_ctl_request *req, const struct cli *cli)
 {
+	if (cli->given & CO_BIT(CO_FORCE))
+		req->disk.flags |= VDISK_CTL_F_FORCE;
 	return name_fill(req->disk.name, cli->name);
 }
 

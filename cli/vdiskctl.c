@@ -132,10 +132,11 @@ static const struct cmd cmds[] = {
 	},
 	{
 		.name = "disk delete",
-		.synopsis = "NAME",
-		.summary = "delete a virtual disk",
+		.synopsis = "NAME [--force]",
+		.summary = "delete a virtual disk (refused while in use, unless --force)",
 		.type = VDISK_CTL_DISK_DELETE,
 		.size = sizeof(struct vdisk_ctl_disk_req),
+		.opts = CO_BIT(CO_FORCE),
 		.operand = "NAME",
 		.fill = disk_fill,
 		.print = deleted_print,

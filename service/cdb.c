@@ -100,6 +100,8 @@ struct cdb {
 	void *cycle_ctx;
 	const struct cdb_lease_ops *lease_ops;
 	void *lease_ctx;
+	const struct cdb_inuse_ops *inuse_ops;
+	void *inuse_ctx;
 };
 
 static void op_start(struct cdb_op *op);
@@ -615,6 +617,8 @@ static void cdb_confchg(void *ctx, const uint32_t *members, size_t n)
 	watchers_notify(c);
 	if (c->cycle_ops)
 		c->cycle_ops->confchg(c->cycle_ctx);
+	if (c->inuse_ops)
+		c->inuse_ops->confchg(c->inuse_ctx);
 	if (!membership_is_member(c->m, local_nodeid(c)))
 		return;
 	body = json_object_new_object();
@@ -656,6 +660,11 @@ static void cdb_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *bu
 		if (c->lease_ops)
 			c->lease_ops->deliver(c->lease_ctx, nodeid, mine, &msg);
 		break;
+	case CPG_MSG_INUSE_QUERY:
+	case CPG_MSG_INUSE_REPLY:
+		if (c->inuse_ops && (msg.type == CPG_MSG_INUSE_QUERY || msg.target == local_nodeid(c)))
+			c->inuse_ops->deliver(c->inuse_ctx, nodeid, &msg);
+		break;
 	case CPG_MSG_PREPARE:
 	case CPG_MSG_ACK:
 	case CPG_MSG_COMMIT:
@@ -692,6 +701,8 @@ static void cdb_lost(void *ctx)
 	watchers_notify(c);
 	if (c->cycle_ops)
 		c->cycle_ops->confchg(c->cycle_ctx);
+	if (c->inuse_ops)
+		c->inuse_ops->confchg(c->inuse_ctx);
 }
 
 static const struct membership_ops cdb_membership_ops = {
@@ -907,6 +918,12 @@ void cdb_lease_attach(struct cdb *c, const struct cdb_lease_ops *ops, void *ctx)
 {
 	c->lease_ops = ops;
 	c->lease_ctx = ctx;
+}
+
+void cdb_inuse_attach(struct cdb *c, const struct cdb_inuse_ops *ops, void *ctx)
+{
+	c->inuse_ops = ops;
+	c->inuse_ctx = ctx;
 }
 
 void cdb_cycle_attach(struct cdb *c, const struct cdb_cycle_ops *ops, void *ctx)

@@ -111,6 +111,15 @@ struct cdb_lease_ops {
 };
 void cdb_lease_attach(struct cdb *c, const struct cdb_lease_ops *ops, void *ctx);
 
+/* Whether a disk is in use (inuse_ask.h) shares the group too: deliver gets
+ * INUSE_QUERY and the INUSE_REPLY messages for this node, confchg runs after
+ * every membership change. */
+struct cdb_inuse_ops {
+	void (*deliver)(void *ctx, uint32_t from, const struct cpg_msg *msg);
+	void (*confchg)(void *ctx);
+};
+void cdb_inuse_attach(struct cdb *c, const struct cdb_inuse_ops *ops, void *ctx);
+
 const struct db *cdb_db(const struct cdb *c);
 struct membership *cdb_membership(const struct cdb *c);
 bool cdb_synced(const struct cdb *c);

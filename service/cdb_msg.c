@@ -114,3 +114,26 @@ int cdb_msg_probe_reply_decode(struct json_object *body, struct cdb_msg_probe_re
 	}
 	return 0;
 }
+
+int cdb_msg_inuse_decode(struct json_object *body, bool reply, struct cdb_msg_inuse *m)
+{
+	struct json_object *disk = field(body, "disk", json_type_string);
+	struct json_object *users = reply ? field(body, "users", json_type_string) : NULL;
+	char why[160];
+	size_t i, len;
+
+	if (!disk || (reply && !users) ||
+	    vdisk_name_check(json_object_get_string(disk), why, sizeof(why)))
+		return -EBADMSG;
+	m->disk = json_object_get_string(disk);
+	m->users = users ? json_object_get_string(users) : NULL;
+	if (!m->users)
+		return 0;
+	len = strnlen(m->users, CDB_INUSE_USERS_MAX + 1);
+	if (len > CDB_INUSE_USERS_MAX)
+		return -EBADMSG;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)m->users[i] < ' ' || m->users[i] == 0x7f)
+			return -EBADMSG;
+	return 0;
+}

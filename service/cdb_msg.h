@@ -9,6 +9,7 @@
 #ifndef VDISK_CDB_MSG_H
 #define VDISK_CDB_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,20 @@ struct cdb_msg_probe_reply {
 	uint64_t size; /* a negative one reads as 0 */
 	const char *claim; /* a valid disk name, or NULL */
 };
+
+/* CPG_MSG_INUSE_QUERY {"disk"} and CPG_MSG_INUSE_REPLY {"disk", "users"}:
+ * users NULL in a query, "" when the disk is not open on the answering
+ * node. */
+#define CDB_INUSE_USERS_MAX 1024
+struct cdb_msg_inuse {
+	const char *disk;
+	const char *users;
+};
+
+/* 0, or -EBADMSG: a field is missing or of the wrong type, the disk is not
+ * a disk name, users is longer than CDB_INUSE_USERS_MAX or holds a control
+ * character (it ends up in a reply line). reply: users is required. */
+int cdb_msg_inuse_decode(struct json_object *body, bool reply, struct cdb_msg_inuse *m);
 
 /* 0, or -EBADMSG: a field is missing or of the wrong type. */
 int cdb_msg_beat_decode(struct json_object *body, struct cdb_msg_beat *beat);

@@ -33,6 +33,10 @@
  *
  * The lease (lease.h); reqid is the sender's monotonic clock (ns) at send:
  *   CPG_MSG_BEAT         {"view"}: the sender's membership view at send
+ *
+ * Whether a disk is in use anywhere (inuse_ask.h), before a delete:
+ *   CPG_MSG_INUSE_QUERY  {"disk"}: every member answers
+ *   CPG_MSG_INUSE_REPLY  {"disk", "users": "" or who}: to `target`
  */
 #ifndef VDISK_CPG_MSG_H
 #define VDISK_CPG_MSG_H
@@ -59,6 +63,8 @@ enum cpg_msg_type {
 	CPG_MSG_COMMIT,
 	CPG_MSG_CANCEL,
 	CPG_MSG_BEAT,
+	CPG_MSG_INUSE_QUERY,
+	CPG_MSG_INUSE_REPLY,
 	CPG_MSG_TYPE_MAX,
 };
 

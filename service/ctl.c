@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctl_msg.h"
 #include "ctl_view.h"
+#include "inuse_ask.h"
 #include "db_json.h"
 #include "prober.h"
 #include "device.h"
@@ -113,6 +114,7 @@ static bool client_privileged(const struct ctl_client *cl)
  * the connection until change_reply(). */
 struct change {
 	qb_ipcs_connection_t *conn;
+	struct ctl *ctl;
 	int32_t id;
 	uint32_t nodeid; /* ping */
 	struct ping_args ping;
@@ -568,13 +570,52 @@ static void disk_check_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		change_reply(ch, rc, strerror(-rc), NULL);
 }
 
-static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, struct change *ch,
-			char *err, size_t errlen)
+static int delete_submit(struct ctl *ctl, const char *disk, struct change *ch, char *err,
+			 size_t errlen)
 {
 	struct db_update u = { .op = DB_OP_DELETE };
 
-	snprintf(u.disk.name, sizeof(u.disk.name), "%s", req->name);
+	snprintf(u.disk.name, sizeof(u.disk.name), "%s", disk);
 	return cdb_update_submit(ctl->p.cdb, &u, change_done, ch, err, errlen);
+}
+
+/* The cluster said who uses the disk: nobody, and it goes. */
+static void delete_asked(void *ctx, int rc, const char *users)
+{
+	struct change *ch = ctx;
+	char err[2300];
+
+	if (!rc && users[0]) {
+		snprintf(err, sizeof(err), "'%s' is in use: %s; stop its users first, or delete "
+			 "it with --force (their I/O then fails)", ch->disk, users);
+		rc = -EBUSY;
+	} else if (rc) {
+		snprintf(err, sizeof(err), "%s; delete it with --force to go on regardless", users);
+	}
+	if (!rc)
+		rc = delete_submit(ch->ctl, ch->disk, ch, err, sizeof(err));
+	if (rc)
+		change_reply(ch, rc, err, NULL);
+}
+
+static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, struct change *ch,
+			char *err, size_t errlen)
+{
+	int rc;
+
+	if ((req->flags & VDISK_CTL_F_FORCE) || !ctl->p.ask)
+		return delete_submit(ctl, req->name, ch, err, errlen);
+	if (!db_disk_find(cdb_db(ctl->p.cdb), req->name)) {
+		snprintf(err, errlen, DB_NO_SUCH_DISK, req->name);
+		return -ENOENT;
+	}
+	ch->ctl = ctl;
+	snprintf(ch->disk, sizeof(ch->disk), "%s", req->name);
+	rc = inuse_ask(ctl->p.ask, req->name, delete_asked, ch);
+	if (rc)
+		snprintf(err, errlen, "cannot ask the cluster whether '%s' is in use: %s", req->name,
+			 strerror(-rc));
+	return rc;
 }
 
 /* What each privileged request is called, and why it needs the privilege:

@@ -28,6 +28,7 @@ struct ctl_parts {
 	struct router *router;
 	struct reconfig *reconfig;
 	struct lease *lease; /* its fences, for which path serves a disk */
+	struct inuse_ask *ask; /* whether a disk is in use, before a delete */
 	const char *policy; /* the transport policy's name, for link status */
 };
 

@@ -108,7 +108,10 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known)) ||
 	    (hdr.id == VDISK_CTL_MAP_SET &&
 	     (req->map.flags & ~(VDISK_CTL_F_NO_SECONDARY | VDISK_CTL_F_FORCE))) ||
-	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags)) {
+	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags) ||
+	    (hdr.id == VDISK_CTL_DISK_DELETE && (req->disk.flags & ~VDISK_CTL_F_FORCE)) ||
+	    ((hdr.id == VDISK_CTL_DISK_SHOW || hdr.id == VDISK_CTL_DISK_CHECK ||
+	      hdr.id == VDISK_CTL_SUSPEND || hdr.id == VDISK_CTL_RESUME) && req->disk.flags)) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
 		return -EINVAL;
 	}

@@ -23,6 +23,8 @@
 #include "clock.h"
 #include "config.h"
 #include "ctl.h"
+#include "inuse.h"
+#include "inuse_ask.h"
 #include "lease.h"
 #include "linkaddr.h"
 #include "nbd.h"
@@ -170,6 +172,8 @@ struct daemon {
 	struct ndfs *ndfs;
 	struct reconfig *reconfig;
 	struct prober *resolver; /* host names of links, apart from device probes */
+	struct inuse *inuse; /* who has which disk open on this node */
+	struct inuse_ask *ask; /* ... and in the cluster, before a delete */
 	struct linkaddr *linkaddr;
 	uint64_t map_seq;
 	/* What the transport was last told, so a database change (which
@@ -324,7 +328,10 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the router: %s", strerror(-rc));
 		goto out_transport;
 	}
-	rc = nbd_start(&d.nbd, d.transport, d.router, cfg);
+	rc = inuse_create(&d.inuse, cfg->ndfs_mount);
+	if (rc)
+		goto out_transport;
+	rc = nbd_start(&d.nbd, d.transport, d.router, d.inuse, cfg);
 	if (rc)
 		goto out_transport; /* nbd_start() said why */
 	rc = cdb_start(&d.cdb, loop, cfg->state_dir, err, sizeof(err));
@@ -344,13 +351,18 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start: %s", strerror(-rc));
 		goto out_cdb;
 	}
+	rc = inuse_ask_create(&d.ask, loop, d.cdb, d.inuse);
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start: %s", strerror(-rc));
+		goto out_cdb;
+	}
 	rc = reconfig_start(&d.reconfig, loop, d.cdb, cfg, map_publish, &d);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the reconfiguration service: %s", strerror(-rc));
 		goto out_cdb;
 	}
 	cdb_watch(d.cdb, state_changed, &d);
-	rc = ndfs_start(&d.ndfs, d.transport, d.router, d.cdb, loop, cfg->ndfs_mount);
+	rc = ndfs_start(&d.ndfs, d.transport, d.router, d.cdb, d.inuse, loop, cfg->ndfs_mount);
 	if (rc)
 		goto out_cdb; /* ndfs_start() said why */
 	rc = ctl_start(&ctl, loop, cfg->ipc_name,
@@ -360,6 +372,7 @@ static int run(const struct vdisk_config *cfg)
 			       .router = d.router,
 			       .reconfig = d.reconfig,
 			       .lease = d.lease,
+			       .ask = d.ask,
 			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
 		       });
 	if (rc) {
@@ -397,6 +410,9 @@ out_cdb:
 	router_destroy(d.router);
 	d.router = NULL;
 	qb_log(LOG_NOTICE, "data plane stopped: no I/O of this node runs any more");
+	/* Its pending asks are answered through the control server. */
+	inuse_ask_destroy(d.ask);
+	d.ask = NULL;
 	cdb_stop(d.cdb);
 	qb_log(LOG_NOTICE, "left the cluster group");
 	/* After its prober: no lookup can end in it any more. */
@@ -408,6 +424,7 @@ out_transport:
 	router_destroy(d.router);
 	nbd_destroy(d.nbd);
 	ndfs_destroy(d.ndfs);
+	inuse_destroy(d.inuse);
 	transport_stop(d.transport);
 	lease_destroy(d.lease);
 	/* Its requests are answered through the control server. */

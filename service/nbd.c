@@ -88,6 +88,7 @@ struct nbd {
 	dloop_timer_t accept_pause; /* set: the listeners are out of the loop */
 	bool accept_logged; /* the reason of the pause, or of a refusal, was logged */
 	struct nbd_allow allow;
+	struct inuse *inuse; /* who has which disk open: the connections in transmission */
 };
 
 /* The export a connection negotiated (or an INFO describes). */
@@ -117,6 +118,7 @@ struct nbd_conn {
 	dloop_timer_t hs_timer; /* until transmission */
 	int32_t events; /* polled for */
 	struct nbd_export exp;
+	uint64_t inuse_token; /* in transmission: the disk counts this client */
 	/* input */
 	uint8_t *rbuf;
 	size_t rpos, rlen;
@@ -284,6 +286,7 @@ static int reply(struct nbd_conn *c, const struct nbd_request *r, int err, struc
 
 static void conn_free(struct nbd_conn *c)
 {
+	inuse_close(c->n->inuse, c->inuse_token);
 	qb_list_del(&c->list);
 	free(c->cred.groups);
 	free(c);
@@ -557,6 +560,7 @@ static void transmission_enter(struct nbd_conn *c, const struct nbd_export *e)
 {
 	c->exp = *e;
 	c->state = CS_TRANSMISSION;
+	c->inuse_token = inuse_open(c->n->inuse, e->name, INUSE_NBD, c->cred.pid);
 	dloop_timer_del(c->n->loop, c->hs_timer);
 	c->hs_timer = 0;
 	qb_log(LOG_INFO, "nbd: %s: serving '%s'%s%s", c->peer, e->name,
@@ -915,7 +919,7 @@ static void listeners_attach(void *arg)
 	listeners_poll(n);
 }
 
-int nbd_start(struct nbd **out, struct transport *t, struct router *r,
+int nbd_start(struct nbd **out, struct transport *t, struct router *r, struct inuse *inuse,
 	      const struct vdisk_config *cfg)
 {
 	struct nbd *n = calloc(1, sizeof(*n));
@@ -925,6 +929,7 @@ int nbd_start(struct nbd **out, struct transport *t, struct router *r,
 	if (!n)
 		return -ENOMEM;
 	n->r = r;
+	n->inuse = inuse;
 	/* A getter: the loop exists from transport_start() to _stop(). */
 	n->loop = transport_loop(t);
 	n->unix_fd = -1;

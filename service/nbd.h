@@ -21,6 +21,7 @@
 #define VDISK_NBD_H
 
 #include "config.h"
+#include "inuse.h"
 #include "router.h"
 #include "transport.h"
 
@@ -32,7 +33,7 @@ struct nbd;
  * cfg->nbd_listen, and hands the listeners to the data thread through
  * transport_post(). 0, or -errno with the reason logged.
  */
-int nbd_start(struct nbd **out, struct transport *t, struct router *r,
+int nbd_start(struct nbd **out, struct transport *t, struct router *r, struct inuse *inuse,
 	      const struct vdisk_config *cfg);
 
 /*

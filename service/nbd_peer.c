@@ -46,6 +46,7 @@ int nbd_peer_identify(int fd, const struct sockaddr_storage *tcp, struct nbd_cre
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len))
 		return -errno;
 	cred->local = true;
+	cred->pid = uc.pid;
 	cred->uid = uc.uid;
 	cred->gid = uc.gid;
 	snprintf(name, namelen, "pid %d uid %u", (int)uc.pid, (unsigned int)uc.uid);

@@ -273,7 +273,8 @@ uint32_t nbd_error_from_errno(int err);
 
 /* Who is on the other end of a connection. */
 struct nbd_cred {
-	bool local; /* unix socket: uid, gid and groups are the peer's */
+	bool local; /* unix socket: pid, uid, gid and groups are the peer's */
+	pid_t pid; /* 0 over TCP */
 	uid_t uid;
 	gid_t gid;
 	size_t ngroups;

@@ -51,6 +51,7 @@ struct ndfs {
 	struct transport *t;
 	struct router *r;
 	struct cdb *cdb;
+	struct inuse *inuse; /* who has which disk open: each open of a file */
 	struct dloop *loop; /* the data loop */
 	struct mailbox *to_ctl;
 	struct fuse_session *se;
@@ -289,7 +290,10 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * is no more possible than in setattr. */
 static void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (!disk_of(fuse_req_userdata(req), ino)) {
+	struct ndfs *n = fuse_req_userdata(req);
+	const struct vdmap_disk *d = disk_of(n, ino);
+
+	if (!d) {
 		fuse_reply_err(req, ino == ROOT_INO ? EISDIR : ENOENT);
 		return;
 	}
@@ -298,7 +302,18 @@ static void file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->direct_io = 1;
-	fuse_reply_open(req, fi);
+	/* Counted until release: a delete asks who has the disk open. */
+	fi->fh = inuse_open(n->inuse, d->name, INUSE_FILE, fuse_req_ctx(req)->pid);
+	if (fuse_reply_open(req, fi))
+		inuse_close(n->inuse, fi->fh);
+}
+
+static void file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ndfs *n = fuse_req_userdata(req);
+
+	inuse_close(n->inuse, fi->fh);
+	fuse_reply_err(req, 0);
 }
 
 static void io_reply(fuse_req_t req, const struct vd_request *vr, int status)
@@ -616,6 +631,7 @@ static const struct fuse_lowlevel_ops ndfs_ops = {
 	.setattr = attr_set,
 	.readdir = dir_read,
 	.open = file_open,
+	.release = file_release,
 	.read = file_read,
 	.write = file_write,
 	.fsync = file_fsync,
@@ -755,7 +771,7 @@ out_destroy:
 }
 
 int ndfs_start(struct ndfs **out, struct transport *t, struct router *r, struct cdb *cdb,
-	       qb_loop_t *ctl_loop, const char *mountpoint)
+	       struct inuse *inuse, qb_loop_t *ctl_loop, const char *mountpoint)
 {
 	struct ndfs *n = calloc(1, sizeof(*n));
 	int rc;
@@ -765,6 +781,7 @@ int ndfs_start(struct ndfs **out, struct transport *t, struct router *r, struct 
 	n->t = t;
 	n->r = r;
 	n->cdb = cdb;
+	n->inuse = inuse;
 	n->loop = transport_loop(t);
 	n->mounted = time(NULL);
 	qb_list_init(&n->ops);

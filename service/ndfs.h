@@ -16,6 +16,7 @@
 #include <qb/qbloop.h>
 
 #include "cdb.h"
+#include "inuse.h"
 #include "router.h"
 #include "transport.h"
 
@@ -29,7 +30,7 @@ struct ndfs;
  * logged.
  */
 int ndfs_start(struct ndfs **out, struct transport *t, struct router *r, struct cdb *cdb,
-	       qb_loop_t *ctl_loop, const char *mountpoint);
+	       struct inuse *inuse, qb_loop_t *ctl_loop, const char *mountpoint);
 
 /*
  * Control thread, after cdb_stop(), transport_halt() and router_destroy()

@@ -28,6 +28,7 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		struct db_update u;
 		struct db db;
 		struct cdb_msg_beat beat;
+		struct cdb_msg_inuse inuse;
 	} out;
 	int rc = -ENOSYS;
 
@@ -64,6 +65,10 @@ static inline int cpg_body_decode(enum cpg_msg_type type, struct json_object *bo
 		break;
 	case CPG_MSG_BEAT:
 		rc = cdb_msg_beat_decode(body, &out.beat);
+		break;
+	case CPG_MSG_INUSE_QUERY:
+	case CPG_MSG_INUSE_REPLY:
+		rc = cdb_msg_inuse_decode(body, type == CPG_MSG_INUSE_REPLY, &out.inuse);
 		break;
 	default:
 		break;

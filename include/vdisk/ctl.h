@@ -110,6 +110,7 @@ struct vdisk_ctl_req {
 struct vdisk_ctl_disk_req {
 	struct qb_ipc_request_header hdr;
 	char name[VDISK_NAME_MAX + 1];
+	uint32_t flags; /* DISK_DELETE: VDISK_CTL_F_FORCE, else 0 */
 };
 
 /* A path as typed: node (name or id) and device spec; empty node = none. */
@@ -126,7 +127,8 @@ struct vdisk_ctl_path {
  * keeps the disk's current one: redundancy is never dropped by omission. */
 #define VDISK_CTL_F_NO_SECONDARY (1u << 4)
 /* disk create, map set: a device that is another disk's storage too is
- * accepted (create's reply has a "note" saying which; map set logs it). */
+ * accepted (create's reply has a "note" saying which; map set logs it).
+ * disk delete: without asking the cluster whether the disk is in use. */
 #define VDISK_CTL_F_FORCE (1u << 5)
 
 struct vdisk_ctl_create_req {

@@ -262,8 +262,21 @@ expect_ok "create vd2 on n1, to be deleted under a client" ctl n1 disk create vd
 converged 5
 retry_until 10 nbdinfo "$uri" || fail "n1 does not serve vd1 over $sock"
 
+step "a disk an NBD client has open is not deleted"
+vdc exec n1 nbdsh -u "$uri" -c 'import time; time.sleep(30)' &
+holder=$!
+delete_refused() {
+	! ctl n2 disk delete vd1 >/dev/null 2>"$VDT_TMP/inuse.err" &&
+		grep -qE "'vd1' is in use: n1: 1 NBD client \(pid [0-9]+, [^)]+\); stop its users first, or delete it with --force" \
+			"$VDT_TMP/inuse.err"
+}
+retry_until 10 delete_refused || fail "delete of vd1 under an NBD client: $(cat "$VDT_TMP/inuse.err")"
+cat "$VDT_TMP/inuse.err"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+
 step "bad input over $sock"
-out=$(python3 "$poke" "$sock" vd1 $((16 << 20)) vd2 "$VDC_HARNESS" ctl n2 disk delete vd2 2>&1) ||
+out=$(python3 "$poke" "$sock" vd1 $((16 << 20)) vd2 "$VDC_HARNESS" ctl n2 disk delete vd2 --force 2>&1) ||
 	fail "bad input: $out"
 echo "$out"
 
