@@ -56,6 +56,7 @@ struct disk_view {
 	 * daemon that does not say. why: "" when the primary serves. */
 	char serving[CELL_LEN];
 	const char *why;
+	const char *open_here; /* this node's users, "" none, NULL not said */
 };
 
 /* "serving": {"state", "path", "node", "why"}, which create's reply and
@@ -78,6 +79,10 @@ static int serving_decode(struct json_object *obj, struct disk_view *d)
 
 	snprintf(d->serving, sizeof(d->serving), "-");
 	d->why = "";
+	d->open_here = json_object_object_get_ex(obj, "open_here", &node) &&
+				       json_object_is_type(node, json_type_string) ?
+			       json_object_get_string(node) :
+			       NULL;
 	if (!json_object_object_get_ex(obj, "serving", NULL))
 		return 0;
 	if ((ret = fields_get(obj, top, ARRAY_SIZE(top))) ||
@@ -237,6 +242,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		 d.why, d.why[0] ? ")" : "");
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
 			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
+			     "Open here:", !d.open_here ? "-" : d.open_here[0] ? d.open_here : "no",
 			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
 			     "Modified:", mtime_text, NULL);
 }

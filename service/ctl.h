@@ -29,6 +29,7 @@ struct ctl_parts {
 	struct reconfig *reconfig;
 	struct lease *lease; /* its fences, for which path serves a disk */
 	struct inuse_ask *ask; /* whether a disk is in use, before a delete */
+	struct inuse *inuse; /* who has which disk open on this node */
 	const char *policy; /* the transport policy's name, for link status */
 };
 

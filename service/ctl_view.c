@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "db_json.h"
 #include "disk_state.h"
+#include "inuse.h"
 #include "iostat.h"
 #include "lease.h"
 #include "router.h"
@@ -116,6 +117,12 @@ static struct json_object *disk_view(const struct ctl_parts *p, const struct db_
 	id_name_add(o, "owner", true, d->uid);
 	id_name_add(o, "group", false, d->gid);
 	json_object_object_add(o, "serving", serving_view(p, d, st));
+	if (p->inuse) {
+		char users[1024];
+
+		inuse_describe(p->inuse, d->name, users, sizeof(users));
+		json_object_object_add(o, "open_here", json_object_new_string(users));
+	}
 	return o;
 }
 

@@ -373,6 +373,7 @@ static int run(const struct vdisk_config *cfg)
 			       .reconfig = d.reconfig,
 			       .lease = d.lease,
 			       .ask = d.ask,
+			       .inuse = d.inuse,
 			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
 		       });
 	if (rc) {

@@ -227,8 +227,9 @@ retry_until() {
 # ---------------------------------------------------------------- cluster data
 
 # disk_list NODE: the database's disks as NODE lists them, without which
-# path serves each now (NODE's view of the moment, not the database).
-disk_list() { ctl "$1" --json disk list | jq -S 'del(.disks[]?.serving)'; }
+# path serves each now and who has it open there (NODE's view of the
+# moment, not the database).
+disk_list() { ctl "$1" --json disk list | jq -S 'del(.disks[]?.serving, .disks[]?.open_here)'; }
 
 # status_json NODE
 status_json() { ctl "$1" --json status; }

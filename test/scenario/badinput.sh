@@ -150,7 +150,7 @@ expect_ok "vdtest: status" as vdtest n1 status
 expect_ok "vdtest: status --json" as vdtest n2 --json status
 assert_jq "vdtest sees the status" "$OUT" ".generation == $g0 and .quorate == true"
 expect_ok "vdtest: disk list" as vdtest n3 --json disk list
-assert_eq "vdtest sees the same disk list" "$(jq -S 'del(.disks[]?.serving)' <<<"$OUT")" "$l0"
+assert_eq "vdtest sees the same disk list" "$(jq -S 'del(.disks[]?.serving, .disks[]?.open_here)' <<<"$OUT")" "$l0"
 expect_ok "vdtest: disk list -l" as vdtest n1 disk list -l
 expect_ok "vdtest: disk show" as vdtest n2 disk show vd0
 expect_ok "vdtest: node list" as vdtest n3 node list
