@@ -51,6 +51,23 @@ static void usage(FILE *out)
 		DEFAULT_CONFIG);
 }
 
+/* A blackbox that a process with our pid left (killed, it could not remove
+ * it; pids come round again) makes libqb's creation of ours fail, and that
+ * is printed at every start. It is stale by construction: ours is not made
+ * yet. */
+static void blackbox_stale_remove(void)
+{
+	static const char *const parts[] = { "header", "data" };
+	char path[96];
+	size_t i;
+
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(path, sizeof(path), "/dev/shm/qb-vdiskd-%d-blackbox-%s", (int)getpid(),
+			 parts[i]);
+		unlink(path);
+	}
+}
+
 static void log_setup(bool foreground, bool debug)
 {
 	int level = debug ? LOG_DEBUG : LOG_INFO;
@@ -71,6 +88,7 @@ static void log_setup(bool foreground, bool debug)
 	}
 	/* The blackbox keeps recent debug messages for post-mortems
 	 * (qb-blackbox); it costs a ring buffer, not I/O. */
+	blackbox_stale_remove();
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);

@@ -265,15 +265,15 @@ retry_until 10 nbdinfo "$uri" || fail "n1 does not serve vd1 over $sock"
 step "a disk an NBD client has open is not deleted"
 vdc exec n1 nbdsh -u "$uri" -c 'import time; time.sleep(30)' &
 holder=$!
-delete_refused() {
-	! ctl n2 disk delete vd1 >/dev/null 2>"$VDT_TMP/inuse.err" &&
-		grep -qE "'vd1' is in use: n1: 1 NBD client \(pid [0-9]+, [^)]+\); stop its users first, or delete it with --force" \
-			"$VDT_TMP/inuse.err"
-}
-retry_until 10 delete_refused || fail "delete of vd1 under an NBD client: $(cat "$VDT_TMP/inuse.err")"
-cat "$VDT_TMP/inuse.err"
+open_on_n1() { ctl n1 --json disk show vd1 | jq -e '.disk.open_here | test("^1 NBD client ")' >/dev/null; }
+retry_until 10 open_on_n1 || fail "n1's disk show never counted the NBD client: $(ctl n1 --json disk show vd1)"
+expect_fail "delete of vd1 under an NBD client" 1 "'vd1' is in use: n1: 1 NBD client (pid " \
+	ctl n2 disk delete vd1
+grep -qE "'vd1' is in use: n1: 1 NBD client \(pid [0-9]+, [^)]+\); stop its users first, or delete it with --force" <<<"$ERR" ||
+	fail "the refusal does not name the client and what to do: $ERR"
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
+retry_until 10 eval '! open_on_n1' || fail "n1 still counts the NBD client after it left"
 
 step "bad input over $sock"
 out=$(python3 "$poke" "$sock" vd1 $((16 << 20)) vd2 "$VDC_HARNESS" ctl n2 disk delete vd2 --force 2>&1) ||

@@ -144,7 +144,7 @@ files_intact "$VDT_TMP/sums1"
 files_intact "$VDT_TMP/sums2"
 # Deleting a disk mounted somewhere is refused, with who has it.
 expect_fail "delete of vd1 while it is mounted on n3" 1 "'vd1' is in use: n3: " \
-	ctl n1 disk delete vd1
+	ctl n2 disk delete vd1
 grep -qF "$(basename "$loop") over the device file" <<<"$ERR" ||
 	fail "the refusal does not name the loop device: $ERR"
 grep -qF "stop its users first, or delete it with --force" <<<"$ERR" ||
