@@ -247,7 +247,8 @@ bg_serves() {
 rc=0
 err=$(timeout 10 "$VDISK_BUILD/service/vdiskd" -c "$conf_dir/bg-ok.conf" 2>&1 >/dev/null) || rc=$?
 assert_eq "exit status of a background start that works" "$rc" 0
-[[ -z $err ]] || fail "a background start that worked printed: $err"
+# (It runs: a failure here must not leave it, and its mount, behind.)
+[[ -z $err ]] || { pkill -TERM -f -- "-c $conf_dir/bg-ok.conf"; fail "a background start that worked printed: $err"; }
 bg_serves "vdiskd -c bg-ok.conf"
 # Started with stdin, stdout and stderr closed: descriptors 0..2 must not be
 # handed to its sockets and then replaced by /dev/null.
