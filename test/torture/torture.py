@@ -276,7 +276,8 @@ def cmd_summary(a):
     out.append(f"  date {meta['date']}, machine {meta['machine']}, cpu {meta['cpu']}")
     out.append(f"  git {meta['git']}, build {meta['build']}")
     out.append(f"  [io] timeout_ms {meta['io_timeout_ms']}, FENCE_BOUND_MS {meta['fence_bound_ms']}, "
-               f"{meta['blocks']} blocks per writer, {meta['writers']} writers")
+               f"{meta['blocks']} blocks per writer, {meta['writers']} writers"
+               + (f" at {meta['rate']} writes/s" if 'rate' in meta else ""))
     out.append(f"  corosync token + consensus {meta['membership_ms']} ms "
                f"(token_coefficient {meta['token_coefficient']})")
     if recs:
