@@ -57,6 +57,7 @@ struct disk_view {
 	char serving[CELL_LEN];
 	const char *why;
 	const char *open_here; /* this node's users, "" none, NULL not said */
+	int stopped_here; /* 1 stopped on this node, 0 served, -1 not said */
 };
 
 /* "serving": {"state", "path", "node", "why"}, which create's reply and
@@ -83,6 +84,10 @@ static int serving_decode(struct json_object *obj, struct disk_view *d)
 				       json_object_is_type(node, json_type_string) ?
 			       json_object_get_string(node) :
 			       NULL;
+	d->stopped_here = json_object_object_get_ex(obj, "stopped_here", &node) &&
+					  json_object_is_type(node, json_type_boolean) ?
+				  json_object_get_boolean(node) :
+				  -1;
 	if (!json_object_object_get_ex(obj, "serving", NULL))
 		return 0;
 	if ((ret = fields_get(obj, top, ARRAY_SIZE(top))) ||
@@ -215,6 +220,14 @@ int disks_print(struct json_object *reply, const struct cli *cli, const union vd
 	return list_print(disks, columns, ARRAY_SIZE(columns), disk_row);
 }
 
+static const char *here_text(int stopped_here)
+{
+	return stopped_here < 0 ? "-" :
+	       stopped_here	? "stopped: no NBD export, no device file on this node "
+				  "(vdiskctl disk start)" :
+				  "served to this node's clients";
+}
+
 int disk_show_print(struct json_object *reply, const struct cli *cli,
 		     const union vdisk_ctl_request *req)
 {
@@ -243,6 +256,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
 			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
 			     "Open here:", !d.open_here ? "-" : d.open_here[0] ? d.open_here : "no",
+			     "Here:", here_text(d.stopped_here),
 			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
 			     "Modified:", mtime_text, NULL);
 }
@@ -303,6 +317,30 @@ int deleted_print(struct json_object *reply, const struct cli *cli,
 	if (ret)
 		return ret;
 	printf("Deleted %s, generation %llu\n", cli->name, (unsigned long long)generation);
+	return 0;
+}
+
+int here_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
+{
+	bool stop = req->hdr.id == VDISK_CTL_DISK_STOP, was;
+	const char *clients;
+	const struct field fields[] = {
+		{ "was_stopped", FIELD_BOOL, &was },
+		{ "clients", FIELD_STRING, &clients },
+	};
+	int ret = fields_get(reply, fields, ARRAY_SIZE(fields));
+
+	if (ret)
+		return ret;
+	if (stop == was)
+		printf("%s was already %s on this node\n", cli->name, stop ? "stopped" : "served");
+	else if (!stop)
+		printf("%s is served on this node again\n", cli->name);
+	else if (clients[0])
+		printf("%s is stopped on this node; its clients here were cut off (their next "
+		       "request fails): %s\n", cli->name, clients);
+	else
+		printf("%s is stopped on this node: no NBD export, no device file\n", cli->name);
 	return 0;
 }
 

@@ -23,6 +23,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		    const union vdisk_ctl_request *req);
 int created_print(struct json_object *reply, const struct cli *cli,
 		  const union vdisk_ctl_request *req);
+int here_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req);
 int deleted_print(struct json_object *reply, const struct cli *cli,
 		  const union vdisk_ctl_request *req);
 int perm_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req);

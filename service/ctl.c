@@ -20,6 +20,8 @@
 #include "prober.h"
 #include "device.h"
 #include "reconfig.h"
+#include "inuse.h"
+#include "stopped.h"
 
 #define DEFAULT_MODE 0660
 #define DEFAULT_GROUP "disk"
@@ -618,6 +620,41 @@ static int delete_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, s
 	return rc;
 }
 
+/* vdiskctl disk stop/start: local, answered at once. The clients named
+ * are the ones this stop cuts off (their next request fails). */
+static int here_start(struct ctl *ctl, const struct vdisk_ctl_disk_req *req, bool stop,
+		      struct change *ch, char *err, size_t errlen)
+{
+	const struct db_disk *d = db_disk_find(cdb_db(ctl->p.cdb), req->name);
+	struct json_object *o;
+	char users[1024] = "";
+	bool was;
+	int rc;
+
+	if (!d) {
+		snprintf(err, errlen, DB_NO_SUCH_DISK, req->name);
+		return -ENOENT;
+	}
+	was = stopped_has(ctl->p.stopped, d->id);
+	if (stop && !was)
+		inuse_describe(ctl->p.inuse, d->name, users, sizeof(users));
+	rc = stopped_set(ctl->p.stopped, d, stop);
+	if (rc) {
+		snprintf(err, errlen, "cannot record that '%s' is %s here: %s", d->name,
+			 stop ? "stopped" : "served", strerror(-rc));
+		return rc;
+	}
+	if (users[0])
+		qb_log(LOG_NOTICE, "'%s' stopped here while in use: %s (their next request fails)",
+		       d->name, users);
+	o = json_object_new_object();
+	json_object_object_add(o, "disk", ctl_view_disk(&ctl->p, d));
+	json_object_object_add(o, "was_stopped", json_object_new_boolean(was));
+	json_object_object_add(o, "clients", json_object_new_string(users));
+	change_reply(ch, 0, NULL, o);
+	return 0;
+}
+
 /* What each privileged request is called, and why it needs the privilege:
  * the refusal says both. */
 static const struct {
@@ -632,6 +669,8 @@ static const struct {
 	[VDISK_CTL_MAP_PROMOTE] = { "map promote", "it runs a reconfiguration cycle" },
 	[VDISK_CTL_SUSPEND] = { "suspend", "it holds the disk's I/O on every node" },
 	[VDISK_CTL_RESUME] = { "resume", "it runs a reconfiguration cycle" },
+	[VDISK_CTL_DISK_STOP] = { "disk stop", "it cuts this node's clients of the disk off" },
+	[VDISK_CTL_DISK_START] = { "disk start", "it serves the disk to this node's clients" },
 };
 
 static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
@@ -659,6 +698,9 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		rc = perm_start(cl->ctl, &req->perm, ch, err, sizeof(err));
 	else if (req->hdr.id == VDISK_CTL_PING)
 		rc = ping_start(cl->ctl, &req->ping, ch, err, sizeof(err));
+	else if (req->hdr.id == VDISK_CTL_DISK_STOP || req->hdr.id == VDISK_CTL_DISK_START)
+		rc = here_start(cl->ctl, &req->disk, req->hdr.id == VDISK_CTL_DISK_STOP, ch, err,
+				sizeof(err));
 	else if (req->hdr.id != VDISK_CTL_DISK_DELETE)
 		rc = cycle_start(cl->ctl, req, ch, err, sizeof(err));
 	else

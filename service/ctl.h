@@ -30,6 +30,7 @@ struct ctl_parts {
 	struct lease *lease; /* its fences, for which path serves a disk */
 	struct inuse_ask *ask; /* whether a disk is in use, before a delete */
 	struct inuse *inuse; /* who has which disk open on this node */
+	struct stopped *stopped; /* disks not served to this node's clients */
 	const char *policy; /* the transport policy's name, for link status */
 };
 

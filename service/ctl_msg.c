@@ -25,6 +25,8 @@ static size_t request_size(int32_t type)
 	case VDISK_CTL_DISK_CHECK:
 	case VDISK_CTL_SUSPEND:
 	case VDISK_CTL_RESUME:
+	case VDISK_CTL_DISK_STOP:
+	case VDISK_CTL_DISK_START:
 		return sizeof(struct vdisk_ctl_disk_req);
 	case VDISK_CTL_MAP_SET:
 	case VDISK_CTL_MAP_PROMOTE:
@@ -53,6 +55,8 @@ static bool strings_terminated(const union vdisk_ctl_request *r)
 	case VDISK_CTL_DISK_CHECK:
 	case VDISK_CTL_SUSPEND:
 	case VDISK_CTL_RESUME:
+	case VDISK_CTL_DISK_STOP:
+	case VDISK_CTL_DISK_START:
 		return TERMINATED(r->disk.name);
 	case VDISK_CTL_MAP_SET:
 	case VDISK_CTL_MAP_PROMOTE:
@@ -111,7 +115,8 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags) ||
 	    (hdr.id == VDISK_CTL_DISK_DELETE && (req->disk.flags & ~VDISK_CTL_F_FORCE)) ||
 	    ((hdr.id == VDISK_CTL_DISK_SHOW || hdr.id == VDISK_CTL_DISK_CHECK ||
-	      hdr.id == VDISK_CTL_SUSPEND || hdr.id == VDISK_CTL_RESUME) && req->disk.flags)) {
+	      hdr.id == VDISK_CTL_SUSPEND || hdr.id == VDISK_CTL_RESUME ||
+	      hdr.id == VDISK_CTL_DISK_STOP || hdr.id == VDISK_CTL_DISK_START) && req->disk.flags)) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
 		return -EINVAL;
 	}

@@ -18,6 +18,7 @@
 #include "iostat.h"
 #include "lease.h"
 #include "router.h"
+#include "stopped.h"
 #include "transport.h"
 
 static void id_name_add(struct json_object *o, const char *key, bool user, uint32_t id)
@@ -123,6 +124,9 @@ static struct json_object *disk_view(const struct ctl_parts *p, const struct db_
 		inuse_describe(p->inuse, d->name, users, sizeof(users));
 		json_object_object_add(o, "open_here", json_object_new_string(users));
 	}
+	if (p->stopped)
+		json_object_object_add(o, "stopped_here",
+				       json_object_new_boolean(stopped_has(p->stopped, d->id)));
 	return o;
 }
 

@@ -32,6 +32,7 @@
 #include "prober.h"
 #include "reconfig.h"
 #include "router.h"
+#include "stopped.h"
 #include "transport.h"
 #include "vdmap.h"
 
@@ -192,6 +193,7 @@ struct daemon {
 	struct prober *resolver; /* host names of links, apart from device probes */
 	struct inuse *inuse; /* who has which disk open on this node */
 	struct inuse_ask *ask; /* ... and in the cluster, before a delete */
+	struct stopped *stopped; /* disks not served to this node's clients */
 	struct linkaddr *linkaddr;
 	uint64_t map_seq;
 	/* What the transport was last told, so a database change (which
@@ -264,7 +266,7 @@ static uint64_t map_publish(void *ctx)
 	struct daemon *d = ctx;
 	struct membership *m = cdb_membership(d->cdb);
 	const uint32_t *members;
-	size_t n = membership_members(m, &members);
+	size_t i, n = membership_members(m, &members);
 	struct vdmap *map;
 
 	map = vdmap_build(cdb_db(d->cdb), cdb_config(d->cdb), membership_local_nodeid(m),
@@ -273,6 +275,11 @@ static uint64_t map_publish(void *ctx)
 		qb_log(LOG_ERR, "out of memory building the mapping snapshot");
 		return d->map_seq;
 	}
+	/* A joiner's database is empty until synced: nothing to forget yet. */
+	if (cdb_synced(d->cdb))
+		stopped_prune(d->stopped, cdb_db(d->cdb));
+	for (i = 0; i < map->ndisks; i++)
+		map->disks[i].stopped = stopped_has(d->stopped, map->disks[i].id);
 	map->nfences = lease_fences(d->lease, now_ns(), map->fences);
 	map->seq = ++d->map_seq;
 	reconfig_snapshot_mark(d->reconfig, map);
@@ -280,8 +287,9 @@ static uint64_t map_publish(void *ctx)
 	return map->seq;
 }
 
-/* A fence ended when its command said the node was fenced. */
-static void lease_changed(void *ctx)
+/* A fence ended when its command said the node was fenced, or a disk was
+ * stopped or started here (vdiskctl disk stop/start). */
+static void republish(void *ctx)
 {
 	map_publish(ctx);
 }
@@ -338,7 +346,7 @@ static int run(const struct vdisk_config *cfg)
 		qb_log(LOG_ERR, "cannot start the transport: %s", strerror(-rc));
 		goto out_loop;
 	}
-	rc = lease_create(&d.lease, loop, cfg->lease_ms, cfg->fence_command, lease_changed, &d);
+	rc = lease_create(&d.lease, loop, cfg->lease_ms, cfg->fence_command, republish, &d);
 	if (rc)
 		goto out_transport;
 	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms, d.lease);
@@ -349,6 +357,11 @@ static int run(const struct vdisk_config *cfg)
 	rc = inuse_create(&d.inuse, cfg->ndfs_mount);
 	if (rc)
 		goto out_transport;
+	rc = stopped_create(&d.stopped, cfg->state_dir, republish, &d, err, sizeof(err));
+	if (rc) {
+		qb_log(LOG_ERR, "cannot start: %s", err);
+		goto out_transport;
+	}
 	rc = nbd_start(&d.nbd, d.transport, d.router, d.inuse, cfg);
 	if (rc)
 		goto out_transport; /* nbd_start() said why */
@@ -392,6 +405,7 @@ static int run(const struct vdisk_config *cfg)
 			       .lease = d.lease,
 			       .ask = d.ask,
 			       .inuse = d.inuse,
+			       .stopped = d.stopped,
 			       .policy = cfg->policy == VDISK_POLICY_STRIPE ? "stripe" : "passive",
 		       });
 	if (rc) {
@@ -444,6 +458,7 @@ out_transport:
 	nbd_destroy(d.nbd);
 	ndfs_destroy(d.ndfs);
 	inuse_destroy(d.inuse);
+	stopped_destroy(d.stopped);
 	transport_stop(d.transport);
 	lease_destroy(d.lease);
 	/* Its requests are answered through the control server. */

@@ -386,8 +386,9 @@ static void req_done(struct vd_request *vr, int status)
 		conn_settle(c, req_submit(c, q));
 		return;
 	}
-	/* Whatever the path said, a deleted disk is the client's cue to go. */
-	if (status && !vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id))
+	/* Whatever the path said, a disk deleted or stopped here is the
+	 * client's cue to go. */
+	if (status && !vdmap_export_by_id(router_map(c->n->r), c->exp.disk_id))
 		status = -ESHUTDOWN;
 	status = reply(c, &q->r, status, q);
 	/* The answers completed in one loop turn leave in one sendmsg. */
@@ -481,9 +482,10 @@ static int conn_request(struct nbd_conn *c, const uint8_t *p, size_t avail, size
 		c->draining = "client disconnected";
 		return 0;
 	}
-	if (!vdmap_disk_by_id(router_map(c->n->r), c->exp.disk_id)) {
+	if (!vdmap_export_by_id(router_map(c->n->r), c->exp.disk_id)) {
 		if (!c->disk_gone)
-			qb_log(LOG_NOTICE, "nbd: %s: '%s' was deleted; refusing its requests",
+			qb_log(LOG_NOTICE,
+			       "nbd: %s: '%s' was deleted or stopped on this node; refusing its requests",
 			       c->peer, c->exp.name);
 		c->disk_gone = true;
 		return request_refuse(c, &r, -ESHUTDOWN);
@@ -521,16 +523,18 @@ static int conn_client_flags(struct nbd_conn *c, const uint8_t *p, size_t avail,
 }
 
 /* Looks name up for this peer: 0 with e filled in, or the NBD_REP_ERR_* to
- * refuse with and a message for the log. A disk the peer may not read is
- * refused exactly as a missing one (DESIGN.md, I5: no probe of what it may
- * not open); only the log says why. */
+ * refuse with and a message for the log, which *tell says the client may
+ * read too. A disk the peer may not read is refused exactly as a missing
+ * one (DESIGN.md, I5: no probe of what it may not open); only the log says
+ * why. One it may read but stopped here (stopped.h) is refused as such. */
 static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_export *e, char *msg,
-			    size_t msglen)
+			    size_t msglen, bool *tell)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_name(router_map(c->n->r), name);
 	unsigned int access;
 	int n;
 
+	*tell = false;
 	if (!d) {
 		snprintf(msg, msglen, "no virtual disk named '%s'", name);
 		return NBD_REP_ERR_UNKNOWN;
@@ -542,6 +546,12 @@ static uint32_t export_find(struct nbd_conn *c, const char *name, struct nbd_exp
 			 " with mode %04" PRIo32 "%s; answered as a missing disk",
 			 name, d->uid, d->gid, d->mode,
 			 c->cred.local ? "" : " (TCP clients count as others)");
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	if (d->stopped) {
+		snprintf(msg, msglen, "'%s' is stopped on this node: not served to its clients here",
+			 name);
+		*tell = true;
 		return NBD_REP_ERR_UNKNOWN;
 	}
 	snprintf(e->name, sizeof(e->name), "%s", d->name);
@@ -574,8 +584,9 @@ static int opt_export_name(struct nbd_conn *c, const struct nbd_opt *o)
 	uint8_t buf[NBD_EXPORT_REPLY_SIZE];
 	struct nbd_export e;
 	char msg[256];
+	bool tell;
 
-	if (export_find(c, o->name, &e, msg, sizeof(msg))) {
+	if (export_find(c, o->name, &e, msg, sizeof(msg), &tell)) {
 		qb_log(LOG_NOTICE, "nbd: %s: %s, disconnecting", c->peer, msg);
 		return -EACCES;
 	}
@@ -592,12 +603,14 @@ static int opt_info(struct nbd_conn *c, const struct nbd_opt *o)
 	uint8_t buf[2 * NBD_OPT_REPLY_MAX], *p = buf;
 	struct nbd_export e;
 	char msg[256];
-	uint32_t err = export_find(c, o->name, &e, msg, sizeof(msg));
+	bool tell;
+	uint32_t err = export_find(c, o->name, &e, msg, sizeof(msg), &tell);
 	int rc;
 
 	if (err) {
 		qb_log(LOG_NOTICE, "nbd: %s: %s", c->peer, msg);
-		snprintf(msg, sizeof(msg), "no virtual disk named '%s'", o->name);
+		if (!tell)
+			snprintf(msg, sizeof(msg), "no virtual disk named '%s'", o->name);
 		return opt_reply(c, o->option, err, msg);
 	}
 	p += nbd_rep_info_export_encode(p, o->option, e.size, e.tflags);
@@ -626,7 +639,7 @@ static int opt_list(struct nbd_conn *c)
 	for (i = 0; m && i < m->ndisks && !rc; i++) {
 		const struct vdmap_disk *d = &m->disks[i];
 
-		if (nbd_access(&c->cred, d->uid, d->gid, d->mode) & NBD_ACCESS_READ)
+		if (!d->stopped && (nbd_access(&c->cred, d->uid, d->gid, d->mode) & NBD_ACCESS_READ))
 			rc = queue(c, buf, nbd_rep_server_encode(buf, NBD_OPT_LIST, d->name));
 	}
 	return rc ? rc : opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL);

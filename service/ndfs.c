@@ -144,7 +144,7 @@ static const struct vdmap_disk *disk_of(struct ndfs *n, fuse_ino_t ino)
 
 	if (!m || ino <= ROOT_INO || ino - 1 > UINT32_MAX)
 		return NULL;
-	return vdmap_disk_by_id(m, (uint32_t)(ino - 1));
+	return vdmap_export_by_id(m, (uint32_t)(ino - 1));
 }
 
 static void attr_fill(struct stat *st, uint32_t id, uint64_t size, uint32_t uid, uint32_t gid,
@@ -190,7 +190,7 @@ static void entry_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ndfs *n = fuse_req_userdata(req);
 	const struct vdmap *m = router_map(n->r);
-	const struct vdmap_disk *d = parent == ROOT_INO && m ? vdmap_disk_by_name(m, name) : NULL;
+	const struct vdmap_disk *d = parent == ROOT_INO && m ? vdmap_export_by_name(m, name) : NULL;
 	struct fuse_entry_param e = { 0 };
 
 	if (!d) {
@@ -264,7 +264,8 @@ static void dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (ngroups > NDFS_GROUPS_MAX)
 		ngroups = NDFS_GROUPS_MAX;
 	for (i = off < 0 ? 0 : (size_t)off; i < count; i++) {
-		if (i >= 2 && !caller_reads(req, groups, ngroups, &m->disks[i - 2]))
+		if (i >= 2 && (m->disks[i - 2].stopped ||
+			       !caller_reads(req, groups, ngroups, &m->disks[i - 2])))
 			continue;
 		if (i < 2) {
 			name = i ? ".." : ".";

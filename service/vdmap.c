@@ -60,6 +60,20 @@ const struct vdmap_disk *vdmap_disk_by_id(const struct vdmap *m, uint32_t id)
 	return NULL;
 }
 
+const struct vdmap_disk *vdmap_export_by_name(const struct vdmap *m, const char *name)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_name(m, name);
+
+	return d && !d->stopped ? d : NULL;
+}
+
+const struct vdmap_disk *vdmap_export_by_id(const struct vdmap *m, uint32_t id)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_id(m, id);
+
+	return d && !d->stopped ? d : NULL;
+}
+
 bool vdmap_is_member(const struct vdmap *m, uint32_t nodeid)
 {
 	size_t i;

@@ -26,6 +26,9 @@ struct vdmap_disk {
 	/* Requests queue, none is issued: a reconfiguration cycle or
 	 * maintenance (suspend) holds the disk. */
 	bool held;
+	/* Not served to this node's clients (stopped.h): no NBD export, no
+	 * device file; the paths serve the other nodes all the same. */
+	bool stopped;
 };
 
 /* Data thread: no request of a held disk is out any more (each held disk is
@@ -61,6 +64,10 @@ struct vdmap *vdmap_build(const struct db *db, uint64_t config, uint32_t local_n
 
 const struct vdmap_disk *vdmap_disk_by_name(const struct vdmap *m, const char *name);
 const struct vdmap_disk *vdmap_disk_by_id(const struct vdmap *m, uint32_t id);
+/* The disk as this node's clients see it (the NBD server, ndfs): NULL when
+ * it is missing or stopped here. */
+const struct vdmap_disk *vdmap_export_by_name(const struct vdmap *m, const char *name);
+const struct vdmap_disk *vdmap_export_by_id(const struct vdmap *m, uint32_t id);
 bool vdmap_is_member(const struct vdmap *m, uint32_t nodeid);
 /* Whether a path of d is on a node fenced at now (monotonic ns). */
 bool vdmap_disk_fenced(const struct vdmap *m, const struct vdmap_disk *d, uint64_t now);

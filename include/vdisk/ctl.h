@@ -100,6 +100,13 @@ enum vdisk_ctl_type {
 	/* struct vdisk_ctl_disk_req: I/O to the disk queues until resumed. */
 	VDISK_CTL_SUSPEND,
 	VDISK_CTL_RESUME,
+	/* struct vdisk_ctl_disk_req (need root or haclient): this node stops
+	 * serving the disk to its own clients (no NBD export, no device file,
+	 * its clients here get ESHUTDOWN), or serves it again; the other
+	 * nodes are not affected. Reply: {"disk": disk, "was_stopped",
+	 * "clients": this node's users when it stopped ("" none)} */
+	VDISK_CTL_DISK_STOP,
+	VDISK_CTL_DISK_START,
 	VDISK_CTL_TYPE_MAX,
 };
 
