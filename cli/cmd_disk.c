@@ -56,7 +56,6 @@ struct disk_view {
 	 * daemon that does not say. why: "" when the primary serves. */
 	char serving[CELL_LEN];
 	const char *why;
-	const char *open_here; /* this node's users, "" none, NULL not said */
 	int stopped_here; /* 1 stopped on this node, 0 served, -1 not said */
 };
 
@@ -80,10 +79,6 @@ static int serving_decode(struct json_object *obj, struct disk_view *d)
 
 	snprintf(d->serving, sizeof(d->serving), "-");
 	d->why = "";
-	d->open_here = json_object_object_get_ex(obj, "open_here", &node) &&
-				       json_object_is_type(node, json_type_string) ?
-			       json_object_get_string(node) :
-			       NULL;
 	d->stopped_here = json_object_object_get_ex(obj, "stopped_here", &node) &&
 					  json_object_is_type(node, json_type_boolean) ?
 				  json_object_get_boolean(node) :
@@ -220,6 +215,22 @@ int disks_print(struct json_object *reply, const struct cli *cli, const union vd
 	return list_print(disks, columns, ARRAY_SIZE(columns), disk_row);
 }
 
+/* Who uses the disk cluster-wide, as the reply says: "nowhere", the users,
+ * or why that is not known. */
+static const char *users_text(struct json_object *reply, char *buf, size_t len)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(reply, "users_error", &v))
+		snprintf(buf, len, "not known: %s", json_object_get_string(v));
+	else if (!json_object_object_get_ex(reply, "users", &v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%s", json_object_get_string_len(v) ? json_object_get_string(v) :
+									 "nowhere");
+	return buf;
+}
+
 static const char *here_text(int stopped_here)
 {
 	return stopped_here < 0 ? "-" :
@@ -232,7 +243,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		     const union vdisk_ctl_request *req)
 {
 	char id_text[24], size_text[48], owner_text[CELL_LEN], group_text[CELL_LEN];
-	char mode_text[32], mtime_text[64], serving_text[CELL_LEN + 400];
+	char mode_text[32], mtime_text[64], serving_text[CELL_LEN + 400], users[2400];
 	struct disk_view d;
 	int ret;
 
@@ -255,7 +266,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		 d.why, d.why[0] ? ")" : "");
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
 			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
-			     "Open here:", !d.open_here ? "-" : d.open_here[0] ? d.open_here : "no",
+			     "Open:", users_text(reply, users, sizeof(users)),
 			     "Here:", here_text(d.stopped_here),
 			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
 			     "Modified:", mtime_text, NULL);

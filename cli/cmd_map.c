@@ -56,6 +56,29 @@ static const char *const done_verbs[] = {
 	[VDISK_CTL_RESUME] = "resumed",
 };
 
+/* Who uses the disk, as the cluster said after the cycle (absent from an
+ * unchanged one). */
+static void users_print(struct json_object *reply, const struct cli *cli,
+			const union vdisk_ctl_request *req)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(reply, "users_error", &v)) {
+		printf("Its users are not known: %s\n", json_object_get_string(v));
+		return;
+	}
+	if (!json_object_object_get_ex(reply, "users", &v) || !json_object_is_type(v, json_type_string))
+		return;
+	if (!json_object_get_string_len(v))
+		printf("In use: nowhere\n");
+	else if (req->hdr.id == VDISK_CTL_SUSPEND)
+		printf("In use: %s; their I/O waits until 'vdiskctl resume %s'\n",
+		       json_object_get_string(v), cli->name);
+	else
+		printf("In use: %s; their I/O goes on, on the paths above\n",
+		       json_object_get_string(v));
+}
+
 int cycle_print(struct json_object *reply, const struct cli *cli,
 		const union vdisk_ctl_request *req)
 {
@@ -98,6 +121,7 @@ int cycle_print(struct json_object *reply, const struct cli *cli,
 	if (req->hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & VDISK_CTL_F_NO_SECONDARY))
 		printf("%s now has no secondary path: it stops when %s or its node fails\n",
 		       cli->name, pri);
+	users_print(reply, cli, req);
 	return 0;
 }
 

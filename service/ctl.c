@@ -122,6 +122,7 @@ struct change {
 	struct ping_args ping;
 	char disk[VDISK_NAME_MAX + 1]; /* disk check: the disk and the device probed */
 	char device[VDISK_DEVICE_MAX + 1];
+	struct json_object *reply; /* a cycle's, until its users are known */
 };
 
 static struct change *change_new(qb_ipcs_connection_t *c, int32_t id)
@@ -417,18 +418,32 @@ static int perm_start(struct ctl *ctl, const struct vdisk_ctl_perm_req *req, str
 	return cdb_update_submit(ctl->p.cdb, &u, change_done, ch, err, errlen);
 }
 
+/* Who uses the disk, cluster-wide, added to the reply prepared in
+ * ch->reply: whoever suspends or remaps a disk sees whose I/O waits or
+ * moved, disk show whom a delete would cut off. Not knowing is no failure
+ * of the request, which has been done. */
+static void reply_users(void *ctx, int rc, const char *users)
+{
+	struct change *ch = ctx;
+
+	json_object_object_add(ch->reply, rc ? "users_error" : "users",
+			       json_object_new_string(users));
+	change_reply(ch, 0, NULL, ch->reply);
+}
+
 static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk *disk,
 		       const struct reconfig_result *res)
 {
 	struct change *ch = ctx;
 	struct ctl_client *cl = qb_ipcs_context_get(ch->conn);
+	struct ctl *ctl = cl->ctl;
 	struct json_object *o, *cyc;
 
 	if (rc) {
-		reply_error(ch->conn, ch->id, rc, err);
-		goto out_unref;
+		change_reply(ch, rc, err, NULL);
+		return;
 	}
-	o = ctl_view_generation(&cl->ctl->p);
+	o = ctl_view_generation(&ctl->p);
 	cyc = json_object_new_object();
 	json_object_object_add(cyc, "unchanged", json_object_new_boolean(res->unchanged));
 	json_object_object_add(cyc, "txid", json_object_new_int64((int64_t)res->txid));
@@ -438,12 +453,12 @@ static void cycle_done(void *ctx, int rc, const char *err, const struct db_disk 
 			       json_object_new_int64((int64_t)res->drain_us_max));
 	json_object_object_add(cyc, "drain_node", json_object_new_int64(res->drain_node));
 	if (disk)
-		json_object_object_add(o, "disk", ctl_view_disk(&cl->ctl->p, disk));
+		json_object_object_add(o, "disk", ctl_view_disk(&ctl->p, disk));
 	json_object_object_add(o, "cycle", cyc);
-	reply_send(ch->conn, ch->id, 0, o);
-out_unref:
-	qb_ipcs_connection_unref(ch->conn);
-	free(ch);
+	ch->reply = o;
+	if (res->unchanged || !disk || !ctl->p.ask ||
+	    inuse_ask(ctl->p.ask, disk->name, reply_users, ch))
+		change_reply(ch, 0, NULL, o);
 }
 
 static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, struct change *ch,
@@ -714,6 +729,30 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		       (unsigned int)cl->uid, (int)cl->pid, req->hdr.id, req->disk.name);
 }
 
+/* disk show: the reply o waits for the cluster to say who uses d. Returns
+ * whether it took o (and answers), false: answer o without the users. */
+static bool disk_show_users(qb_ipcs_connection_t *c, int32_t id, const struct db_disk *d,
+			    struct json_object *o)
+{
+	struct ctl_client *cl = qb_ipcs_context_get(c);
+	struct change *ch;
+
+	if (!cl->ctl->p.ask)
+		return false;
+	ch = change_new(c, id);
+	if (!ch) {
+		json_object_put(o); /* change_new answered: out of memory */
+		return true;
+	}
+	ch->reply = o;
+	if (inuse_ask(cl->ctl->p.ask, d->name, reply_users, ch)) {
+		qb_ipcs_connection_unref(c);
+		free(ch);
+		return false;
+	}
+	return true;
+}
+
 static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	struct ctl_client *cl = qb_ipcs_context_get(c);
@@ -754,6 +793,8 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		}
 		o = json_object_new_object();
 		json_object_object_add(o, "disk", ctl_view_disk(&ctl->p, d));
+		if (disk_show_users(c, req.hdr.id, d, o))
+			return 0;
 		break;
 	case VDISK_CTL_SCAN:
 		scan_start(c, cl, req.hdr.id);

@@ -142,6 +142,9 @@ expect_fail "vdtest: create" 1 \
 expect_fail "vdtest: ping" 1 \
 	"permission denied: ping needs root or membership of group haclient (it sends traffic over the cluster's links)" \
 	as vdtest n1 ping n2 --count 1
+expect_fail "vdtest: disk stop" 1 \
+	"permission denied: disk stop needs root or membership of group haclient (it cuts this node's clients of the disk off)" \
+	as vdtest n1 disk stop vd0
 expect_fail "vdtest: delete" 1 "permission|denied|not permitted|haclient" \
 	as vdtest n2 disk delete vd0
 expect_fail "vdtest: perm set" 1 "permission|denied|not permitted|haclient" \

@@ -150,6 +150,6 @@ grep -qF "$(basename "$loop") over the device file" <<<"$ERR" ||
 grep -qF "stop its users first, or delete it with --force" <<<"$ERR" ||
 	fail "the refusal does not say what to do: $ERR"
 expect_ok "disk show vd1 on n3" ctl n3 disk show vd1
-grep -qE "^Open here: +.*$(basename "$loop") over the device file$" <<<"$OUT" ||
-	fail "n3's disk show does not say vd1 is open there: $OUT"
+grep -qE "^Open: +n3: .*$(basename "$loop") over the device file$" <<<"$OUT" ||
+	fail "disk show does not say vd1 is open on n3: $OUT"
 detach

@@ -68,6 +68,8 @@ echo "$OUT"
 assert_eq "primary after the promote" "$(primary_of vd1 n2)" n3
 held=$(sed -nE 's/.*I\/O held ([0-9.]+) ms.*/\1/p' <<<"$OUT")
 [[ -n $held ]] || fail "map promote did not report the I/O hold time: $OUT"
+grep -qE "^In use: n1: 2 NBD clients \(pid [0-9]+, fio.*\); their I/O goes on, on the paths above$" <<<"$OUT" ||
+	fail "map promote does not name fio on n1 as vd1's user: $OUT"
 echo "HOLD map-promote: $held ms (I/O held on the coordinator n1)"
 sleep 2
 need_fio_running promote "the promote back"
@@ -149,6 +151,7 @@ expect_ok "n1 synced" vdc wait-synced n1 15
 # ------------------------------------------------------------------ (e)
 step "(e) suspend holds I/O cluster-wide until resume"
 expect_ok "suspend vd1" ctl n2 suspend vd1
+grep -qx "In use: nowhere" <<<"$OUT" || fail "suspend does not say vd1 is used nowhere: $OUT"
 assert_jq "vd1 suspended" "$(ctl n1 --json disk show vd1)" '.disk.suspended == true' 
 vdc exec n3 nbdcopy "$(nbd_uri n3 vd1)" - --requests=1 2>"$VDT_TMP/copy.err" | head -c 4096 >/dev/null &
 cpid=$!
@@ -156,6 +159,8 @@ sleep 2
 kill -0 "$cpid" 2>/dev/null || fail "a read of a suspended disk was not held: $(cat "$VDT_TMP/copy.err")"
 echo "ok: a read on n3 waits while vd1 is suspended"
 expect_ok "resume vd1" ctl n1 resume vd1
+grep -qE "^In use: n3: 1 NBD client \(pid [0-9]+, nbdcopy\); their I/O goes on" <<<"$OUT" ||
+	fail "resume does not name the waiting nbdcopy on n3: $OUT"
 retry_until 10 bash -c "! kill -0 $cpid 2>/dev/null" || fail "the held read did not go on after resume"
 wait "$cpid" 2>/dev/null || true
 assert_jq "vd1 resumed" "$(ctl n3 --json disk show vd1)" '.disk.suspended == false' 
