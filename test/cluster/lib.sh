@@ -207,6 +207,19 @@ expect_fail() {
 	echo "ok: $desc (exit $rc: $(head -n1 "$errf"))"
 }
 
+# client_refused DESC TEXT CMD...: a client CMD (nbdinfo, qemu-img, ...)
+# fails and says TEXT (case-insensitive), on stdout or stderr. Clients print
+# lines of their own around the server's reason, so expect_fail's one-line
+# rule is not theirs.
+client_refused() {
+	local desc=$1 text=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	((rc != 0)) || fail "$desc: '$*' succeeded: $out"
+	grep -qiF -- "$text" <<<"$out" || fail "$desc: exit $rc, but the output lacks '$text': $out"
+	echo "ok: $desc refused (exit $rc: $(grep -m1 -iF -- "$text" <<<"$out"))"
+}
+
 # retry_until TIMEOUT_S CMD...: run CMD until it succeeds; 1 after TIMEOUT_S.
 # Use as `retry_until 5 cmd || fail "..."`.
 retry_until() {

@@ -29,19 +29,6 @@ as() {
 	setpriv --reuid="$user" --regid="$user" --init-groups "$@"
 }
 
-# refused DESC SUBSTRING CMD...: CMD fails and says SUBSTRING (case-insensitive)
-# on stderr. NBD clients explain a refusal in more than one line, so
-# expect_fail's one-line rule is not theirs.
-refused() {
-	local desc=$1 sub=$2 rc=0
-	shift 2
-	"$@" >/dev/null 2>"$VDT_TMP/stderr" || rc=$?
-	((rc != 0)) || fail "$desc: '$*' succeeded"
-	grep -qi -- "$sub" "$VDT_TMP/stderr" ||
-		fail "$desc: '$*' exited $rc without '$sub': $(cat "$VDT_TMP/stderr")"
-	echo "ok: $desc (exit $rc: $(grep -i -m1 -- "$sub" "$VDT_TMP/stderr"))"
-}
-
 # fio_ok DESC FIO-ARGS...: a fio run without errors.
 fio_ok() {
 	local desc=$1
@@ -115,12 +102,12 @@ assert_eq "n1, n2 and n3 read the same vd1" \
 
 step "permissions: vd1 and vd2 are root:disk 0660, vd3 0604"
 # Refused exactly as a disk that does not exist: nothing is revealed.
-refused "vdtest may not open vd1" "no virtual disk named 'vd1'" as vdtest qemu-img info "$(uri vd1)"
+client_refused "vdtest may not open vd1" "no virtual disk named 'vd1'" as vdtest qemu-img info "$(uri vd1)"
 grep -q "nbd: pid [0-9]* uid $(id -u vdtest): permission denied: 'vd1'" "$VDC_DIR/n1/vdiskd.log" ||
 	fail "the refusal is not in n1's vdiskd.log"
 expect_ok "vdtest may read vd3" as vdtest nbdinfo --json "$(uri vd3)"
 assert_jq "vd3 is read-only for vdtest" "$OUT" '.exports[0]."is_read_only" == true'
-refused "vdtest may not write vd3" "permission denied" \
+client_refused "vdtest may not write vd3" "permission denied" \
 	as vdtest qemu-io -f raw -c "write 0 4k" "$(uri vd3)"
 # (Its output goes through a pipe: vdtestdisk may not write in $VDT_TMP.)
 sum=$(as vdtestdisk nbdcopy "$(uri vd2)" - | sha256sum) || fail "vdtestdisk cannot read vd2"

@@ -10,7 +10,8 @@
 #   (c) ocf:vdisk:vdisk: ocf-tester on n1 (a path of vd1 there);
 #   (d) monitor per role: promoted on the primary's node 8, the secondary's
 #       node 0, a node without a path 0, stopped 7; promote and demote move
-#       the primary; a pathless node cannot be promoted;
+#       the primary; a pathless node cannot be promoted; a stopped instance
+#       serves no device file;
 #   (e) a failed local path: monitor and start fail with the reason; demote
 #       off a failed primary hands it to the other path (the failed one
 #       steps down), and onto a failed path is refused;
@@ -184,10 +185,14 @@ expect_ra "vd1 monitor on n1 (promoted again)" 8 "" n1 vdisk monitor "${P[@]}"
 expect_ra "vd1 demote on n2 (not the primary: nothing to do)" 0 "" n2 vdisk demote "${P[@]}"
 assert_eq "vd1's primary after the demote on n2" "$(primary_of vd1)" n1
 expect_ra "vd1 monitor on n2 (demoted)" 0 "" n2 vdisk monitor "${P[@]}"
+[[ -e $VDC_DIR/n3/dev/vd1 ]] || fail "vd1's started instance on n3 does not serve its device file"
 for n in n3 n2 n1; do
 	expect_ra "vd1 stop on $n" 0 "" "$n" vdisk stop "${P[@]}"
 	expect_ra "vd1 monitor on $n after stop" 7 "" "$n" vdisk monitor "${P[@]}"
+	# A stopped instance: the disk is not served on that node.
+	[[ ! -e $VDC_DIR/$n/dev/vd1 ]] || fail "vd1's stopped instance on $n still serves its device file"
 done
+echo "ok: a stopped instance serves no device file of vd1"
 expect_ra "vd1 stop on n1 again" 0 "" n1 vdisk stop "${P[@]}"
 
 # ------------------------------------------------------------------ (e)

@@ -5,8 +5,9 @@
 # device); n3 has no path.
 #   (a) pcs resource create: the vdiskd clone starts on every node, the vd1
 #       promotable clone everywhere, promoted on n1 (vd1's primary), with
-#       promotion scores 100 (n1), 50 (n2), none (n3); the device
-#       filesystem of Pacemaker's vdiskd shows on the host;
+#       promotion scores 100 (n1), 50 (n2), -INFINITY (n3: never
+#       promoted); the device filesystem of Pacemaker's vdiskd shows on the
+#       host;
 #   (b) pcs resource move vd1-clone n2 --promoted: the primary moves to n2;
 #   (c) with fio writing and verifying through n3, n2 (promoted) is killed
 #       whole (Pacemaker, corosync, vdiskd): Pacemaker promotes n1, vd1's
@@ -21,80 +22,8 @@ source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
 source "$VDISK_SRC/test/tools/datapath_lib.sh"
 
-PCMK=$VDISK_SRC/test/cluster/pcmk
-VDISKD=$VDISK_BUILD/service/vdiskd
-VDISKCTL=$VDISK_BUILD/cli/vdiskctl
-
-for tool in pacemakerd pcs crm_mon crm_attribute xmllint; do
-	command -v "$tool" >/dev/null || fail "$tool not found (scripts/install-deps.sh)"
-done
-
-pcmk() { "$PCMK" "$@"; }
-
-# Pacemaker goes before the cluster: left running, it would restart the
-# vdiskd that vdcluster down stops.
-_pt_cleanup() {
-	local rc=$1 d
-	set +e
-	_dp_cleanup
-	if ((rc != 0)) && [[ -r $VDC_DIR/cluster.env ]]; then
-		pcmk status >&2 2>&1
-		for d in "$VDC_DIR"/n*; do
-			[[ -f $d/pacemaker.log ]] || continue
-			echo "----- ${d##*/}: the agents in pacemaker.log (last 30)" >&2
-			grep -E 'vdisk|vd1|error' "$d/pacemaker.log" | tail -n 30 >&2
-		done
-	fi
-	[[ -r $VDC_DIR/cluster.env ]] && pcmk down
-}
-# shellcheck disable=SC2154 # _pt_rc is assigned inside the trap string
-trap '_pt_rc=$?; _pt_cleanup "$_pt_rc"; (exit $_pt_rc); _vdt_cleanup' EXIT
-
-# mon NODE: crm_mon's XML, as NODE sees the cluster.
-mon() { pcmk exec "$1" crm_mon -1 --output-as=xml 2>/dev/null; }
-
-# xq NODE XPATH: an XPath expression over NODE's crm_mon XML.
-xq() {
-	local xml
-	xml=$(mon "$1") || return 1
-	xmllint --xpath "$2" - <<<"$xml" 2>/dev/null
-}
-
-# role_nodes NODE CLONE ROLE: the nodes where CLONE has an instance in ROLE
-# (Started, Promoted, Unpromoted), sorted, space-separated.
-role_nodes() {
-	xq "$1" "//clone[@id='$2']/resource[@role='$3']/node/@name" |
-		sed -E 's/ *name="([^"]*)"/\1\n/g' | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//'
-}
-
-# roles_are NODE CLONE ROLE NODES: as role_nodes, equal to NODES.
-roles_are() { [[ $(role_nodes "$1" "$2" "$3") == "$4" ]]; }
-
-# wait_roles NODE CLONE ROLE NODES TIMEOUT_S
-wait_roles() {
-	retry_until "$5" roles_are "$1" "$2" "$3" "$4" ||
-		fail "$2: $3 on '$(role_nodes "$1" "$2" "$3")' after $5s, want '$4'"
-	echo "ok: $2 $3 on $4 (as $1 sees it)"
-}
-
-# no_failures NODE: crm_mon on NODE lists no failed action.
-no_failures() {
-	local n
-	n=$(xq "$1" 'count(//failures/failure)') || fail "crm_mon on $1 failed"
-	if [[ $n != 0 ]]; then
-		pcmk exec "$1" crm_mon -1 --failcounts >&2
-		fail "$n failed actions in the cluster"
-	fi
-	echo "ok: no failed action (as $1 sees it)"
-}
-
-# failures NODE [OP_KEY_PREFIX]: how many failed actions NODE's crm_mon lists.
-failures() {
-	xq "$1" "count(//failures/failure[starts-with(@op_key, '${2:-}')])"
-}
-
-# failed_once NODE OP_KEY_PREFIX: exactly one failed action of that kind.
-failed_once() { [[ $(failures "$1" "$2") == 1 ]]; }
+# shellcheck source-path=SCRIPTDIR source=../cluster/pcmk_lib.sh
+source "$VDISK_SRC/test/cluster/pcmk_lib.sh"
 
 # restarted_on NODE OLD_PID: NODE runs another vdiskd than OLD_PID, and
 # Pacemaker has the vdiskd clone started everywhere.
@@ -110,46 +39,21 @@ vd1_settled() {
 		$(xq "$1" "count(//clone[@id='vd1-clone']/resource[@role='Unpromoted'])") == 2 ]]
 }
 
-# score NODE: vd1's promotion score on NODE ("none" when unset).
-score() {
-	pcmk exec n3 crm_attribute -N "$1" -n master-vd1 -l reboot -G -q 2>/dev/null || echo none
-}
-
 # scores_are N1 N2 N3: vd1's promotion scores on n1, n2, n3.
 scores_are() { [[ "$(score n1) $(score n2) $(score n3)" == "$*" ]]; }
 
-primary_of() { ctl "${2:-n3}" --json disk show "$1" | jq -r .disk.primary.node_name; }
-
 step "3 nodes, vd1: primary n1, secondary n2 (one file)"
-vdc up
-f=$VDC_DIR/shared.img
-truncate -s 256M "$f"
-expect_ok "disk create vd1" ctl n1 disk create vd1 --primary "n1:$f" --secondary "n2:$f"
-converged 5
-# From now on Pacemaker runs vdiskd.
-for n in n1 n2 n3; do vdc stop "$n" vdiskd; done
-expect_ok "Pacemaker up" pcmk up 60
+cluster_up
 
 # ------------------------------------------------------------------ (a)
 step "(a) pcs resource create"
-expect_ok "pcs resource create vdiskd ... clone" pcmk exec n1 pcs resource create vdiskd \
-	ocf:vdisk:vdiskd config=/run/vdc/vdisk.conf logfile=/run/vdc/vdiskd.log \
-	binary="$VDISKD" vdiskctl="$VDISKCTL" clone
-wait_roles n1 vdiskd-clone Started "n1 n2 n3" 30
-for n in n1 n2 n3; do expect_ok "$n synced" vdc wait-synced "$n" 10; done
-expect_ok "pcs resource create vd1 ... promotable" pcmk exec n1 pcs resource create vd1 \
-	ocf:vdisk:vdisk disk=vd1 vdiskctl="$VDISKCTL" config=/run/vdc/vdisk.conf \
-	promotable interleave=true
-expect_ok "order vdiskd-clone then vd1-clone" \
-	pcmk exec n1 pcs constraint order start vdiskd-clone 'then' vd1-clone
-expect_ok "colocate vd1-clone with vdiskd-clone" \
-	pcmk exec n1 pcs constraint colocation add vd1-clone with vdiskd-clone
+create_resources
 wait_roles n1 vd1-clone Promoted n1 30
 wait_roles n3 vd1-clone Unpromoted "n2 n3" 30
 assert_eq "vd1's primary" "$(primary_of vd1)" n1
 assert_eq "promotion score on n1" "$(score n1)" 100
 assert_eq "promotion score on n2" "$(score n2)" 50
-assert_eq "promotion score on n3" "$(score n3)" none
+assert_eq "promotion score on n3 (no path)" "$(score n3)" -INFINITY
 no_failures n2
 # Pacemaker's vdiskd mounts its device filesystem where users look.
 [[ -e $VDC_DIR/n3/dev/vd1 ]] || fail "n3's device filesystem does not show vd1"
@@ -162,7 +66,7 @@ echo "$OUT"
 wait_roles n1 vd1-clone Promoted n2 30
 assert_eq "vd1's primary after the move" "$(primary_of vd1)" n2
 # pcs removed its constraint after the move: the scores keep vd1 on n2.
-retry_until 15 scores_are 50 100 none ||
+retry_until 15 scores_are 50 100 -INFINITY ||
 	fail "scores after the move: n1 $(score n1), n2 $(score n2); want 50 and 100"
 echo "ok: scores follow the move (n1 50, n2 100)"
 sleep 3

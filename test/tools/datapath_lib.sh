@@ -86,17 +86,6 @@ fio_bg() {
 	echo "fio $name: started on $node against $disk (pid $!): $*"
 }
 
-# client_refused DESC TEXT CMD...: an NBD client CMD fails, and says TEXT
-# (clients print their own lines around the server's reason).
-client_refused() {
-	local desc=$1 text=$2 out rc=0
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	((rc != 0)) || fail "$desc: '$*' succeeded: $out"
-	grep -qF -- "$text" <<<"$out" || fail "$desc: exit $rc, but the output lacks '$text': $out"
-	echo "ok: $desc refused (exit $rc: $(grep -m1 -F -- "$text" <<<"$out"))"
-}
-
 # fio_running NAME
 fio_running() { kill -0 "${DP_FIO_PID[$1]}" 2>/dev/null; }
 
