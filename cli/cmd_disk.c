@@ -151,6 +151,39 @@ static int reply_disk(struct json_object *reply, struct disk_view *d)
 	return ret ? ret : disk_decode(disk, d);
 }
 
+/* Who uses the disk cluster-wide, as the reply says: "nowhere", the users,
+ * or why that is not known. */
+static const char *users_text(struct json_object *reply, char *buf, size_t len)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(reply, "users_error", &v))
+		snprintf(buf, len, "not known: %s", json_object_get_string(v));
+	else if (!json_object_object_get_ex(reply, "users", &v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%s", json_object_get_string_len(v) ? json_object_get_string(v) :
+									 "nowhere");
+	return buf;
+}
+
+/* The same for a row of disk list -l, after the name: "not open", "open
+ * on n1: 1 NBD client (pid 4242, fio)". */
+static const char *open_text(struct json_object *item, char *buf, size_t len)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(item, "users_error", &v))
+		snprintf(buf, len, "open: not known (%s)", json_object_get_string(v));
+	else if (!json_object_object_get_ex(item, "users", &v))
+		snprintf(buf, len, "-");
+	else if (!json_object_get_string_len(v))
+		snprintf(buf, len, "not open");
+	else
+		snprintf(buf, len, "open on %s", json_object_get_string(v));
+	return buf;
+}
+
 static int disk_row(struct json_object *item, struct table *table)
 {
 	char id_text[24], mode_text[8];
@@ -168,7 +201,7 @@ static int disk_row(struct json_object *item, struct table *table)
 
 static int disk_long_row(struct json_object *item, struct table *table)
 {
-	char size_text[24], mtime_text[32];
+	char size_text[24], mtime_text[32], users[2400];
 	struct disk_view d;
 	int ret;
 
@@ -183,7 +216,7 @@ static int disk_long_row(struct json_object *item, struct table *table)
 	}
 	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)d.size);
 	return table_add(table, d.mode_string, d.owner, d.group, size_text, mtime_text, d.name,
-			 NULL);
+			 open_text(item, users, sizeof(users)), NULL);
 }
 
 int disks_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
@@ -193,10 +226,10 @@ int disks_print(struct json_object *reply, const struct cli *cli, const union vd
 		{ "SECONDARY", false }, { "OWNER", false }, { "GROUP", false }, { "MODE", false },
 		{ "SERVED BY", false },
 	};
-	/* ls -l without the link count */
+	/* ls -l without the link count, and who has each disk open */
 	static const struct table_column long_columns[] = {
+		{ NULL, false }, { NULL, false }, { NULL, false }, { NULL, true },
 		{ NULL, false }, { NULL, false }, { NULL, false },
-		{ NULL, true },	 { NULL, false }, { NULL, false },
 	};
 	struct json_object *disks;
 	const struct field fields[] = { { "disks", FIELD_ARRAY, &disks } };
@@ -213,22 +246,6 @@ int disks_print(struct json_object *reply, const struct cli *cli, const union vd
 	if (long_form)
 		return list_print(disks, long_columns, ARRAY_SIZE(long_columns), disk_long_row);
 	return list_print(disks, columns, ARRAY_SIZE(columns), disk_row);
-}
-
-/* Who uses the disk cluster-wide, as the reply says: "nowhere", the users,
- * or why that is not known. */
-static const char *users_text(struct json_object *reply, char *buf, size_t len)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(reply, "users_error", &v))
-		snprintf(buf, len, "not known: %s", json_object_get_string(v));
-	else if (!json_object_object_get_ex(reply, "users", &v))
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%s", json_object_get_string_len(v) ? json_object_get_string(v) :
-									 "nowhere");
-	return buf;
 }
 
 static const char *here_text(int stopped_here)
@@ -421,6 +438,13 @@ static int perm_fill(const struct cli *cli, char *owner, char *group, uint32_t *
 	if (ret)
 		return -EINVAL;
 	*flags |= VDISK_CTL_F_MODE;
+	return 0;
+}
+
+int list_fill(union vdisk_ctl_request *req, const struct cli *cli)
+{
+	if (cli->given & CO_BIT(CO_LONG))
+		req->disk.flags |= VDISK_CTL_F_USERS;
 	return 0;
 }
 

@@ -15,6 +15,7 @@ int disk_path_format(struct json_object *path, char *buf, size_t len);
 int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path);
 
 int disk_fill(union vdisk_ctl_request *req, const struct cli *cli);
+int list_fill(union vdisk_ctl_request *req, const struct cli *cli);
 int create_fill(union vdisk_ctl_request *req, const struct cli *cli);
 int perm_set_fill(union vdisk_ctl_request *req, const struct cli *cli);
 

@@ -99,10 +99,11 @@ static const struct cmd cmds[] = {
 	{
 		.name = "disk list",
 		.synopsis = "[-l]",
-		.summary = "virtual disks; -l lists them like ls -l",
+		.summary = "virtual disks; -l lists them like ls -l, with who has each open",
 		.type = VDISK_CTL_DISK_LIST,
-		.size = sizeof(struct vdisk_ctl_req),
+		.size = sizeof(struct vdisk_ctl_disk_req),
 		.opts = CO_BIT(CO_LONG),
+		.fill = list_fill,
 		.print = disks_print,
 	},
 	{

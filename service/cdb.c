@@ -433,7 +433,8 @@ static int update_apply(struct cdb *c, uint32_t from, const struct db_update *u,
 	int rc;
 
 	if (!c->synced) {
-		snprintf(err, errlen, "the database is synchronizing");
+		snprintf(err, errlen, "the database is synchronizing with the cluster: try again "
+			 "in a moment (vdiskctl status says when it is synced)");
 		rc = -EAGAIN;
 	} else if (!membership_quorate(c->m)) {
 		snprintf(err, errlen,

@@ -41,6 +41,9 @@ struct ctl_client {
 	bool privileged; /* root, or haclient among its groups at connect */
 };
 
+/* A node name or id that corosync's nodelist lacks. */
+#define UNKNOWN_NODE "unknown node '%s' (not in corosync's nodelist: vdiskctl node list shows the nodes)"
+
 /* libqb's poll handlers carry no context: one server per process. */
 static struct ctl *the_ctl;
 
@@ -294,7 +297,7 @@ static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, str
 	int rc;
 
 	if (membership_node_lookup(m, req->node, &a.nodeid)) {
-		snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)", req->node);
+		snprintf(err, errlen, UNKNOWN_NODE, req->node);
 		return -ENOENT;
 	}
 	if (a.nodeid == membership_local_nodeid(m)) {
@@ -302,7 +305,8 @@ static int ping_start(struct ctl *ctl, const struct vdisk_ctl_ping_req *req, str
 		return -EINVAL;
 	}
 	if (!membership_is_member(m, a.nodeid)) {
-		snprintf(err, errlen, "%s: node is not running vdiskd", req->node);
+		snprintf(err, errlen, "%s: node is not running vdiskd (start it there first)",
+			 req->node);
 		return -EHOSTUNREACH;
 	}
 	ch->nodeid = a.nodeid;
@@ -332,7 +336,7 @@ static int id_resolve(bool user, const char *text, uint32_t *id, char *err, size
 		}
 	}
 	if (rc == -ENOENT) {
-		snprintf(err, errlen, "unknown %s '%s'", what, text);
+		snprintf(err, errlen, "unknown %s '%s' (no such %s on this node)", what, text, what);
 		return -EINVAL;
 	}
 	if (rc)
@@ -347,7 +351,7 @@ static int path_resolve(struct ctl *ctl, const struct vdisk_ctl_path *in, struct
 	if (!in->node[0])
 		return 0;
 	if (membership_node_lookup(cdb_membership(ctl->p.cdb), in->node, &out->nodeid)) {
-		snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)", in->node);
+		snprintf(err, errlen, UNKNOWN_NODE, in->node);
 		return -ENOENT;
 	}
 	snprintf(out->device, sizeof(out->device), "%s", in->device);
@@ -485,7 +489,7 @@ static int cycle_start(struct ctl *ctl, const union vdisk_ctl_request *req, stru
 	case VDISK_CTL_MAP_PROMOTE:
 		rr.kind = RECONFIG_PROMOTE;
 		if (membership_node_lookup(cdb_membership(ctl->p.cdb), req->map.node, &rr.node)) {
-			snprintf(err, errlen, "unknown node '%s' (not in corosync's nodelist)",
+			snprintf(err, errlen, UNKNOWN_NODE,
 				 req->map.node);
 			return -ENOENT;
 		}
@@ -729,6 +733,83 @@ static void change_start(qb_ipcs_connection_t *c, struct ctl_client *cl,
 		       (unsigned int)cl->uid, (int)cl->pid, req->hdr.id, req->disk.name);
 }
 
+/* disk list -l: every disk's users, asked of the cluster at once; the
+ * reply (ch->reply) goes when the last answer is in. */
+struct list_ask {
+	struct change *ch;
+	size_t pending;
+};
+
+struct list_item {
+	struct list_ask *la;
+	struct json_object *disk; /* in ch->reply's "disks" */
+};
+
+static void list_ask_put(struct list_ask *la)
+{
+	if (--la->pending)
+		return;
+	change_reply(la->ch, 0, NULL, la->ch->reply);
+	free(la);
+}
+
+static void list_user(void *ctx, int rc, const char *users)
+{
+	struct list_item *it = ctx;
+
+	json_object_object_add(it->disk, rc ? "users_error" : "users",
+			       json_object_new_string(users));
+	list_ask_put(it->la);
+	free(it);
+}
+
+/* Returns whether it took o (and answers), as disk_show_users(). */
+static bool list_users(qb_ipcs_connection_t *c, int32_t id, struct json_object *o)
+{
+	struct ctl_client *cl = qb_ipcs_context_get(c);
+	struct json_object *disks, *d, *name;
+	struct list_ask *la;
+	struct list_item *it;
+	size_t i, n;
+	char why[128];
+	int rc;
+
+	if (!cl->ctl->p.ask || !json_object_object_get_ex(o, "disks", &disks))
+		return false;
+	la = calloc(1, sizeof(*la));
+	la->ch = la ? change_new(c, id) : NULL;
+	if (!la || !la->ch) {
+		if (!la)
+			reply_error(c, id, -ENOMEM, "out of memory");
+		free(la);
+		json_object_put(o);
+		return true;
+	}
+	la->ch->reply = o;
+	la->pending = 1; /* until every ask is out */
+	n = json_object_array_length(disks);
+	for (i = 0; i < n; i++) {
+		d = json_object_array_get_idx(disks, i);
+		it = malloc(sizeof(*it));
+		rc = it ? 0 : -ENOMEM;
+		if (it) {
+			it->la = la;
+			it->disk = d;
+			json_object_object_get_ex(d, "name", &name);
+			rc = inuse_ask(cl->ctl->p.ask, json_object_get_string(name), list_user, it);
+		}
+		if (rc) {
+			free(it);
+			snprintf(why, sizeof(why), "cannot ask the cluster: %s", strerror(-rc));
+			json_object_object_add(d, "users_error", json_object_new_string(why));
+			continue;
+		}
+		la->pending++;
+	}
+	list_ask_put(la);
+	return true;
+}
+
 /* disk show: the reply o waits for the cluster to say who uses d. Returns
  * whether it took o (and answers), false: answer o without the users. */
 static bool disk_show_users(qb_ipcs_connection_t *c, int32_t id, const struct db_disk *d,
@@ -778,6 +859,8 @@ static int32_t ctl_msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
 		break;
 	case VDISK_CTL_DISK_LIST:
 		o = ctl_view_disks(&ctl->p);
+		if ((req.disk.flags & VDISK_CTL_F_USERS) && list_users(c, req.hdr.id, o))
+			return 0;
 		break;
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_CHECK:

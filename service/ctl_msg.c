@@ -13,13 +13,13 @@ static size_t request_size(int32_t type)
 	switch (type) {
 	case VDISK_CTL_STATUS:
 	case VDISK_CTL_NODE_LIST:
-	case VDISK_CTL_DISK_LIST:
 	case VDISK_CTL_SCAN:
 	case VDISK_CTL_LINK_STATUS:
 	case VDISK_CTL_STATS:
 		return sizeof(struct vdisk_ctl_req);
 	case VDISK_CTL_PING:
 		return sizeof(struct vdisk_ctl_ping_req);
+	case VDISK_CTL_DISK_LIST:
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_DELETE:
 	case VDISK_CTL_DISK_CHECK:
@@ -50,6 +50,7 @@ static bool terminated(const char *s, size_t size)
 static bool strings_terminated(const union vdisk_ctl_request *r)
 {
 	switch (r->hdr.id) {
+	case VDISK_CTL_DISK_LIST:
 	case VDISK_CTL_DISK_SHOW:
 	case VDISK_CTL_DISK_DELETE:
 	case VDISK_CTL_DISK_CHECK:
@@ -114,10 +115,15 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 	     (req->map.flags & ~(VDISK_CTL_F_NO_SECONDARY | VDISK_CTL_F_FORCE))) ||
 	    (hdr.id == VDISK_CTL_MAP_PROMOTE && req->map.flags) ||
 	    (hdr.id == VDISK_CTL_DISK_DELETE && (req->disk.flags & ~VDISK_CTL_F_FORCE)) ||
+	    (hdr.id == VDISK_CTL_DISK_LIST && (req->disk.flags & ~VDISK_CTL_F_USERS)) ||
 	    ((hdr.id == VDISK_CTL_DISK_SHOW || hdr.id == VDISK_CTL_DISK_CHECK ||
 	      hdr.id == VDISK_CTL_SUSPEND || hdr.id == VDISK_CTL_RESUME ||
 	      hdr.id == VDISK_CTL_DISK_STOP || hdr.id == VDISK_CTL_DISK_START) && req->disk.flags)) {
 		snprintf(err, errlen, "request type %d: unknown flags", hdr.id);
+		return -EINVAL;
+	}
+	if (hdr.id == VDISK_CTL_DISK_LIST && req->disk.name[0]) {
+		snprintf(err, errlen, "disk list: a disk name where none belongs");
 		return -EINVAL;
 	}
 	if (hdr.id == VDISK_CTL_MAP_SET && (req->map.flags & VDISK_CTL_F_NO_SECONDARY) &&

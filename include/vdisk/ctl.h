@@ -43,11 +43,14 @@ enum vdisk_ctl_type {
 	/* struct vdisk_ctl_req. Reply: {"nodes": [{"id", "name", "member",
 	 * "local", "devices": inventory count}]} */
 	VDISK_CTL_NODE_LIST,
-	/* struct vdisk_ctl_req. Reply: {"generation", "disks": [disk]} where
+	/* struct vdisk_ctl_disk_req (name empty; flags VDISK_CTL_F_USERS or
+	 * 0). Reply: {"generation", "disks": [disk]} where
 	 * disk is {"name", "id", "size", "primary": path, "secondary": path or
 	 * null, "uid", "gid", "owner", "group", "mode", "mtime", "suspended",
 	 * "serving": {"state", "path", "node", "why"}} and path is
-	 * {"node": nodeid, "node_name", "device"} */
+	 * {"node": nodeid, "node_name", "device"}; with VDISK_CTL_F_USERS each
+	 * disk also has "users" (who uses it cluster-wide, as disk delete
+	 * asks) or "users_error" */
 	VDISK_CTL_DISK_LIST,
 	/* struct vdisk_ctl_disk_req. Reply: {"disk": disk} */
 	VDISK_CTL_DISK_SHOW,
@@ -117,7 +120,7 @@ struct vdisk_ctl_req {
 struct vdisk_ctl_disk_req {
 	struct qb_ipc_request_header hdr;
 	char name[VDISK_NAME_MAX + 1];
-	uint32_t flags; /* DISK_DELETE: VDISK_CTL_F_FORCE, else 0 */
+	uint32_t flags; /* DISK_DELETE: VDISK_CTL_F_FORCE, DISK_LIST: _USERS, else 0 */
 };
 
 /* A path as typed: node (name or id) and device spec; empty node = none. */
@@ -137,6 +140,8 @@ struct vdisk_ctl_path {
  * accepted (create's reply has a "note" saying which; map set logs it).
  * disk delete: without asking the cluster whether the disk is in use. */
 #define VDISK_CTL_F_FORCE (1u << 5)
+/* disk list: ask every node who uses each disk (disk list -l). */
+#define VDISK_CTL_F_USERS (1u << 6)
 
 struct vdisk_ctl_create_req {
 	struct qb_ipc_request_header hdr;
