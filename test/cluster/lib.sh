@@ -63,6 +63,24 @@ VDT_NODES=3
 
 # Scratch space for the test's own files (outside VDC_DIR, which `up` wipes).
 VDT_TMP=$(mktemp -d "/tmp/$VDC_PREFIX.XXXXXX")
+# What programs running as other users (vdtest, nobody: ocf-tester) need
+# from the checkout, copied where they can read it: the checkout may be
+# under /root (mode 0700). public_copy FILE... copies there and prints the
+# copies' paths; the sanitizers' suppressions are there from the start, as
+# vdiskctl run as vdtest reads them.
+VDT_PUB=$(mktemp -d "/tmp/$VDC_PREFIX-pub.XXXXXX")
+chmod 0755 "$VDT_PUB"
+public_copy() {
+	local f
+	for f in "$@"; do
+		if ! cp -a "$f" "$VDT_PUB/" || ! chmod -R a+rX "$VDT_PUB/${f##*/}"; then
+			fail "cannot copy $f to $VDT_PUB"
+		fi
+		echo "$VDT_PUB/${f##*/}"
+	done
+}
+cp "$VDISK_SRC/test/lsan.supp" "$VDT_PUB/" && chmod 0644 "$VDT_PUB/lsan.supp"
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$VDT_PUB/lsan.supp:print_suppressions=0}
 
 vdc() { "$VDC_HARNESS" "$@"; }
 
@@ -112,7 +130,7 @@ _vdt_cleanup() {
 		echo "FAIL: $VDT_NAME: vdcluster down found sanitizer reports (above)" >&2
 		rc=1
 	fi
-	rm -rf "$VDT_TMP"
+	rm -rf "$VDT_TMP" "$VDT_PUB"
 	if ((rc == 0)); then
 		echo "PASS: $VDT_NAME ($((SECONDS - VDT_START))s)"
 	fi

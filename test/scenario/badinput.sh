@@ -20,13 +20,15 @@ fi
 id -nG vdtestha | tr ' ' '\n' | grep -qx haclient || usermod -a -G haclient vdtestha
 echo "ok: $(id vdtest); $(id vdtestha)"
 
+# vdiskctl where the test users can run it (lib.sh's public_copy).
+PUB_VDISKCTL=$(public_copy "$VDISK_BUILD/cli/vdiskctl")
+
 # as USER NODE ARGS...: vdiskctl ARGS on NODE as USER with USER's own groups
 # (vdtest: none but its own, vdtestha: haclient as in /etc/group).
 as() {
 	local user=$1 node=$2
 	shift 2
-	vdc exec "$node" setpriv --reuid="$user" --regid="$user" --init-groups \
-		"$VDISK_BUILD/cli/vdiskctl" "$@"
+	vdc exec "$node" setpriv --reuid="$user" --regid="$user" --init-groups "$PUB_VDISKCTL" "$@"
 }
 
 step "3 nodes, 2 links"

@@ -56,8 +56,9 @@ converged 5
 
 step "nbdinfo --list over $sock"
 exports() { nbdinfo --list --json "$(uri '')" | jq -c '[.exports[]."export-name"] | sort'; }
+exports_are() { [[ $(exports 2>/dev/null) == "$1" ]]; }
 want=$(disk_list n1 | jq -c '[.disks[].name] | sort')
-retry_until 10 test "$(exports 2>/dev/null)" = "$want" ||
+retry_until 10 exports_are "$want" ||
 	fail "nbdinfo --list shows $(exports), want $want"
 assert_eq "every disk is an export" "$(exports)" "$want"
 expect_ok "nbdinfo vd1" nbdinfo --json "$(uri vd1)"

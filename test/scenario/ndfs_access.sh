@@ -36,12 +36,15 @@ write_as() {
 	as_user dd of="$(dev "$1")" bs=4096 seek=1 conv=notrunc status=none <"$VDT_TMP/block"
 }
 
+# mode_is NODE MODE: NODE's device file of vd1 has the octal MODE.
+mode_is() { [[ $((8#$(stat -c %a "$(dev "$1")"))) == $((8#$2)) ]]; }
+
 # grant ARGS...: perm set on n1, then wait until n2 and n3 show the mode.
 grant() {
 	local mode=$2 n
 	expect_ok "perm set vd1 $*" ctl n1 perm set vd1 "$@"
 	for n in n2 n3; do
-		retry_until 2 test "$((8#$(stat -c %a "$(dev "$n")")))" = "$((8#$mode))" ||
+		retry_until 2 mode_is "$n" "$mode" ||
 			fail "$n shows vd1 as $(stat -c %A "$(dev "$n")"), want mode $mode"
 	done
 }
@@ -114,7 +117,7 @@ grant --mode 0600 --owner "$user" --group root
 access_is "0600 owner $user" r w
 g0=$(generation n1)
 expect_ok "$user chmods its disk to 0400 on n3" as_user chmod 0400 "$(dev n3)"
-retry_until 2 test "$(stat -c %a "$(dev n1)")" = 400 || fail "n1 does not show the owner's chmod"
+retry_until 2 mode_is n1 400 || fail "n1 does not show the owner's chmod"
 assert_eq "the owner's chmod is one database update" "$(generation n2)" "$((g0 + 1))"
 access_is "0400 owner $user" r -
 expect_fail "$user cannot give its disk away" 1 "Operation not permitted" \

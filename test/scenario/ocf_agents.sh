@@ -21,7 +21,8 @@
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 
-OCF_DIR=$VDISK_SRC/agents
+# ocf-tester runs agents as nobody too: they must be readable by all.
+OCF_DIR=$(public_copy "$VDISK_SRC/agents")
 RNG=/usr/share/pcs/data/ocf-1.1.rng
 VDISKD=$VDISK_BUILD/service/vdiskd
 VDISKCTL=$VDISK_BUILD/cli/vdiskctl

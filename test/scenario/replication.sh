@@ -8,6 +8,9 @@ source "$(dirname "$0")/../cluster/lib.sh"
 step "3 nodes, 2 links"
 vdc up
 
+# cmap_generation_is NODE GEN: NODE's CMAP mirror is at generation GEN.
+cmap_generation_is() { [[ $(cmap_get "$1" vdisk.generation) == "$2" ]]; }
+
 # check_everywhere GEN: all nodes report generation GEN and the CMAP mirror
 # carries it.
 check_everywhere() {
@@ -17,7 +20,7 @@ check_everywhere() {
 		assert_eq "generation on $n" "$g" "$gen"
 		retry_until 1 cmap_has "$n" vdisk.generation ||
 			fail "$n: no vdisk.generation in CMAP: $(cmap_dump "$n" 2>&1 | head -n 20)"
-		retry_until 1 test "$(cmap_get "$n" vdisk.generation)" = "$gen" ||
+		retry_until 1 cmap_generation_is "$n" "$gen" ||
 			fail "$n: CMAP vdisk.generation is '$(cmap_get "$n" vdisk.generation)', want $gen"
 	done
 }
