@@ -151,36 +151,23 @@ static int reply_disk(struct json_object *reply, struct disk_view *d)
 	return ret ? ret : disk_decode(disk, d);
 }
 
-/* Who uses the disk cluster-wide, as the reply says: "nowhere", the users,
- * or why that is not known. */
-static const char *users_text(struct json_object *reply, char *buf, size_t len)
+/* Who uses the disk cluster-wide, as obj ("users" or "users_error") says,
+ * in disk show's words or, row true, after the name in disk list -l:
+ * "nowhere" / "not open", the users / "open on " the users, or why that is
+ * not known. */
+static const char *users_text(struct json_object *obj, bool row, char *buf, size_t len)
 {
 	struct json_object *v;
 
-	if (json_object_object_get_ex(reply, "users_error", &v))
-		snprintf(buf, len, "not known: %s", json_object_get_string(v));
-	else if (!json_object_object_get_ex(reply, "users", &v))
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%s", json_object_get_string_len(v) ? json_object_get_string(v) :
-									 "nowhere");
-	return buf;
-}
-
-/* The same for a row of disk list -l, after the name: "not open", "open
- * on n1: 1 NBD client (pid 4242, fio)". */
-static const char *open_text(struct json_object *item, char *buf, size_t len)
-{
-	struct json_object *v;
-
-	if (json_object_object_get_ex(item, "users_error", &v))
-		snprintf(buf, len, "open: not known (%s)", json_object_get_string(v));
-	else if (!json_object_object_get_ex(item, "users", &v))
+	if (json_object_object_get_ex(obj, "users_error", &v))
+		snprintf(buf, len, row ? "open: not known (%s)" : "not known: %s",
+			 json_object_get_string(v));
+	else if (!json_object_object_get_ex(obj, "users", &v))
 		snprintf(buf, len, "-");
 	else if (!json_object_get_string_len(v))
-		snprintf(buf, len, "not open");
+		snprintf(buf, len, "%s", row ? "not open" : "nowhere");
 	else
-		snprintf(buf, len, "open on %s", json_object_get_string(v));
+		snprintf(buf, len, "%s%s", row ? "open on " : "", json_object_get_string(v));
 	return buf;
 }
 
@@ -216,7 +203,7 @@ static int disk_long_row(struct json_object *item, struct table *table)
 	}
 	snprintf(size_text, sizeof(size_text), "%llu", (unsigned long long)d.size);
 	return table_add(table, d.mode_string, d.owner, d.group, size_text, mtime_text, d.name,
-			 open_text(item, users, sizeof(users)), NULL);
+			 users_text(item, true, users, sizeof(users)), NULL);
 }
 
 int disks_print(struct json_object *reply, const struct cli *cli, const union vdisk_ctl_request *req)
@@ -283,7 +270,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		 d.why, d.why[0] ? ")" : "");
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
 			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
-			     "Open:", users_text(reply, users, sizeof(users)),
+			     "Open:", users_text(reply, false, users, sizeof(users)),
 			     "Here:", here_text(d.stopped_here),
 			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
 			     "Modified:", mtime_text, NULL);

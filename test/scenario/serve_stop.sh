@@ -3,6 +3,7 @@
 # agent's stop does it) is not served to that node's clients, and only
 # there. vd1 has its primary path on n2 and no secondary; n3 has fio reading
 # it over NBD when n3 stops it:
+#   - disk list -l and disk show on other nodes show fio on n3 as a user;
 #   - disk stop names the client it cuts off; fio's next request fails
 #     (ESHUTDOWN: "Cannot send after transport endpoint shutdown");
 #   - on n3: no NBD export (nbdinfo --list lacks vd1, nbdinfo vd1 is refused,
@@ -34,6 +35,13 @@ fio_bg reader n3 vd1 --rw=randread --bs=4k --iodepth=1 --size=64m --time_based -
 	--rate_iops=200
 sleep 2
 need_fio_running reader "the stop"
+# Who has it open, cluster-wide, as any node lists it.
+expect_ok "disk list -l on n1" ctl n1 disk list -l
+grep -qE " vd1 +open on n3: 1 NBD client \(pid [0-9]+, fio\)$" <<<"$OUT" ||
+	fail "disk list -l on n1 does not show vd1 open on n3: $OUT"
+expect_ok "disk show vd1 on n2" ctl n2 disk show vd1
+grep -qE "^Open: +n3: 1 NBD client \(pid [0-9]+, fio\)$" <<<"$OUT" ||
+	fail "disk show on n2 does not show vd1 open on n3: $OUT"
 expect_ok "disk stop vd1 on n3" ctl n3 disk stop vd1
 echo "$OUT"
 grep -qE "^vd1 is stopped on this node; its clients here were cut off \(their next request fails\): 1 NBD client \(pid [0-9]+, fio\)" <<<"$OUT" ||
@@ -63,6 +71,8 @@ expect_ok "disk show vd1 on n1" ctl n1 disk show vd1
 grep -qE "^Here: +served to this node's clients$" <<<"$OUT" ||
 	fail "disk show on n1 does not say vd1 is served there: $OUT"
 assert_eq "n1 lists vd1" "$(listed n1)" vd1
+expect_ok "disk list -l on n2" ctl n2 disk list -l
+grep -qE " vd1 +not open$" <<<"$OUT" || fail "disk list -l does not show vd1 unused after the stop: $OUT"
 printf 'written through n1 while n3 stopped vd1 %s\n' "$RANDOM$RANDOM" >"$VDT_TMP/stamp"
 expect_ok "write through n1" vdc exec n1 nbdcopy "$VDT_TMP/stamp" "$(nbd_uri n1 vd1)"
 expect_ok "disk stop again: nothing to do" ctl n3 disk stop vd1
