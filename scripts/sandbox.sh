@@ -8,12 +8,16 @@
 #                               wiping it (disk data included)
 #   scripts/sandbox.sh status   nodes, processes, quorum
 #   scripts/sandbox.sh down     stop everything and remove the sandbox
+#
+# SANDBOX_PREFIX and SANDBOX_DIR (default vdsb, /var/tmp/vdisk-sandbox) name
+# its namespaces and directory; the test of its guard (sandbox_guard.sh)
+# points them at a cluster of its own.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-export VDC_PREFIX=vdsb
-export VDC_DIR=/var/tmp/vdisk-sandbox
+export VDC_PREFIX=${SANDBOX_PREFIX:-vdsb}
+export VDC_DIR=${SANDBOX_DIR:-/var/tmp/vdisk-sandbox}
 export VDISK_BUILD=$REPO/build
 H=$REPO/test/cluster/vdcluster
 
