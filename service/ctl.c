@@ -777,11 +777,14 @@ static bool list_users(qb_ipcs_connection_t *c, int32_t id, struct json_object *
 	if (!cl->ctl->p.ask || !json_object_object_get_ex(o, "disks", &disks))
 		return false;
 	la = calloc(1, sizeof(*la));
-	la->ch = la ? change_new(c, id) : NULL;
-	if (!la || !la->ch) {
-		if (!la)
-			reply_error(c, id, -ENOMEM, "out of memory");
-		free(la);
+	if (!la) {
+		reply_error(c, id, -ENOMEM, "out of memory");
+		json_object_put(o);
+		return true;
+	}
+	la->ch = change_new(c, id);
+	if (!la->ch) {
+		free(la); /* change_new answered: out of memory */
 		json_object_put(o);
 		return true;
 	}
@@ -791,11 +794,10 @@ static bool list_users(qb_ipcs_connection_t *c, int32_t id, struct json_object *
 	for (i = 0; i < n; i++) {
 		d = json_object_array_get_idx(disks, i);
 		it = malloc(sizeof(*it));
-		rc = it ? 0 : -ENOMEM;
-		if (it) {
+		rc = !it ? -ENOMEM : !json_object_object_get_ex(d, "name", &name) ? -EINVAL : 0;
+		if (!rc) {
 			it->la = la;
 			it->disk = d;
-			json_object_object_get_ex(d, "name", &name);
 			rc = inuse_ask(cl->ctl->p.ask, json_object_get_string(name), list_user, it);
 		}
 		if (rc) {
@@ -817,6 +819,8 @@ static bool disk_show_users(qb_ipcs_connection_t *c, int32_t id, const struct db
 {
 	struct ctl_client *cl = qb_ipcs_context_get(c);
 	struct change *ch;
+	char why[128];
+	int rc;
 
 	if (!cl->ctl->p.ask)
 		return false;
@@ -826,10 +830,10 @@ static bool disk_show_users(qb_ipcs_connection_t *c, int32_t id, const struct db
 		return true;
 	}
 	ch->reply = o;
-	if (inuse_ask(cl->ctl->p.ask, d->name, reply_users, ch)) {
-		qb_ipcs_connection_unref(c);
-		free(ch);
-		return false;
+	rc = inuse_ask(cl->ctl->p.ask, d->name, reply_users, ch);
+	if (rc) {
+		snprintf(why, sizeof(why), "cannot ask the cluster: %s", strerror(-rc));
+		reply_users(ch, rc, why);
 	}
 	return true;
 }

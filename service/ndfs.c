@@ -147,6 +147,19 @@ static const struct vdmap_disk *disk_of(struct ndfs *n, fuse_ino_t ino)
 	return vdmap_export_by_id(m, (uint32_t)(ino - 1));
 }
 
+/* Why I/O on an open file of a disk that disk_of() no longer gives fails:
+ * stopped on this node (its clients are told, as the NBD server tells
+ * them: ESHUTDOWN), or deleted. */
+static int gone_err(struct ndfs *n, fuse_ino_t ino)
+{
+	const struct vdmap *m = router_map(n->r);
+
+	return m && ino > ROOT_INO && ino - 1 <= UINT32_MAX &&
+			       vdmap_disk_by_id(m, (uint32_t)(ino - 1)) ?
+		       -ESHUTDOWN :
+		       -ENOENT;
+}
+
 static void attr_fill(struct stat *st, uint32_t id, uint64_t size, uint32_t uid, uint32_t gid,
 		      uint32_t mode, int64_t mtime)
 {
@@ -181,7 +194,7 @@ static int attr_get(struct ndfs *n, fuse_ino_t ino, struct stat *st)
 	}
 	d = disk_of(n, ino);
 	if (!d)
-		return -ENOENT;
+		return gone_err(n, ino);
 	disk_attr(d, st);
 	return 0;
 }
@@ -375,7 +388,7 @@ static void io_start(fuse_req_t req, fuse_ino_t ino, enum vd_op op, uint8_t flag
 	struct op *o;
 	int rc;
 
-	rc = d ? io_clip(d, op, off, &len) : -ENOENT;
+	rc = d ? io_clip(d, op, off, &len) : gone_err(n, ino);
 	o = rc ? NULL : op_new(req);
 	if (!o) {
 		fuse_reply_err(req, rc ? -rc : ENOMEM);

@@ -34,7 +34,7 @@ int stopped_decode(const char *buf, size_t len, struct stopped_entry *e, size_t 
 		size_t l = nl ? (size_t)(nl - p) : len - pos;
 		char why[128];
 		uint64_t id = 0;
-		size_t i = 0;
+		size_t i = 0, k;
 
 		line++;
 		pos += l + 1;
@@ -57,6 +57,12 @@ int stopped_decode(const char *buf, size_t len, struct stopped_entry *e, size_t 
 		if (*n == max) {
 			snprintf(err, errlen, "line %zu: more than %zu disks", line, max);
 			return -EINVAL;
+		}
+		for (k = 0; k < *n; k++) {
+			if (e[k].id == id) {
+				snprintf(err, errlen, "line %zu: disk id %" PRIu64 " again", line, id);
+				return -EINVAL;
+			}
 		}
 		memcpy(e[*n].name, p + i, l - i);
 		e[*n].name[l - i] = '\0';

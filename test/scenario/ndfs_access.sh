@@ -37,7 +37,11 @@ write_as() {
 }
 
 # mode_is NODE MODE: NODE's device file of vd1 has the octal MODE.
-mode_is() { [[ $((8#$(stat -c %a "$(dev "$1")"))) == $((8#$2)) ]]; }
+mode_is() {
+	local m
+	m=$(stat -c %a "$(dev "$1")") || return 1
+	[[ $m =~ ^[0-7]+$ ]] && ((8#$m == 8#$2))
+}
 
 # grant ARGS...: perm set on n1, then wait until n2 and n3 show the mode.
 grant() {

@@ -12,9 +12,10 @@
 #       node 0, a node without a path 0, stopped 7; promote and demote move
 #       the primary; a pathless node cannot be promoted; a stopped instance
 #       serves no device file;
-#   (e) a failed local path: monitor and start fail with the reason; demote
-#       off a failed primary hands it to the other path (the failed one
-#       steps down), and onto a failed path is refused;
+#   (e) a failed local path: monitor and start succeed with a warning (the
+#       node serves the disk through the other path), promote is refused;
+#       demote off a failed primary hands it to the other path (the failed
+#       one steps down), and onto a failed path is refused;
 #   (f) bad parameters, a missing disk; with vdiskd down, monitor and
 #       demote leave the recovery to the vdiskd resource, start fails.
 # Every failure must come with an exit reason.
@@ -208,24 +209,34 @@ expect_ra "vd2 promote on n1" 0 "" n1 vdisk promote "${P2[@]}"
 # The secondary's file replaced by a directory: open fails on n2 only.
 mv "$f2" "$f2.saved"
 mkdir "$f2"
-expect_ra "vd2 monitor on n2, its path broken" 1 "Is a directory" n2 vdisk monitor "${P2[@]}"
+# A failing path is no failure of the instance (the node serves the disk
+# through the other path; stopping would cut its clients off): a warning,
+# and the score (-INFINITY) keeps the node from being promoted.
+expect_ra "vd2 monitor on n2, its path broken" 0 "" n2 vdisk monitor "${P2[@]}"
+grep -q "secondary path .* fails: .*Is a directory; never promoted here" <<<"$RA_ERR" ||
+	fail "the monitor did not warn of the broken path: $RA_ERR"
 expect_ra "vd2 monitor on n1, its path fine" 8 "" n1 vdisk monitor "${P2[@]}"
 expect_ra "vd2 stop on n2" 0 "" n2 vdisk stop "${P2[@]}"
-expect_ra "vd2 start on n2, its path broken" 1 "Is a directory" n2 vdisk start "${P2[@]}"
-expect_ra "vd2 monitor on n2 after the failed start" 7 "" n2 vdisk monitor "${P2[@]}"
+expect_ra "vd2 start on n2, its path broken" 0 "" n2 vdisk start "${P2[@]}"
+grep -q "fails: .*Is a directory; started, never promoted here" <<<"$RA_ERR" ||
+	fail "the start did not warn of the broken path: $RA_ERR"
+[[ -e $VDC_DIR/n2/dev/vd2 ]] || fail "n2 does not serve vd2 with its own path broken"
+expect_ra "vd2 promote on n2, its path broken" 1 "Is a directory" n2 vdisk promote "${P2[@]}"
+expect_ra "vd2 stop on n2 again" 0 "" n2 vdisk stop "${P2[@]}"
 rmdir "$f2"
 mv "$f2.saved" "$f2"
 expect_ra "vd2 start on n2, path repaired" 0 "" n2 vdisk start "${P2[@]}"
 # Now the primary's: demote must still get the disk off it.
 mv "$f1" "$f1.saved"
 mkdir "$f1"
-expect_ra "vd2 monitor on n1, the promoted path broken" 1 "primary path" n1 vdisk monitor "${P2[@]}"
+expect_ra "vd2 monitor on n1, the promoted path broken" 8 "" n1 vdisk monitor "${P2[@]}"
+grep -q "primary path .* fails" <<<"$RA_ERR" || fail "the monitor did not warn of the broken path: $RA_ERR"
 expect_ra "vd2 demote on n1, its path broken" 0 "" n1 vdisk demote "${P2[@]}"
 assert_eq "vd2's primary after the demote" "$(primary_of vd2)" n2
 assert_eq "vd2's secondary after the demote (the failed path stepped down)" \
 	"$(secondary_of vd2)" n1
-expect_ra "vd2 monitor on n1 (its secondary path broken)" 1 "secondary path" n1 vdisk monitor \
-	"${P2[@]}"
+expect_ra "vd2 monitor on n1 (its secondary path broken)" 0 "" n1 vdisk monitor "${P2[@]}"
+grep -q "secondary path .* fails" <<<"$RA_ERR" || fail "the monitor did not warn of the broken path: $RA_ERR"
 expect_ra "vd2 promote on n2" 0 "" n2 vdisk promote "${P2[@]}"
 expect_ra "vd2 monitor on n2 (promoted)" 8 "" n2 vdisk monitor "${P2[@]}"
 expect_ra "vd2 demote on n2 (the other path is broken)" 1 "Is a directory" n2 vdisk demote \

@@ -31,11 +31,12 @@ listed() {
 }
 
 # served_nowhere / served_everywhere: vd1's NBD export and device file on
-# every node, or on none.
+# every node, or on none (nbdinfo must answer: no answer is no pass).
 served_nowhere() {
-	local n
+	local n out
 	for n in n1 n2 n3; do
-		[[ -z $(listed "$n") && ! -e $VDC_DIR/$n/dev/vd1 ]] || return 1
+		out=$(listed "$n") || return 1
+		[[ -z $out && ! -e $VDC_DIR/$n/dev/vd1 ]] || return 1
 	done
 }
 served_everywhere() {
@@ -47,7 +48,13 @@ served_everywhere() {
 
 none_active() { [[ $(xq n1 "count(//clone[@id='vd1-clone']/resource[@active='true'])") == 0 ]]; }
 
-cli_constraints() { pcmk exec n1 pcs constraint location config --full 2>/dev/null | grep -c 'cli-' || true; }
+# cli_constraints: how many constraints pcs's move commands left (pcs must
+# answer).
+cli_constraints() {
+	local out
+	out=$(pcmk exec n1 pcs constraint location config --full) || fail "pcs constraint location config failed"
+	grep -c 'cli-' <<<"$out" || true
+}
 
 step "3 nodes, vd1: primary n1, secondary n2 (one file), n3 without a path"
 cluster_up

@@ -206,6 +206,7 @@ static void test_decode(void **state)
 	expect_refused("3\n", "line 1: want \"ID NAME\"");
 	expect_refused("3 -bad\n", "line 1: ");
 	expect_refused("3 a\n4 b\n5 c\n", "line 3: more than 2 disks");
+	expect_refused("3 a\n3 b\n", "line 2: disk id 3 again");
 }
 
 int main(void)
