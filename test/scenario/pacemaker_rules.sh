@@ -17,6 +17,12 @@
 #   (e) pcs node standby n1 --wait: the primary moves to n2 (demote hands it
 #       over in one cycle) and n2 is promoted; unstandby: n1 comes back
 #       unpromoted, the primary stays on n2. No failed action anywhere.
+#   (f) vd2 (paths n1 and n2, one file under two names) promoted on n1, fio
+#       writing and verifying through n1; n1's name for the file goes: n1's
+#       monitor warns and scores -INFINITY without failing, Pacemaker moves
+#       the promotion to n2 (the primary with it), n1's instance is never
+#       stopped and fio on n1 sees no error; the name back, n1's score is 50
+#       again. No failed action.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -133,6 +139,51 @@ expect_ok "pcs node unstandby n1 --wait" pcmk exec n2 pcs node unstandby n1 --wa
 wait_roles n2 vd1-clone Unpromoted "n1 n3" 45
 assert_eq "vd1 still promoted on n2" "$(role_nodes n2 vd1-clone Promoted)" n2
 assert_eq "vd1's primary after the unstandby" "$(primary_of vd1)" n2
+no_failures n2
+
+# ------------------------------------------------------------------ (f)
+step "(f) vd2's path on n1 fails under fio on n1"
+img=$VDC_DIR/vd2.img
+truncate -s 128M "$img"
+ln -s "$img" "$VDC_DIR/vd2-n1"
+ln -s "$img" "$VDC_DIR/vd2-n2"
+expect_ok "disk create vd2" ctl n1 disk create vd2 --primary "n1:$VDC_DIR/vd2-n1" \
+	--secondary "n2:$VDC_DIR/vd2-n2"
+expect_ok "pcs resource create vd2 ... promotable" pcmk exec n1 pcs resource create vd2 \
+	ocf:vdisk:vdisk disk=vd2 vdiskctl="$VDISKCTL" config=/run/vdc/vdisk.conf \
+	promotable interleave=true
+expect_ok "order vdiskd-clone then vd2-clone" \
+	pcmk exec n1 pcs constraint order start vdiskd-clone 'then' vd2-clone
+expect_ok "colocate vd2-clone with vdiskd-clone" \
+	pcmk exec n1 pcs constraint colocation add vd2-clone with vdiskd-clone
+wait_roles n1 vd2-clone Promoted n1 30
+wait_roles n1 vd2-clone Unpromoted "n2 n3" 30
+wait_nbd n1 vd2
+fio_bg pathfail n1 vd2 --rw=randwrite --bs=4k --iodepth=4 --size=32m --rate_iops=300 \
+	--verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256
+sleep 2
+need_fio_running pathfail "the path failure"
+n1log=$(wc -l <"$VDC_DIR/n1/pacemaker.log")
+rm "$VDC_DIR/vd2-n1"
+echo "n1's name for vd2's file removed"
+wait_roles n2 vd2-clone Promoted n2 45
+assert_eq "vd2's primary after n1's path failed" "$(primary_of vd2)" n2
+tail -n "+$((n1log + 1))" "$VDC_DIR/n1/pacemaker.log" |
+	grep -q "vdisk(vd2).*the primary path $VDC_DIR/vd2-n1 on n1 fails: .*No such file or directory" ||
+	fail "n1's agent did not warn of the failed path"
+echo "ok: n1's agent warned of its failed path"
+assert_eq "promotion score of vd2 on n1" \
+	"$(pcmk exec n3 crm_attribute -N n1 -n master-vd2 -l reboot -G -q 2>/dev/null)" -INFINITY
+! tail -n "+$((n1log + 1))" "$VDC_DIR/n1/pacemaker.log" | grep -q "vdisk(vd2).*vd2: stopped" ||
+	fail "vd2's instance on n1 was stopped: its clients were cut off"
+echo "ok: vd2's instance on n1 was never stopped"
+need_fio_running pathfail "the end of the path failure"
+fio_wait pathfail 90
+fio_summary pathfail
+ln -s "$img" "$VDC_DIR/vd2-n1"
+score_back() { [[ $(pcmk exec n3 crm_attribute -N n1 -n master-vd2 -l reboot -G -q 2>/dev/null) == 50 ]]; }
+retry_until 30 score_back || fail "n1's score for vd2 is not 50 again 30 s after its path came back"
+echo "ok: n1's path back, its score is 50 again"
 no_failures n2
 
 pass "$VDT_NAME"
