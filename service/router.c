@@ -17,6 +17,8 @@
 #include "lease.h"
 #include "remote.h"
 #include "router.h"
+#include "pathfail.h"
+#include "router_stats.h"
 
 #define BUCKETS 1024
 #define TICK_MS 20
@@ -27,7 +29,6 @@
  * other path, not to leave the disk without one until the client gets EIO. */
 #define FAIL_HOLD_MS 10000
 #define FAIL_RETRY_MS 1000
-#define MAX_FAILS 256
 /* Waiting requests of a held disk: no retry time, no deadline. */
 #define HELD UINT64_MAX
 /* Statistics are published for the control plane every this many ticks. */
@@ -36,13 +37,6 @@
  * asked what became of it this often. */
 #define PROBE_MS 1000
 #define MS 1000000ull
-
-struct path_fail {
-	uint32_t disk_id;
-	uint8_t path;
-	uint64_t since;
-	uint64_t until;
-};
 
 /* What the nodes serving a disk acknowledged and flushed: writes counted
  * per node (not per path: a mapping change moves the paths, not the cache
@@ -70,22 +64,15 @@ struct router {
 	struct disk_state *dst;
 	size_t ndst;
 	dloop_timer_t tick;
-	struct path_fail fails[MAX_FAILS];
-	size_t nfails;
+	struct pathfails fails;
 	bool quiescing; /* router_quiesce(): nothing new starts */
 	_Atomic bool quiet; /* ... and nothing runs any more */
 	/* Held disks of the current snapshot not yet reported drained. */
 	uint32_t *drains;
 	size_t ndrains;
 
-	/* Statistics: kept by the data thread, published under pub_lock. */
-	struct router_stat *dstats; /* per disk id */
-	size_t ndstats;
-	struct router_stat nstats[TRANSPORT_MAX_PEERS + 1]; /* per serving node */
-	size_t nnstats;
-	unsigned int ticks;
-	pthread_mutex_t pub_lock;
-	struct router_stats *pub;
+	struct rstats stats;
+	unsigned int ticks; /* publication of stats every STATS_TICKS */
 };
 
 /* A local attempt: the backend I/O and who it is for. */
@@ -112,96 +99,9 @@ static struct vd_request *pending_find(struct router *r, uint64_t id)
 	return NULL;
 }
 
-static struct router_stat *stat_row(struct router_stat **rows, size_t *n, size_t cap,
-				    uint32_t id)
-{
-	struct router_stat *grown;
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		if ((*rows)[i].id == id)
-			return &(*rows)[i];
-	if (cap && *n >= cap)
-		return NULL;
-	if (!cap) {
-		grown = realloc(*rows, (*n + 1) * sizeof(**rows));
-		if (!grown)
-			return NULL;
-		*rows = grown;
-	}
-	memset(&(*rows)[*n], 0, sizeof(**rows));
-	(*rows)[*n].id = id;
-	return &(*rows)[(*n)++];
-}
-
-static struct router_stat *node_stat(struct router *r, uint32_t node)
-{
-	struct router_stat *rows = r->nstats;
-
-	return stat_row(&rows, &r->nnstats, TRANSPORT_MAX_PEERS + 1, node);
-}
-
-/* The request counts for its disk and for the node that answered it last;
- * the attempts that failed before were counted on their own nodes. */
-static void stats_account(struct router *r, const struct vd_request *req, int status)
-{
-	uint64_t lat = now_ns() - req->start_ns;
-	uint64_t bytes = (req->op == VD_READ || req->op == VD_WRITE) ? req->length : 0;
-	struct router_stat *s;
-
-	s = stat_row(&r->dstats, &r->ndstats, 0, req->disk_id);
-	if (s)
-		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);
-	s = req->target ? node_stat(r, req->target) : NULL;
-	if (s)
-		iostat_add(&s->s, bytes, lat, status != 0, req->tries, req->moves);
-}
-
-static struct path_fail *path_fail_find(struct router *r, uint32_t disk_id, uint8_t path,
-					uint64_t now);
-
-static void stats_publish(struct router *r)
-{
-	size_t i, n = r->ndstats + r->nnstats;
-	struct router_stats *st = malloc(sizeof(*st) + n * sizeof(st->rows[0])), *old;
-	uint64_t now = now_ns();
-
-	if (!st)
-		return;
-	st->ndisks = r->ndstats;
-	st->nnodes = r->nnstats;
-	if (r->ndstats)
-		memcpy(st->rows, r->dstats, r->ndstats * sizeof(st->rows[0]));
-	for (i = 0; i < r->ndstats; i++) {
-		const struct path_fail *f0 = path_fail_find(r, st->rows[i].id, 0, now);
-		const struct path_fail *f1 = path_fail_find(r, st->rows[i].id, 1, now);
-
-		st->rows[i].failed_since[0] = f0 ? f0->since : 0;
-		st->rows[i].failed_since[1] = f1 ? f1->since : 0;
-	}
-	memcpy(st->rows + r->ndstats, r->nstats, r->nnstats * sizeof(st->rows[0]));
-	pthread_mutex_lock(&r->pub_lock);
-	old = r->pub;
-	r->pub = st;
-	pthread_mutex_unlock(&r->pub_lock);
-	free(old);
-}
-
 int router_stats_get(struct router *r, struct router_stats **out)
 {
-	size_t size;
-	int rc = 0;
-
-	pthread_mutex_lock(&r->pub_lock);
-	size = sizeof(**out) + (r->pub ? (r->pub->ndisks + r->pub->nnodes) : 0) *
-				       sizeof(r->pub->rows[0]);
-	*out = calloc(1, size);
-	if (!*out)
-		rc = -ENOMEM;
-	else if (r->pub)
-		memcpy(*out, r->pub, size);
-	pthread_mutex_unlock(&r->pub_lock);
-	return rc;
+	return rstats_get(&r->stats, out);
 }
 
 /* Whether an attempt of disk_id may still run anywhere: one of ours out, or
@@ -240,7 +140,7 @@ static void complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
 	qb_list_del(&req->age);
-	stats_account(r, req, status);
+	rstats_account(&r->stats, req, status);
 	if (status)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
 		       req->id, req->disk_id, req->op, strerror(-status));
@@ -249,21 +149,18 @@ static void complete(struct router *r, struct vd_request *req, int status)
 	req->done(req, status);
 }
 
-static struct path_fail *path_fail_find(struct router *r, uint32_t disk_id, uint8_t path,
-					uint64_t now)
+/* rstats_failed_fn over the path-fail table. */
+static uint64_t failed_since(void *ctx, uint32_t disk_id, uint8_t path)
 {
-	size_t i;
+	const struct router *r = ctx;
+	const struct path_fail *f = pathfails_find(&r->fails, disk_id, path, now_ns());
 
-	for (i = 0; i < r->nfails; i++)
-		if (r->fails[i].disk_id == disk_id && r->fails[i].path == path &&
-		    now < r->fails[i].until)
-			return &r->fails[i];
-	return NULL;
+	return f ? f->since : 0;
 }
 
 static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
 {
-	return path_fail_find(r, disk_id, path, now) != NULL;
+	return pathfails_find(&r->fails, disk_id, path, now) != NULL;
 }
 
 /* A held path tried again because the disk has no other (FAIL_RETRY_MS),
@@ -272,7 +169,7 @@ static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64
  * enough. */
 static bool path_retry(struct router *r, const struct vdmap_disk *d, uint8_t path, uint64_t now)
 {
-	const struct path_fail *f = path_fail_find(r, d->id, path, now);
+	const struct path_fail *f = pathfails_find(&r->fails, d->id, path, now);
 	uint32_t node = d->paths[path].nodeid;
 	uint64_t wait = r->io_timeout_ms / 2 < FAIL_RETRY_MS ? r->io_timeout_ms / 2 : FAIL_RETRY_MS;
 
@@ -280,40 +177,11 @@ static bool path_retry(struct router *r, const struct vdmap_disk *d, uint8_t pat
 	       now >= f->since + wait * MS;
 }
 
-/* A node back in the membership: what failed on its paths before is over
- * (also this node's own, when it is the one back: a device still broken
- * fails again and is held again). */
-static void fails_forget_returned(struct router *r, const struct vdmap *old)
-{
-	const struct vdmap_disk *d;
-	size_t i;
-	uint32_t node;
-
-	for (i = 0; i < r->nfails; i++) {
-		d = vdmap_disk_by_id(r->map, r->fails[i].disk_id);
-		if (!d)
-			continue;
-		node = d->paths[r->fails[i].path].nodeid;
-		if (node && vdmap_is_member(r->map, node) && old && !vdmap_is_member(old, node))
-			r->fails[i].until = 0;
-	}
-}
-
 static void path_fail(struct router *r, uint32_t disk_id, uint8_t path, int status)
 {
-	uint64_t now = now_ns(), until = now + (uint64_t)FAIL_HOLD_MS * 1000000;
-	size_t i;
+	uint64_t now = now_ns();
 
-	for (i = 0; i < r->nfails; i++) {
-		if (r->fails[i].until <= now ||
-		    (r->fails[i].disk_id == disk_id && r->fails[i].path == path)) {
-			r->fails[i] = (struct path_fail){ disk_id, path, now, until };
-			goto logged;
-		}
-	}
-	if (r->nfails < MAX_FAILS)
-		r->fails[r->nfails++] = (struct path_fail){ disk_id, path, now, until };
-logged:
+	pathfails_add(&r->fails, disk_id, path, now, now + (uint64_t)FAIL_HOLD_MS * MS);
 	qb_log(LOG_WARNING, "disk %" PRIu32 ": %s path failed (%s); using the other one",
 	       disk_id, path ? "secondary" : "primary", strerror(-status));
 }
@@ -322,10 +190,7 @@ logged:
  * and the node that failed it is charged with an error. */
 static void attempt_failed(struct router *r, struct vd_request *req, int status)
 {
-	struct router_stat *s = node_stat(r, req->target);
-
-	if (s)
-		s->s.errors++;
+	rstats_node_error(&r->stats, req->target);
 	path_fail(r, req->disk_id, req->path, status);
 	req->tries++;
 	req->stale = false;
@@ -920,7 +785,7 @@ static void tick(void *data)
 	if (r->quiescing && !backend_busy(r->b) && (!r->remote || !remote_busy(r->remote)))
 		atomic_store(&r->quiet, true);
 	if (++r->ticks % STATS_TICKS == 0)
-		stats_publish(r);
+		rstats_publish(&r->stats, failed_since, r);
 	dloop_timer_add(transport_loop(r->t), TICK_MS * 1000000ull, r, tick,
 			  &r->tick);
 }
@@ -989,7 +854,10 @@ static void map_apply(void *arg)
 		remote_map_set(r->remote, m->map);
 	r->map = m->map;
 	free(m);
-	fails_forget_returned(r, old);
+	/* A node back in the membership: what failed on its paths before
+	 * is over (also this node's own, when it is the one back: a device
+	 * still broken fails again and is held again). */
+	pathfails_forget_returned(&r->fails, r->map, old);
 	free(old);
 	backend_map_update(r->b, r->map);
 	drains_start(r);
@@ -1080,7 +948,7 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 	r->lease = lease;
 	r->io_timeout_ms = io_timeout_ms;
 	qb_list_init(&r->age);
-	pthread_mutex_init(&r->pub_lock, NULL);
+	rstats_init(&r->stats);
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_init(&r->buckets[i]);
 	rc = transport_post(t, router_attach, r);
@@ -1108,8 +976,6 @@ void router_destroy(struct router *r)
 	free(r->dst);
 	free(r->map);
 	free(r->drains);
-	free(r->dstats);
-	free(r->pub);
-	pthread_mutex_destroy(&r->pub_lock);
+	rstats_destroy(&r->stats);
 	free(r);
 }
