@@ -138,13 +138,22 @@ static fuse_ino_t disk_ino(uint32_t id)
 	return (fuse_ino_t)id + 1;
 }
 
-static const struct vdmap_disk *disk_of(struct ndfs *n, fuse_ino_t ino)
+/* The disk of a file's inode, stopped here or not. */
+static const struct vdmap_disk *disk_any(struct ndfs *n, fuse_ino_t ino)
 {
 	const struct vdmap *m = router_map(n->r);
 
 	if (!m || ino <= ROOT_INO || ino - 1 > UINT32_MAX)
 		return NULL;
-	return vdmap_export_by_id(m, (uint32_t)(ino - 1));
+	return vdmap_disk_by_id(m, (uint32_t)(ino - 1));
+}
+
+/* The disk of a file as this node's clients see it (vdmap_export_by_id). */
+static const struct vdmap_disk *disk_of(struct ndfs *n, fuse_ino_t ino)
+{
+	const struct vdmap_disk *d = disk_any(n, ino);
+
+	return d && !d->stopped ? d : NULL;
 }
 
 /* Why I/O on an open file of a disk that disk_of() no longer gives fails:
@@ -152,12 +161,7 @@ static const struct vdmap_disk *disk_of(struct ndfs *n, fuse_ino_t ino)
  * them: ESHUTDOWN), or deleted. */
 static int gone_err(struct ndfs *n, fuse_ino_t ino)
 {
-	const struct vdmap *m = router_map(n->r);
-
-	return m && ino > ROOT_INO && ino - 1 <= UINT32_MAX &&
-			       vdmap_disk_by_id(m, (uint32_t)(ino - 1)) ?
-		       -ESHUTDOWN :
-		       -ENOENT;
+	return disk_any(n, ino) ? -ESHUTDOWN : -ENOENT;
 }
 
 static void attr_fill(struct stat *st, uint32_t id, uint64_t size, uint32_t uid, uint32_t gid,

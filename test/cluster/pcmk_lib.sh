@@ -78,9 +78,10 @@ failures() {
 # failed_once NODE OP_KEY_PREFIX: exactly one failed action of that kind.
 failed_once() { [[ $(failures "$1" "$2") == 1 ]]; }
 
-# score NODE: vd1's promotion score on NODE ("none" when unset).
+# score NODE [DISK]: DISK's (default vd1) promotion score on NODE ("none"
+# when unset).
 score() {
-	pcmk exec n3 crm_attribute -N "$1" -n master-vd1 -l reboot -G -q 2>/dev/null || echo none
+	pcmk exec n3 crm_attribute -N "$1" -n "master-${2:-vd1}" -l reboot -G -q 2>/dev/null || echo none
 }
 
 primary_of() { ctl "${2:-n3}" --json disk show "$1" | jq -r .disk.primary.node_name; }
@@ -93,13 +94,19 @@ create_resources() {
 		binary="$VDISKD" vdiskctl="$VDISKCTL" clone
 	wait_roles n1 vdiskd-clone Started "n1 n2 n3" 30
 	for n in n1 n2 n3; do expect_ok "$n synced" vdc wait-synced "$n" 10; done
-	expect_ok "pcs resource create vd1 ... promotable" pcmk exec n1 pcs resource create vd1 \
-		ocf:vdisk:vdisk disk=vd1 vdiskctl="$VDISKCTL" config=/run/vdc/vdisk.conf \
+	disk_resource_create vd1
+}
+
+# disk_resource_create DISK: DISK's promotable clone (DISK-clone), after and
+# with the vdiskd clone.
+disk_resource_create() {
+	expect_ok "pcs resource create $1 ... promotable" pcmk exec n1 pcs resource create "$1" \
+		ocf:vdisk:vdisk disk="$1" vdiskctl="$VDISKCTL" config=/run/vdc/vdisk.conf \
 		promotable interleave=true
-	expect_ok "order vdiskd-clone then vd1-clone" \
-		pcmk exec n1 pcs constraint order start vdiskd-clone 'then' vd1-clone
-	expect_ok "colocate vd1-clone with vdiskd-clone" \
-		pcmk exec n1 pcs constraint colocation add vd1-clone with vdiskd-clone
+	expect_ok "order vdiskd-clone then $1-clone" \
+		pcmk exec n1 pcs constraint order start vdiskd-clone 'then' "$1-clone"
+	expect_ok "colocate $1-clone with vdiskd-clone" \
+		pcmk exec n1 pcs constraint colocation add "$1-clone" with vdiskd-clone
 }
 
 # cluster_up: 3 nodes, vd1 with its primary path on n1 and its secondary on

@@ -30,25 +30,19 @@ source "$VDISK_SRC/test/tools/datapath_lib.sh"
 # shellcheck source-path=SCRIPTDIR source=../cluster/pcmk_lib.sh
 source "$VDISK_SRC/test/cluster/pcmk_lib.sh"
 
-# listed NODE: the exports NODE's NBD server lists, one per line.
-listed() {
-	vdc exec "$1" nbdinfo --list --json "nbd+unix:///?socket=$(nbd_sock "$1")" |
-		jq -r '.exports[]["export-name"]'
-}
-
 # served_nowhere / served_everywhere: vd1's NBD export and device file on
 # every node, or on none (nbdinfo must answer: no answer is no pass).
 served_nowhere() {
 	local n out
 	for n in n1 n2 n3; do
-		out=$(listed "$n") || return 1
+		out=$(nbd_exports "$n") || return 1
 		[[ -z $out && ! -e $VDC_DIR/$n/dev/vd1 ]] || return 1
 	done
 }
 served_everywhere() {
 	local n
 	for n in n1 n2 n3; do
-		[[ $(listed "$n") == vd1 && -e $VDC_DIR/$n/dev/vd1 ]] || return 1
+		[[ $(nbd_exports "$n") == vd1 && -e $VDC_DIR/$n/dev/vd1 ]] || return 1
 	done
 }
 
@@ -149,13 +143,7 @@ ln -s "$img" "$VDC_DIR/vd2-n1"
 ln -s "$img" "$VDC_DIR/vd2-n2"
 expect_ok "disk create vd2" ctl n1 disk create vd2 --primary "n1:$VDC_DIR/vd2-n1" \
 	--secondary "n2:$VDC_DIR/vd2-n2"
-expect_ok "pcs resource create vd2 ... promotable" pcmk exec n1 pcs resource create vd2 \
-	ocf:vdisk:vdisk disk=vd2 vdiskctl="$VDISKCTL" config=/run/vdc/vdisk.conf \
-	promotable interleave=true
-expect_ok "order vdiskd-clone then vd2-clone" \
-	pcmk exec n1 pcs constraint order start vdiskd-clone 'then' vd2-clone
-expect_ok "colocate vd2-clone with vdiskd-clone" \
-	pcmk exec n1 pcs constraint colocation add vd2-clone with vdiskd-clone
+disk_resource_create vd2
 wait_roles n1 vd2-clone Promoted n1 30
 wait_roles n1 vd2-clone Unpromoted "n2 n3" 30
 wait_nbd n1 vd2
@@ -172,8 +160,7 @@ tail -n "+$((n1log + 1))" "$VDC_DIR/n1/pacemaker.log" |
 	grep -q "vdisk(vd2).*the primary path $VDC_DIR/vd2-n1 on n1 fails: .*No such file or directory" ||
 	fail "n1's agent did not warn of the failed path"
 echo "ok: n1's agent warned of its failed path"
-assert_eq "promotion score of vd2 on n1" \
-	"$(pcmk exec n3 crm_attribute -N n1 -n master-vd2 -l reboot -G -q 2>/dev/null)" -INFINITY
+assert_eq "promotion score of vd2 on n1" "$(score n1 vd2)" -INFINITY
 ! tail -n "+$((n1log + 1))" "$VDC_DIR/n1/pacemaker.log" | grep -q "vdisk(vd2).*vd2: stopped" ||
 	fail "vd2's instance on n1 was stopped: its clients were cut off"
 echo "ok: vd2's instance on n1 was never stopped"
@@ -181,7 +168,7 @@ need_fio_running pathfail "the end of the path failure"
 fio_wait pathfail 90
 fio_summary pathfail
 ln -s "$img" "$VDC_DIR/vd2-n1"
-score_back() { [[ $(pcmk exec n3 crm_attribute -N n1 -n master-vd2 -l reboot -G -q 2>/dev/null) == 50 ]]; }
+score_back() { [[ $(score n1 vd2) == 50 ]]; }
 retry_until 30 score_back || fail "n1's score for vd2 is not 50 again 30 s after its path came back"
 echo "ok: n1's path back, its score is 50 again"
 no_failures n2

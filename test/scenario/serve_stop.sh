@@ -20,20 +20,14 @@
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
 source "$VDISK_SRC/test/tools/datapath_lib.sh"
-trap 'rc=$?; set +e; _dp_cleanup; (exit $rc); _vdt_cleanup' EXIT
-
-# listed NODE: the exports NODE's NBD server lists, one per line (vd2, never
-# stopped, is there whenever nbdinfo works: an empty answer is no pass).
-listed() {
-	vdc exec "$1" nbdinfo --list --json "nbd+unix:///?socket=$(nbd_sock "$1")" |
-		jq -r '.exports[]["export-name"]' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 
 step "3 nodes, vd1 on n2's storage"
 vdc up
 disk_on_n2 vd1 256M
+# vd2, never stopped, is listed whenever nbdinfo works: an empty list is no
+# pass.
 disk_on_n2 vd2 64M
-assert_eq "n3 lists both" "$(listed n3)" "vd1 vd2"
+assert_eq "n3 lists both" "$(nbd_exports n3)" "vd1 vd2"
 [[ -e $VDC_DIR/n3/dev/vd1 ]] || fail "n3's device file of vd1 is missing before the stop"
 
 step "n3 stops vd1 while fio reads it there"
@@ -62,7 +56,7 @@ echo "ok: fio on n3 failed with: $(grep -m1 -iE 'shutdown' "$VDT_TMP/reader.err"
 unset "DP_FIO_PID[reader]"
 
 step "n3 serves vd1 no more; n1 does"
-assert_eq "n3 lists vd2 only" "$(listed n3)" vd2
+assert_eq "n3 lists vd2 only" "$(nbd_exports n3)" vd2
 rc=0
 dd of=/dev/null bs=4k count=1 skip=1000 status=none <&9 2>"$VDT_TMP/dd.err" || rc=$?
 exec 9<&-
@@ -85,7 +79,7 @@ grep -qE "^Here: +stopped: no NBD export, no device file on this node \(vdiskctl
 expect_ok "disk show vd1 on n1" ctl n1 disk show vd1
 grep -qE "^Here: +served to this node's clients$" <<<"$OUT" ||
 	fail "disk show on n1 does not say vd1 is served there: $OUT"
-assert_eq "n1 lists both" "$(listed n1)" "vd1 vd2"
+assert_eq "n1 lists both" "$(nbd_exports n1)" "vd1 vd2"
 expect_ok "disk list -l on n2" ctl n2 disk list -l
 grep -qE " vd1 +not open$" <<<"$OUT" || fail "disk list -l does not show vd1 unused after the stop: $OUT"
 printf 'written through n1 while n3 stopped vd1 %s\n' "$RANDOM$RANDOM" >"$VDT_TMP/stamp"
@@ -100,7 +94,7 @@ vdc wait-synced n3 20
 [[ $(vdc pid n3 vdiskd) != "$old" ]] || fail "n3's vdiskd was not restarted"
 grep -qE "'vd1' \(id [0-9]+\) stays stopped on this node" "$VDC_DIR/n3/vdiskd.log" ||
 	fail "n3's restarted vdiskd did not log that vd1 stays stopped"
-assert_eq "n3 lists vd2 only after the restart" "$(listed n3)" vd2
+assert_eq "n3 lists vd2 only after the restart" "$(nbd_exports n3)" vd2
 [[ ! -e $VDC_DIR/n3/dev/vd1 ]] || fail "n3's device file of vd1 is back after the restart"
 echo "ok: still stopped on n3 after the restart"
 
@@ -108,12 +102,12 @@ step "refusals change nothing"
 expect_fail "disk stop of a disk that does not exist" 1 "no such disk 'vd9' (vdiskctl disk list shows the disks)" \
 	ctl n3 disk stop vd9
 expect_fail "disk stop with a bad name" 2 "invalid disk name 'bad/name'" ctl n3 disk stop "bad/name"
-assert_eq "n3 still lists vd2 only" "$(listed n3)" vd2
+assert_eq "n3 still lists vd2 only" "$(nbd_exports n3)" vd2
 
 step "n3 serves vd1 again"
 expect_ok "disk start vd1 on n3" ctl n3 disk start vd1
 assert_eq "disk start" "$OUT" "vd1 is served on this node again"
-assert_eq "n3 lists both again" "$(listed n3)" "vd1 vd2"
+assert_eq "n3 lists both again" "$(nbd_exports n3)" "vd1 vd2"
 len=$(stat -c %s "$VDT_TMP/stamp")
 cmp <(head -c "$len" "$VDC_DIR/n3/dev/vd1") "$VDT_TMP/stamp" ||
 	fail "n3's device file does not read what n1 wrote while vd1 was stopped on n3"

@@ -43,6 +43,13 @@ nbd_sock() { echo "$VDC_DIR/$1/run-vdisk/nbd.sock"; }
 # nbd_uri NODE DISK
 nbd_uri() { echo "nbd+unix:///$2?socket=$(nbd_sock "$1")"; }
 
+# nbd_exports NODE: the exports NODE's NBD server lists, sorted, on one line
+# separated by spaces; fails when nbdinfo does.
+nbd_exports() {
+	vdc exec "$1" nbdinfo --list --json "nbd+unix:///?socket=$(nbd_sock "$1")" |
+		jq -r '.exports[]["export-name"]' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
 nbd_ready() { vdc exec "$1" nbdinfo --size "$(nbd_uri "$1" "$2")" >/dev/null 2>&1; }
 
 # wait_nbd NODE DISK [TIMEOUT_S]: NODE's NBD server serves DISK.
