@@ -57,7 +57,44 @@ struct disk_view {
 	char serving[CELL_LEN];
 	const char *why;
 	int stopped_here; /* 1 stopped on this node, 0 served, -1 not said */
+	bool mirror;
+	char datagen[17]; /* a mirror's data generation */
 };
+
+/* A mirror's "mirror": {"states", "datagen"}: each replica's state goes
+ * after its path ("n2:/dev/sdc [outdated]"). */
+static int mirror_decode(struct json_object *obj, struct disk_view *d)
+{
+	struct json_object *m, *states;
+	const char *datagen;
+	const struct field top[] = { { "mirror", FIELD_OBJECT, &m } };
+	const struct field fields[] = {
+		{ "states", FIELD_ARRAY, &states },
+		{ "datagen", FIELD_STRING, &datagen },
+	};
+	char *cells[] = { d->primary, d->secondary };
+	size_t i, used;
+	int ret;
+
+	d->mirror = json_object_object_get_ex(obj, "mirror", NULL);
+	if (!d->mirror)
+		return 0;
+	if ((ret = fields_get(obj, top, ARRAY_SIZE(top))) ||
+	    (ret = fields_get(m, fields, ARRAY_SIZE(fields))))
+		return ret;
+	if (json_object_array_length(states) != 2) {
+		complain("malformed reply from vdiskd: %s's mirror does not have two states",
+			 d->name);
+		return -EBADMSG;
+	}
+	snprintf(d->datagen, sizeof(d->datagen), "%s", datagen);
+	for (i = 0; i < 2; i++) {
+		used = strlen(cells[i]);
+		snprintf(cells[i] + used, CELL_LEN - used, " [%s]",
+			 json_object_get_string(json_object_array_get_idx(states, i)));
+	}
+	return 0;
+}
 
 /* "serving": {"state", "path", "node", "why"}, which create's reply and
  * older daemons may lack. */
@@ -135,6 +172,9 @@ static int disk_decode(struct json_object *obj, struct disk_view *d)
 	d->group = name_or_id(d->group_name, d->gid, d->group_id, sizeof(d->group_id));
 	format_mode((uint32_t)d->mode, d->mode_string);
 	ret = serving_decode(obj, d);
+	if (ret)
+		return ret;
+	ret = mirror_decode(obj, d);
 	if (ret)
 		return ret;
 	return format_size_human(d->size, d->size_human, sizeof(d->size_human));
@@ -248,6 +288,7 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 {
 	char id_text[24], size_text[48], owner_text[CELL_LEN], group_text[CELL_LEN];
 	char mode_text[32], mtime_text[64], serving_text[CELL_LEN + 400], users[2400];
+	char mirror_text[96];
 	struct disk_view d;
 	int ret;
 
@@ -268,8 +309,15 @@ int disk_show_print(struct json_object *reply, const struct cli *cli,
 		 d.mode_string);
 	snprintf(serving_text, sizeof(serving_text), "%s%s%s%s", d.serving, d.why[0] ? " (" : "",
 		 d.why, d.why[0] ? ")" : "");
+	if (d.mirror)
+		snprintf(mirror_text, sizeof(mirror_text),
+			 "2 replicas, the primary's node writes; data generation %s", d.datagen);
+	else
+		snprintf(mirror_text, sizeof(mirror_text), "no (shared storage: both paths reach "
+			 "one device)");
 	return details_print("Name:", d.name, "ID:", id_text, "Size:", size_text, "Primary:",
-			     d.primary, "Secondary:", d.secondary, "Served by:", serving_text,
+			     d.primary, "Secondary:", d.secondary, "Mirror:", mirror_text,
+			     "Served by:", serving_text,
 			     "Open:", users_text(reply, false, users, sizeof(users)),
 			     "Here:", here_text(d.stopped_here),
 			     "Owner:", owner_text, "Group:", group_text, "Mode:", mode_text,
@@ -313,8 +361,8 @@ int created_print(struct json_object *reply, const struct cli *cli,
 	ret = changed_disk_get(reply, &d, &generation);
 	if (ret)
 		return ret;
-	printf("Created %s (id %llu, %s) on %s", d.name, (unsigned long long)d.id, d.size_human,
-	       d.primary);
+	printf("Created %s (id %llu, %s)%s on %s", d.name, (unsigned long long)d.id,
+	       d.size_human, d.mirror ? " mirrored" : "", d.primary);
 	if (d.has_secondary)
 		printf(" and %s", d.secondary);
 	printf(", generation %llu\n", (unsigned long long)generation);
@@ -384,22 +432,65 @@ static int opt_copy(const struct cli *cli, enum cmd_opt opt, char *dst, size_t s
 	return arg_copy(dst, size, cli->opt[opt], cmd_opts[opt].name);
 }
 
-int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path)
+/* One NODE:DEVICE of option optname. */
+static int path_parse(const char *optname, const char *arg, struct vdisk_ctl_path *path)
 {
-	const char *arg = cli->opt[opt];
 	int ret;
 
 	ret = parse_path_arg(arg, path->node, sizeof(path->node), path->device,
 			     sizeof(path->device));
 	if (ret == -ENAMETOOLONG)
-		complain("%s '%s': node at most %d, device at most %d characters",
-			 cmd_opts[opt].name, arg, VDISK_NODE_MAX, VDISK_DEVICE_MAX);
+		complain("%s '%s': node at most %d, device at most %d characters", optname, arg,
+			 VDISK_NODE_MAX, VDISK_DEVICE_MAX);
 	else if (ret)
-		complain("%s '%s': expected NODE:DEVICE", cmd_opts[opt].name, arg);
+		complain("%s '%s': expected NODE:DEVICE", optname, arg);
 	else if ((ret = vdisk_device_spec_check(path->device)))
 		complain("%s '%s': '%s' is not a device (use an absolute path, UUID=, LABEL= or "
-			 "PARTUUID=)", cmd_opts[opt].name, arg, path->device);
+			 "PARTUUID=)", optname, arg, path->device);
 	return ret;
+}
+
+int path_fill(const struct cli *cli, enum cmd_opt opt, struct vdisk_ctl_path *path)
+{
+	return path_parse(cmd_opts[opt].name, cli->opt[opt], path);
+}
+
+/* --mirror NODE:DEVICE,NODE:DEVICE: the replicas, the first one the writer.
+ * A comma may be part of a device path, so the split is at the comma
+ * followed by the second NODE: (the one before the last colon). */
+static int mirror_fill(const struct cli *cli, struct vdisk_ctl_create_req *c)
+{
+	const char *arg = cli->opt[CO_MIRROR];
+	const char *last = strrchr(arg, ':');
+	char first[VDISK_NODE_MAX + VDISK_DEVICE_MAX + 2];
+	const char *comma = NULL, *p;
+	int ret;
+
+	for (p = arg; last && p < last; p++)
+		if (*p == ',')
+			comma = p;
+	if (!comma || (size_t)(comma - arg) >= sizeof(first)) {
+		complain("--mirror '%s': expected NODE:DEVICE,NODE:DEVICE (two replicas, each "
+			 "on its own node)", arg);
+		return -EINVAL;
+	}
+	memcpy(first, arg, (size_t)(comma - arg));
+	first[comma - arg] = '\0';
+	ret = path_parse("--mirror", first, &c->primary);
+	if (ret)
+		return ret;
+	ret = path_parse("--mirror", comma + 1, &c->secondary);
+	if (ret)
+		return ret;
+	if (!strcmp(c->primary.node, c->secondary.node)) {
+		complain("--mirror '%s': both replicas are on %s; a mirror needs two nodes", arg,
+			 c->primary.node);
+		return -EINVAL;
+	}
+	c->flags |= VDISK_CTL_F_MIRROR;
+	if (cli->given & CO_BIT(CO_ASSUME_CLEAN))
+		c->flags |= VDISK_CTL_F_CLEAN;
+	return 0;
 }
 
 /* Owner, group and mode, as create and perm set share them. */
@@ -445,16 +536,27 @@ int disk_fill(union vdisk_ctl_request *req, const struct cli *cli)
 int create_fill(union vdisk_ctl_request *req, const struct cli *cli)
 {
 	struct vdisk_ctl_create_req *c = &req->create;
+	bool mirror = cli->given & CO_BIT(CO_MIRROR);
 	int ret;
 
-	if (!(cli->given & CO_BIT(CO_PRIMARY))) {
-		complain("disk create: --primary NODE:DEVICE is required");
+	if (mirror && (cli->given & (CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY)))) {
+		complain("disk create: --mirror names both replicas; it goes without --primary "
+			 "and --secondary");
+		return -EINVAL;
+	}
+	if (!mirror && (cli->given & CO_BIT(CO_ASSUME_CLEAN))) {
+		complain("disk create: --assume-clean is for a mirror (--mirror)");
+		return -EINVAL;
+	}
+	if (!mirror && !(cli->given & CO_BIT(CO_PRIMARY))) {
+		complain("disk create: --primary NODE:DEVICE (or --mirror NODE:DEVICE,NODE:DEVICE) "
+			 "is required");
 		return -EINVAL;
 	}
 	ret = name_fill(c->name, cli->name);
 	if (ret)
 		return ret;
-	ret = path_fill(cli, CO_PRIMARY, &c->primary);
+	ret = mirror ? mirror_fill(cli, c) : path_fill(cli, CO_PRIMARY, &c->primary);
 	if (ret)
 		return ret;
 	if (cli->given & CO_BIT(CO_SECONDARY)) {

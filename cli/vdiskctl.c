@@ -40,6 +40,8 @@ const struct cmd_opt_def cmd_opts[CO_NR] = {
 	[CO_WINDOW] = { "--window", required_argument },
 	[CO_ONEWAY] = { "--oneway", no_argument },
 	[CO_FORCE] = { "--force", no_argument },
+	[CO_MIRROR] = { "--mirror", required_argument },
+	[CO_ASSUME_CLEAN] = { "--assume-clean", no_argument },
 };
 
 /* getopt values of the long options without a short form */
@@ -121,12 +123,15 @@ static const struct cmd cmds[] = {
 		/* the second line lines up under NAME in --help */
 		.synopsis = "NAME --primary NODE:DEVICE [--secondary NODE:DEVICE]\n"
 			    "              [--size SIZE] [--owner USER] [--group GROUP] [--mode MODE]\n"
+			    "              [--force]\n"
+			    "       disk create NAME --mirror NODE:DEVICE,NODE:DEVICE [--assume-clean]\n"
+			    "              [--size SIZE] [--owner USER] [--group GROUP] [--mode MODE]\n"
 			    "              [--force]",
-		.summary = "create a virtual disk",
+		.summary = "create a virtual disk (shared storage, or mirrored on two nodes)",
 		.type = VDISK_CTL_DISK_CREATE,
 		.size = sizeof(struct vdisk_ctl_create_req),
 		.opts = CO_BIT(CO_PRIMARY) | CO_BIT(CO_SECONDARY) | CO_BIT(CO_SIZE) | CO_PERM |
-			CO_BIT(CO_FORCE),
+			CO_BIT(CO_FORCE) | CO_BIT(CO_MIRROR) | CO_BIT(CO_ASSUME_CLEAN),
 		.operand = "NAME",
 		.fill = create_fill,
 		.print = created_print,

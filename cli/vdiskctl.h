@@ -24,6 +24,8 @@ enum cmd_opt {
 	CO_WINDOW,
 	CO_ONEWAY,
 	CO_FORCE,
+	CO_MIRROR,
+	CO_ASSUME_CLEAN,
 	CO_NR,
 };
 

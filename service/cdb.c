@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <qb/qblist.h>
 #include <qb/qblog.h>
@@ -344,6 +345,10 @@ static void probes_finish(struct cdb_op *op)
 		}
 		if (i == 0 && !(op->flags & CDB_CREATE_SIZE))
 			d->size = op->probes[0].size / DB_SECTOR * DB_SECTOR;
+		/* A mirror is as large as its smaller replica. */
+		if (i == 0 && d->mirror && !(op->flags & CDB_CREATE_SIZE) &&
+		    op->probes[1].size < op->probes[0].size)
+			d->size = op->probes[1].size / DB_SECTOR * DB_SECTOR;
 		if (d->size == 0 || op->probes[i].size < d->size) {
 			snprintf(err, sizeof(err),
 				 "%s: %s: device holds %" PRIu64 " bytes, the disk needs %" PRIu64,
@@ -426,10 +431,6 @@ static void probe_reply(struct cdb *c, uint32_t from, const struct cpg_msg *msg)
 static int update_apply(struct cdb *c, uint32_t from, const struct db_update *u, char *err,
 			size_t errlen)
 {
-	static const char *const what[] = {
-		[DB_OP_CREATE] = "create", [DB_OP_DELETE] = "delete", [DB_OP_PERM] = "perm",
-		[DB_OP_MAP] = "map",	   [DB_OP_SUSPEND] = "suspend",
-	};
 	int rc;
 
 	if (!c->synced) {
@@ -452,7 +453,7 @@ static int update_apply(struct cdb *c, uint32_t from, const struct db_update *u,
 		       ": generation %" PRIu64, from, c->db.generation);
 	else
 		qb_log(LOG_INFO, "applied %s of '%s' from node %" PRIu32 ": generation %" PRIu64,
-		       what[u->op], u->disk.name, from, c->db.generation);
+		       db_update_op_name(u->op), u->disk.name, from, c->db.generation);
 	state_commit(c, true, u);
 	watchers_notify(c);
 	return 0;
@@ -884,10 +885,33 @@ int cdb_disk_create(struct cdb *c, const struct db_disk *disk, unsigned int flag
 		snprintf(err, errlen, "the secondary path is the primary path");
 		return -EINVAL;
 	}
+	if (disk->mirror) {
+		if (!disk->secondary.nodeid || disk->secondary.nodeid == disk->primary.nodeid) {
+			snprintf(err, errlen, "a mirror needs two replicas on two different nodes "
+				 "(--mirror NODE:DEVICE,NODE:DEVICE)");
+			return -EINVAL;
+		}
+		u.disk.datagen = cdb_datagen_new();
+		u.disk.state[0] = DB_REPLICA_UPTODATE;
+		u.disk.state[1] = (flags & CDB_CREATE_CLEAN) ? DB_REPLICA_UPTODATE :
+							       DB_REPLICA_OUTDATED;
+	}
 	rc = op_queue(c, &u, flags, done, ctx);
 	if (rc)
 		snprintf(err, errlen, "%s", strerror(-rc));
 	return rc;
+}
+
+uint64_t cdb_datagen_new(void)
+{
+	uint64_t g = 0;
+
+	/* getrandom() of 8 bytes does not fail once the pool is up; the
+	 * clock is the fallback that still differs from the last value. */
+	while (!g)
+		if (getrandom(&g, sizeof(g), 0) != sizeof(g))
+			g = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	return g;
 }
 
 int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done, void *ctx,

@@ -52,13 +52,23 @@ void cdb_stop(struct cdb *c);
  * CDB_CREATE_SIZE the size is the primary path's, rounded down to whole
  * sectors. Storage of another disk fails with -EBUSY, unless
  * CDB_CREATE_FORCE, which says what it overrode in the callback's note.
+ *
+ * With disk->mirror the two paths are replicas on two nodes (docs/mirror.md):
+ * the size is the smaller device's, the disk gets a new data generation,
+ * and the secondary replica starts outdated, every region to be copied
+ * (CDB_CREATE_CLEAN: both up to date, the administrator vouching that the
+ * devices hold the same bytes, new and zeroed for instance).
  */
 #define CDB_CREATE_SIZE (1u << 0)
 #define CDB_CREATE_FORCE (1u << 1)
+#define CDB_CREATE_CLEAN (1u << 2)
 int cdb_disk_create(struct cdb *c, const struct db_disk *disk, unsigned int flags,
 		    cdb_done_fn done, void *ctx, char *err, size_t errlen);
 
-/* Submits a delete or perm update (copied). */
+/* A new data generation for a mirrored disk: random, never 0. */
+uint64_t cdb_datagen_new(void);
+
+/* Submits a delete, perm or replica update (copied). */
 int cdb_update_submit(struct cdb *c, const struct db_update *u, cdb_done_fn done, void *ctx,
 		      char *err, size_t errlen);
 

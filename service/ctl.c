@@ -385,9 +385,11 @@ static int create_start(struct ctl *ctl, const struct vdisk_ctl_create_req *req,
 		d.mode = req->mode;
 	if (req->flags & VDISK_CTL_F_SIZE)
 		d.size = req->size;
+	d.mirror = req->flags & VDISK_CTL_F_MIRROR;
 	return cdb_disk_create(ctl->p.cdb, &d,
 			       ((req->flags & VDISK_CTL_F_SIZE) ? CDB_CREATE_SIZE : 0) |
-				       ((req->flags & VDISK_CTL_F_FORCE) ? CDB_CREATE_FORCE : 0),
+				       ((req->flags & VDISK_CTL_F_FORCE) ? CDB_CREATE_FORCE : 0) |
+				       ((req->flags & VDISK_CTL_F_CLEAN) ? CDB_CREATE_CLEAN : 0),
 			       change_done, ch, err,
 			       errlen);
 }

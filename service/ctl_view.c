@@ -64,6 +64,7 @@ static void disk_state_in_fill(const struct ctl_parts *p, const struct db_disk *
 		.quorate = membership_quorate(m),
 		.lease = !p->lease || now < lease_until(p->lease),
 		.suspended = d->suspended,
+		.mirror = d->mirror,
 	};
 	for (i = 0; i < 2; i++) {
 		struct disk_state_path *sp = &in->path[i];

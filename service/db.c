@@ -103,6 +103,64 @@ static int path_check(const char *which, const struct db_path *p, char *err, siz
 	return 0;
 }
 
+static const char *const replica_states[DB_REPLICA_STATES] = {
+	[DB_REPLICA_UPTODATE] = "uptodate",
+	[DB_REPLICA_OUTDATED] = "outdated",
+	[DB_REPLICA_SYNCING] = "syncing",
+	[DB_REPLICA_FAILED] = "failed",
+};
+
+const char *db_replica_state_name(uint8_t state)
+{
+	return state < DB_REPLICA_STATES ? replica_states[state] : NULL;
+}
+
+int db_replica_state_parse(const char *word, uint8_t *state)
+{
+	uint8_t i;
+
+	for (i = 0; i < DB_REPLICA_STATES; i++) {
+		if (strcmp(word, replica_states[i]) == 0) {
+			*state = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A mirror's replicas are on two nodes (two replicas on one node protect
+ * from nothing a mirror is for), and one of them at least has every write. */
+static int mirror_check(const struct db_disk *disk, char *err, size_t errlen)
+{
+	if (!disk->mirror) {
+		if (disk->state[0] || disk->state[1] || disk->datagen) {
+			snprintf(err, errlen, "disk '%s': replica states on a disk that is no mirror",
+				 disk->name);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!disk->secondary.nodeid || disk->secondary.nodeid == disk->primary.nodeid) {
+		snprintf(err, errlen,
+			 "disk '%s': a mirror needs two replicas on two different nodes",
+			 disk->name);
+		return -EINVAL;
+	}
+	if (disk->state[0] >= DB_REPLICA_STATES || disk->state[1] >= DB_REPLICA_STATES) {
+		snprintf(err, errlen, "disk '%s': unknown replica state", disk->name);
+		return -EINVAL;
+	}
+	if (disk->state[0] != DB_REPLICA_UPTODATE && disk->state[1] != DB_REPLICA_UPTODATE) {
+		snprintf(err, errlen, "disk '%s': no replica would be up to date", disk->name);
+		return -EINVAL;
+	}
+	if (!disk->datagen) {
+		snprintf(err, errlen, "disk '%s': a mirror needs a data generation", disk->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int db_disk_check(const struct db_disk *disk, char *err, size_t errlen)
 {
 	int rc;
@@ -134,7 +192,7 @@ int db_disk_check(const struct db_disk *disk, char *err, size_t errlen)
 			 disk->name);
 		return -EINVAL;
 	}
-	return 0;
+	return mirror_check(disk, err, errlen);
 }
 
 static int apply_create(struct db *db, const struct db_update *u, char *err, size_t errlen)
@@ -222,6 +280,68 @@ static int apply_perm(struct db *db, const struct db_update *u, char *err, size_
 	return 0;
 }
 
+static bool path_equal(const struct db_path *a, const struct db_path *b)
+{
+	return a->nodeid == b->nodeid && strcmp(a->device, b->device) == 0;
+}
+
+/* A mirror's mapping may only reorder its replicas (the writer moves, its
+ * state with it), and only onto one that has every write: a replica that
+ * missed some would serve them as they were before. */
+static int mirror_remap(const struct db_disk *d, struct db_disk *next, char *err, size_t errlen)
+{
+	if (path_equal(&next->primary, &d->secondary) && path_equal(&next->secondary, &d->primary)) {
+		next->state[0] = d->state[1];
+		next->state[1] = d->state[0];
+	} else if (!path_equal(&next->primary, &d->primary) ||
+		   !path_equal(&next->secondary, &d->secondary)) {
+		snprintf(err, errlen,
+			 "disk '%s' is a mirror: its replicas can be promoted, not replaced",
+			 d->name);
+		return -EOPNOTSUPP;
+	}
+	if (next->state[0] != DB_REPLICA_UPTODATE) {
+		snprintf(err, errlen,
+			 "disk '%s': the replica on node %u is %s (the disk's data generation "
+			 "is %016llx): it resyncs before it can be the writer",
+			 d->name, next->primary.nodeid, db_replica_state_name(next->state[0]),
+			 (unsigned long long)d->datagen);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* The writer, or a resync, changes the replicas' states. */
+static int apply_replica(struct db *db, const struct db_update *u, char *err, size_t errlen)
+{
+	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
+	struct db_disk next;
+	int rc;
+
+	if (!d)
+		return -ENOENT;
+	if (!d->mirror) {
+		snprintf(err, errlen, "disk '%s' is not a mirror", d->name);
+		return -EINVAL;
+	}
+	if (d->datagen != u->expect) {
+		snprintf(err, errlen,
+			 "disk '%s': data generation %016llx, not %016llx: the replicas changed "
+			 "meanwhile",
+			 d->name, (unsigned long long)d->datagen, (unsigned long long)u->expect);
+		return -ESTALE;
+	}
+	next = *d;
+	next.state[0] = u->disk.state[0];
+	next.state[1] = u->disk.state[1];
+	next.datagen = u->disk.datagen;
+	rc = db_disk_check(&next, err, errlen);
+	if (rc)
+		return rc;
+	*d = next;
+	return 0;
+}
+
 static int apply_map(struct db *db, const struct db_update *u, char *err, size_t errlen)
 {
 	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
@@ -233,11 +353,15 @@ static int apply_map(struct db *db, const struct db_update *u, char *err, size_t
 	next = *d;
 	next.primary = u->disk.primary;
 	next.secondary = u->disk.secondary;
+	if (d->mirror) {
+		rc = mirror_remap(d, &next, err, errlen);
+		if (rc)
+			return rc;
+	}
 	rc = db_disk_check(&next, err, errlen);
 	if (rc)
 		return rc;
-	d->primary = next.primary;
-	d->secondary = next.secondary;
+	*d = next;
 	d->mtime = u->disk.mtime;
 	return 0;
 }
@@ -315,6 +439,9 @@ int db_apply(struct db *db, const struct db_update *u, char *err, size_t errlen)
 		break;
 	case DB_OP_SUSPEND:
 		rc = apply_suspend(db, u, err, errlen);
+		break;
+	case DB_OP_REPLICA:
+		rc = apply_replica(db, u, err, errlen);
 		break;
 	default:
 		snprintf(err, errlen, "unknown update operation %d", (int)u->op);

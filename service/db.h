@@ -40,7 +40,29 @@ struct db_disk {
 	int64_t mtime; /* seconds since the epoch, set by the update's originator */
 	/* Held for maintenance (vdiskctl suspend): I/O queues until resumed. */
 	bool suspended;
+	/* A mirrored disk (docs/mirror.md): primary and secondary are two
+	 * replicas, each on its own node's storage; the primary's node is the
+	 * writer. state[] is each replica's (enum db_replica_state), in the
+	 * order of primary and secondary; datagen, the data generation, is
+	 * drawn anew whenever the set of up-to-date replicas shrinks. */
+	bool mirror;
+	uint8_t state[2];
+	uint64_t datagen;
 };
+
+enum db_replica_state {
+	DB_REPLICA_UPTODATE = 0, /* has every acknowledged write */
+	DB_REPLICA_OUTDATED, /* missed writes: regions to copy before it serves */
+	DB_REPLICA_SYNCING, /* being copied from an up-to-date replica */
+	DB_REPLICA_FAILED, /* its device failed: no copy until it is checked */
+	DB_REPLICA_STATES,
+};
+
+/* The state's word on the wire, in the database file and in `disk show`;
+ * NULL for a value out of range. */
+const char *db_replica_state_name(uint8_t state);
+/* -EINVAL for a word that names no state. */
+int db_replica_state_parse(const char *word, uint8_t *state);
 
 /* What libblkid found on one node, as that node published it. */
 struct db_inventory {
@@ -69,6 +91,11 @@ enum db_op {
 	 * (reconfig.h), never as plain updates: */
 	DB_OP_MAP, /* disk.name, disk.primary and disk.secondary, disk.mtime */
 	DB_OP_SUSPEND, /* disk.name, disk.suspended */
+	/* disk.name, disk.state[] and disk.datagen of a mirrored disk, applied
+	 * only while its data generation is still expect (db_update): a
+	 * writer that reports a replica lost, and a resync that finished,
+	 * never undo a change they did not see. */
+	DB_OP_REPLICA,
 };
 
 #define DB_PERM_UID (1u << 0)
@@ -84,6 +111,7 @@ struct db_update {
 	uint32_t flags;
 	struct db_disk disk;
 	struct db_inventory inv;
+	uint64_t expect; /* DB_OP_REPLICA: the data generation it applies to */
 };
 
 #define DB_SECTOR VDISK_SECTOR

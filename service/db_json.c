@@ -30,6 +30,28 @@ static struct json_object *path_to_json(const struct db_path *p)
 	return o;
 }
 
+/* 64-bit values that are names, not numbers, go as 16 hex digits: JSON
+ * integers stop at 2^63. */
+static void add_hex64(struct json_object *o, const char *key, uint64_t val)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)val);
+	add_str(o, key, hex);
+}
+
+static struct json_object *mirror_to_json(const struct db_disk *d)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *states = json_object_new_array();
+
+	json_object_array_add(states, json_object_new_string(db_replica_state_name(d->state[0])));
+	json_object_array_add(states, json_object_new_string(db_replica_state_name(d->state[1])));
+	json_object_object_add(o, "states", states);
+	add_hex64(o, "datagen", d->datagen);
+	return o;
+}
+
 struct json_object *db_disk_to_json(const struct db_disk *d)
 {
 	struct json_object *o = json_object_new_object();
@@ -44,6 +66,8 @@ struct json_object *db_disk_to_json(const struct db_disk *d)
 	add_int(o, "mode", d->mode);
 	add_int(o, "mtime", d->mtime);
 	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
+	if (d->mirror)
+		json_object_object_add(o, "mirror", mirror_to_json(d));
 	return o;
 }
 
@@ -95,7 +119,13 @@ static const char *const op_names[] = {
 	[DB_OP_INVENTORY] = "inventory",
 	[DB_OP_MAP] = "map",
 	[DB_OP_SUSPEND] = "suspend",
+	[DB_OP_REPLICA] = "replica",
 };
+
+const char *db_update_op_name(enum db_op op)
+{
+	return op_names[op];
+}
 
 struct json_object *db_update_to_json(const struct db_update *u)
 {
@@ -103,6 +133,8 @@ struct json_object *db_update_to_json(const struct db_update *u)
 
 	add_str(o, "op", op_names[u->op]);
 	add_int(o, "flags", u->flags);
+	if (u->op == DB_OP_REPLICA)
+		add_hex64(o, "expect", u->expect);
 	if (u->op == DB_OP_INVENTORY) {
 		json_object_object_add(o, "inventory", inventory_to_json(&u->inv));
 	} else if (u->op == DB_OP_DELETE) {
@@ -217,6 +249,53 @@ static int path_from_json(struct json_object *o, const char *key, struct db_path
 	return get_str(v, "device", p->device, sizeof(p->device), err, errlen);
 }
 
+static int get_hex64(struct json_object *o, const char *key, uint64_t *out, char *err,
+		     size_t errlen)
+{
+	char hex[17], *end;
+	int rc = get_str(o, key, hex, sizeof(hex), err, errlen);
+
+	if (rc)
+		return rc;
+	errno = 0;
+	*out = strtoull(hex, &end, 16);
+	if (strlen(hex) != 16 || *end || errno) {
+		snprintf(err, errlen, "'%s' is not 16 hex digits", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Absent for a disk that is no mirror. */
+static int mirror_from_json(struct json_object *o, struct db_disk *d, char *err, size_t errlen)
+{
+	struct json_object *m, *states;
+	size_t i;
+	int rc;
+
+	if (!json_object_object_get_ex(o, "mirror", NULL))
+		return 0;
+	if ((rc = get_field(o, "mirror", json_type_object, &m, err, errlen)) ||
+	    (rc = get_field(m, "states", json_type_array, &states, err, errlen)) ||
+	    (rc = get_hex64(m, "datagen", &d->datagen, err, errlen)))
+		return rc;
+	if (json_object_array_length(states) != 2) {
+		snprintf(err, errlen, "'states' must name two replicas");
+		return -EINVAL;
+	}
+	for (i = 0; i < 2; i++) {
+		struct json_object *v = json_object_array_get_idx(states, i);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    db_replica_state_parse(json_object_get_string(v), &d->state[i])) {
+			snprintf(err, errlen, "'states': replica %zu has no known state", i);
+			return -EINVAL;
+		}
+	}
+	d->mirror = true;
+	return 0;
+}
+
 static int disk_from_json(struct json_object *o, struct db_disk *d, char *err, size_t errlen)
 {
 	uint64_t mtime;
@@ -232,7 +311,8 @@ static int disk_from_json(struct json_object *o, struct db_disk *d, char *err, s
 	    (rc = get_u32(o, "gid", &d->gid, err, errlen)) ||
 	    (rc = get_u32(o, "mode", &d->mode, err, errlen)) ||
 	    (rc = get_uint(o, "mtime", INT64_MAX, &mtime, err, errlen)) ||
-	    (rc = get_optional_bool(o, "suspended", &d->suspended, err, errlen)))
+	    (rc = get_optional_bool(o, "suspended", &d->suspended, err, errlen)) ||
+	    (rc = mirror_from_json(o, d, err, errlen)))
 		return rc;
 	d->mtime = (int64_t)mtime;
 	return 0;
@@ -301,7 +381,7 @@ int db_update_from_json(struct json_object *o, struct db_update *u, char *err, s
 	if ((rc = get_str(o, "op", op, sizeof(op), err, errlen)) ||
 	    (rc = get_u32(o, "flags", &u->flags, err, errlen)))
 		return rc;
-	for (u->op = DB_OP_CREATE; u->op <= DB_OP_SUSPEND; u->op++)
+	for (u->op = DB_OP_CREATE; u->op <= DB_OP_REPLICA; u->op++)
 		if (strcmp(op, op_names[u->op]) == 0)
 			break;
 	switch (u->op) {
@@ -311,6 +391,11 @@ int db_update_from_json(struct json_object *o, struct db_update *u, char *err, s
 	case DB_OP_DELETE:
 		rc = get_field(o, "disk", json_type_object, &sub, err, errlen);
 		return rc ? rc : get_str(sub, "name", u->disk.name, sizeof(u->disk.name), err, errlen);
+	case DB_OP_REPLICA:
+		rc = get_hex64(o, "expect", &u->expect, err, errlen);
+		if (rc)
+			return rc;
+		/* fall through */
 	case DB_OP_CREATE:
 	case DB_OP_PERM:
 	case DB_OP_MAP:

@@ -86,6 +86,16 @@ void disk_state_judge(const struct disk_state_in *in, struct disk_state *out)
 		return;
 	}
 	path_reason(&p[0], 0, out->why, sizeof(out->why));
+	if (in->mirror) {
+		size_t used = strlen(out->why);
+
+		serve(out, path_runnable(&p[0]) ? DISK_SERVED_PRIMARY : DISK_SERVED_HELD,
+		      path_runnable(&p[0]) ? 0 : -1);
+		snprintf(out->why + used, sizeof(out->why) - used,
+			 ": writes wait for the writer, or for an up-to-date replica's "
+			 "promotion (vdiskctl map promote)");
+		return;
+	}
 	if (path_usable(&p[1])) {
 		serve(out, DISK_SERVED_SECONDARY, 1);
 		return;

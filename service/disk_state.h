@@ -33,6 +33,9 @@ struct disk_state_in {
 	bool quorate;
 	bool lease; /* this node's lease runs (lease.h): it may issue I/O */
 	bool suspended;
+	/* A mirror: the primary is the writer, the secondary never serves
+	 * in its place (a promotion moves the writer, docs/mirror.md). */
+	bool mirror;
 	struct disk_state_path path[2]; /* primary, secondary */
 };
 

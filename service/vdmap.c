@@ -33,6 +33,10 @@ struct vdmap *vdmap_build(const struct db *db, uint64_t config, uint32_t local_n
 		v->mtime = d->mtime;
 		v->paths[0] = d->primary;
 		v->paths[1] = d->secondary;
+		v->mirror = d->mirror;
+		v->state[0] = d->state[0];
+		v->state[1] = d->state[1];
+		v->datagen = d->datagen;
 		v->held = d->suspended;
 	}
 	return m;

@@ -23,6 +23,11 @@ struct vdmap_disk {
 	int64_t mtime;
 	/* paths[0] primary, paths[1] secondary (nodeid 0: none) */
 	struct db_path paths[2];
+	/* A mirror (db.h): paths are replicas, paths[0]'s node the writer;
+	 * state[] as in the database. */
+	bool mirror;
+	uint8_t state[2];
+	uint64_t datagen;
 	/* Requests queue, none is issued: a reconfiguration cycle or
 	 * maintenance (suspend) holds the disk. */
 	bool held;

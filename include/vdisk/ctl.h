@@ -47,7 +47,9 @@ enum vdisk_ctl_type {
 	 * 0). Reply: {"generation", "disks": [disk]} where
 	 * disk is {"name", "id", "size", "primary": path, "secondary": path or
 	 * null, "uid", "gid", "owner", "group", "mode", "mtime", "suspended",
-	 * "serving": {"state", "path", "node", "why"}} and path is
+	 * "serving": {"state", "path", "node", "why"}, and for a mirrored
+	 * disk "mirror": {"states": [primary's, secondary's], "datagen"}}
+	 * and path is
 	 * {"node": nodeid, "node_name", "device"}; with VDISK_CTL_F_USERS each
 	 * disk also has "users" (who uses it cluster-wide, as disk delete
 	 * asks) or "users_error" */
@@ -142,6 +144,12 @@ struct vdisk_ctl_path {
 #define VDISK_CTL_F_FORCE (1u << 5)
 /* disk list: ask every node who uses each disk (disk list -l). */
 #define VDISK_CTL_F_USERS (1u << 6)
+/* disk create: primary and secondary are the two replicas of a mirrored
+ * disk, each on its own node's storage (docs/mirror.md). */
+#define VDISK_CTL_F_MIRROR (1u << 7)
+/* disk create --mirror: both replicas up to date from the start, without a
+ * copy (the administrator knows they hold the same bytes). */
+#define VDISK_CTL_F_CLEAN (1u << 8)
 
 struct vdisk_ctl_create_req {
 	struct qb_ipc_request_header hdr;

@@ -369,9 +369,106 @@ static void test_map_and_suspend(void **state)
 	db_free(&db);
 }
 
+/* A mirror: two replicas on two nodes, states that travel with a
+ * promotion, a writer only ever up to date, replica updates that apply only
+ * to the data generation they saw, and all of it through JSON. */
+static void test_mirror(void **state)
+{
+	struct db_update c = create_update("vm", 2, "/dev/sdb", 4096), u = { .op = DB_OP_MAP };
+	struct json_object *j, *parsed;
+	struct db db, back;
+	uint64_t gen;
+
+	db_init(&db);
+	c.disk.mirror = true;
+	c.disk.datagen = 0x8000000000000001ull;
+	c.disk.state[1] = DB_REPLICA_OUTDATED;
+	/* refused: one replica, both on one node, no generation */
+	assert_int_equal(db_apply(&db, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "two replicas on two different nodes"));
+	c.disk.secondary.nodeid = 2;
+	strcpy(c.disk.secondary.device, "/dev/sdc");
+	assert_int_equal(db_apply(&db, &c, err, sizeof(err)), -EINVAL);
+	c.disk.secondary.nodeid = 3;
+	c.disk.datagen = 0;
+	assert_int_equal(db_apply(&db, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "data generation"));
+	c.disk.datagen = 0x8000000000000001ull;
+	apply_ok(&db, &c);
+	gen = db.generation;
+
+	/* the outdated replica cannot become the writer */
+	strcpy(u.disk.name, "vm");
+	u.disk.primary = c.disk.secondary;
+	u.disk.secondary = c.disk.primary;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "the replica on node 3 is outdated"));
+	assert_non_null(strstr(err, "8000000000000001"));
+	/* nor be replaced */
+	u.disk.primary.nodeid = 4;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EOPNOTSUPP);
+	assert_int_equal(db.generation, gen);
+
+	/* a replica update for another generation changes nothing */
+	u = (struct db_update){ .op = DB_OP_REPLICA, .expect = 1 };
+	strcpy(u.disk.name, "vm");
+	u.disk.datagen = 0x1234;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -ESTALE);
+	u.expect = 0x8000000000000001ull;
+	u.disk.state[0] = DB_REPLICA_OUTDATED;
+	u.disk.state[1] = DB_REPLICA_FAILED;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no replica would be up to date"));
+	u.disk.state[0] = DB_REPLICA_UPTODATE;
+	u.disk.state[1] = DB_REPLICA_UPTODATE;
+	apply_ok(&db, &u);
+	assert_int_equal(db.disks[0].datagen, 0x1234);
+
+	/* now it can, and its state goes with it */
+	u = (struct db_update){ .op = DB_OP_MAP };
+	strcpy(u.disk.name, "vm");
+	u.disk.primary = c.disk.secondary;
+	u.disk.secondary = c.disk.primary;
+	apply_ok(&db, &u);
+	assert_int_equal(db.disks[0].primary.nodeid, 3);
+	assert_true(db.disks[0].mirror);
+
+	/* a replica update on a disk that is no mirror */
+	c = create_update("vs", 2, "/dev/sdd", 4096);
+	apply_ok(&db, &c);
+	u = (struct db_update){ .op = DB_OP_REPLICA, .expect = 0 };
+	strcpy(u.disk.name, "vs");
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+
+	/* saved and loaded: the states and the 64-bit generation survive;
+	 * an unknown state is refused */
+	db.disks[0].state[1] = DB_REPLICA_SYNCING;
+	db.disks[0].datagen = 0xfedcba9876543210ull;
+	parsed = json_tokener_parse(db_text(&db, &j));
+	assert_int_equal(db_from_json(parsed, &back, err, sizeof(err)), 0);
+	assert_true(back.disks[0].mirror);
+	assert_false(back.disks[1].mirror);
+	assert_int_equal(back.disks[0].state[1], DB_REPLICA_SYNCING);
+	assert_true(back.disks[0].datagen == 0xfedcba9876543210ull);
+	db_free(&back);
+	json_object_array_put_idx(
+		json_object_object_get(
+			json_object_object_get(
+				json_object_array_get_idx(json_object_object_get(parsed, "disks"),
+							  0),
+				"mirror"),
+			"states"),
+		1, json_object_new_string("fine"));
+	assert_int_equal(db_from_json(parsed, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no known state"));
+	json_object_put(parsed);
+	json_object_put(j);
+	db_free(&db);
+}
+
 static void test_update_round_trip(void **state)
 {
-	struct db_update in[5], out;
+	struct db_update in[6], out;
 	size_t i;
 
 	in[0] = create_update("vd1", 2, "/dev/sdb", 4096);
@@ -382,7 +479,11 @@ static void test_update_round_trip(void **state)
 	in[3].op = DB_OP_MAP;
 	in[4] = (struct db_update){ .op = DB_OP_SUSPEND, .disk.suspended = true };
 	strcpy(in[4].disk.name, "vd2");
-	for (i = 0; i < 5; i++) {
+	in[5] = (struct db_update){ .op = DB_OP_REPLICA, .expect = UINT64_MAX,
+				    .disk.mirror = true, .disk.datagen = 7,
+				    .disk.state = { DB_REPLICA_UPTODATE, DB_REPLICA_OUTDATED } };
+	strcpy(in[5].disk.name, "vd2");
+	for (i = 0; i < 6; i++) {
 		struct json_object *o = db_update_to_json(&in[i]);
 		struct json_object *p = json_tokener_parse(json_object_to_json_string(o));
 
@@ -393,6 +494,9 @@ static void test_update_round_trip(void **state)
 		assert_int_equal(out.inv.count, in[i].inv.count);
 		assert_int_equal(out.disk.primary.nodeid, in[i].disk.primary.nodeid);
 		assert_int_equal(out.disk.suspended, in[i].disk.suspended);
+		assert_true(out.expect == in[i].expect);
+		assert_int_equal(out.disk.state[1], in[i].disk.state[1]);
+		assert_true(out.disk.datagen == in[i].disk.datagen);
 		db_update_free(&out);
 		json_object_put(o);
 		json_object_put(p);
@@ -489,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_serialize_round_trip),
 		cmocka_unit_test(test_restore_refuses_corruption),
 		cmocka_unit_test(test_map_and_suspend),
+		cmocka_unit_test(test_mirror),
 		cmocka_unit_test(test_update_round_trip),
 	};
 
