@@ -84,14 +84,16 @@ struct backend {
 };
 
 /* Whether spec is this node's path of a disk that has another path: the
- * other path reaches the same bytes. */
+ * other path reaches the same bytes (a mirror's replicas do not: each is
+ * its node's own storage, written by nobody else). */
 static bool spec_shared(const struct vdmap *m, const char *spec)
 {
 	size_t i, p;
 
 	for (i = 0; m && i < m->ndisks; i++)
 		for (p = 0; p < 2; p++)
-			if (m->disks[i].paths[p].nodeid == m->local_nodeid &&
+			if (!m->disks[i].mirror &&
+			    m->disks[i].paths[p].nodeid == m->local_nodeid &&
 			    m->disks[i].paths[!p].nodeid &&
 			    strcmp(m->disks[i].paths[p].device, spec) == 0)
 				return true;

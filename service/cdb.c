@@ -467,7 +467,7 @@ static void update_deliver(struct cdb *c, uint32_t from, bool mine, const struct
 	int rc;
 
 	rc = db_update_from_json(msg->body, &u, err, sizeof(err));
-	if (rc == 0 && (u.op == DB_OP_MAP || u.op == DB_OP_SUSPEND)) {
+	if (rc == 0 && (u.op == DB_OP_MAP || u.op == DB_OP_SUSPEND || u.op == DB_OP_REPLICA)) {
 		snprintf(err, sizeof(err), "a mapping change outside a reconfiguration cycle");
 		rc = -EINVAL;
 	}

@@ -109,7 +109,8 @@ int ctl_request_decode(const void *buf, size_t len, union vdisk_ctl_request *req
 		snprintf(err, errlen, "request type %d: a string is not terminated", hdr.id);
 		return -EINVAL;
 	}
-	if ((hdr.id == VDISK_CTL_DISK_CREATE && (req->create.flags & ~(known | VDISK_CTL_F_FORCE))) ||
+	if ((hdr.id == VDISK_CTL_DISK_CREATE &&
+	     (req->create.flags & ~(known | VDISK_CTL_F_FORCE | VDISK_CTL_F_MIRROR | VDISK_CTL_F_CLEAN))) ||
 	    (hdr.id == VDISK_CTL_PERM_SET && (req->perm.flags & ~known)) ||
 	    (hdr.id == VDISK_CTL_MAP_SET &&
 	     (req->map.flags & ~(VDISK_CTL_F_NO_SECONDARY | VDISK_CTL_F_FORCE))) ||

@@ -86,6 +86,13 @@ struct drained_msg {
 	uint64_t seq;
 };
 
+struct replica_lost_msg {
+	struct reconfig *rc;
+	uint32_t disk_id;
+	uint8_t path;
+	uint64_t datagen;
+};
+
 static void requests_kick(struct reconfig *rc);
 
 static struct membership *members_of(const struct reconfig *rc)
@@ -112,6 +119,8 @@ static const char *change_kind(const struct db_update *u)
 {
 	if (u->op == DB_OP_MAP)
 		return "map";
+	if (u->op == DB_OP_REPLICA)
+		return "replica";
 	return u->disk.suspended ? "suspend" : "resume";
 }
 
@@ -192,6 +201,18 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		u->op = DB_OP_SUSPEND;
 		u->disk.suspended = req->kind == RECONFIG_SUSPEND;
 		return u->disk.suspended == d->suspended;
+	case RECONFIG_OUTDATE:
+		if (!d->mirror || req->path > 1 || d->datagen != req->expect ||
+		    d->state[req->path] != DB_REPLICA_UPTODATE)
+			return 1;
+		u->op = DB_OP_REPLICA;
+		u->expect = d->datagen;
+		u->disk.mirror = true;
+		u->disk.state[0] = d->state[0];
+		u->disk.state[1] = d->state[1];
+		u->disk.state[req->path] = DB_REPLICA_OUTDATED;
+		u->disk.datagen = cdb_datagen_new();
+		return 0;
 	}
 	snprintf(err, errlen, "unknown change %d", (int)req->kind);
 	return -EINVAL;
@@ -530,15 +551,73 @@ static void drained_post(void *ctx, uint32_t disk_id, uint64_t seq)
 	}
 }
 
+static void outdate_done(void *ctx, int ret, const char *err, const struct db_disk *disk,
+			const struct reconfig_result *res)
+{
+	if (ret)
+		qb_log(LOG_ERR, "a mirror's lost replica is not outdated: %s (its writes wait; "
+		       "tried again with the next mapping)", err);
+	else if (!res->unchanged)
+		qb_log(LOG_WARNING, "disk '%s': replica outdated, data generation %016" PRIx64
+		       " (cycle %" PRIx64 ")", disk->name, disk->datagen, res->txid);
+}
+
+static bool outdate_queued(const struct reconfig *rc, const char *disk)
+{
+	const struct request *rq;
+
+	qb_list_for_each_entry(rq, &rc->requests, list)
+		if (rq->req.kind == RECONFIG_OUTDATE && !strcmp(rq->req.disk, disk))
+			return true;
+	return false;
+}
+
+static void replica_lost_deliver(void *arg)
+{
+	struct replica_lost_msg *m = arg;
+	struct reconfig *rc = m->rc;
+	const struct db_disk *d = db_disk_find_id(cdb_db(rc->cdb), m->disk_id);
+	struct reconfig_req req = { .kind = RECONFIG_OUTDATE, .path = m->path,
+				    .expect = m->datagen };
+	char err[512];
+	int ret;
+
+	free(m);
+	if (!d || outdate_queued(rc, d->name))
+		return;
+	snprintf(req.disk, sizeof(req.disk), "%s", d->name);
+	ret = reconfig_request(rc, &req, outdate_done, rc, err, sizeof(err));
+	if (ret)
+		outdate_done(rc, ret, err, d, NULL);
+}
+
+/* Data thread. */
+static void replica_lost_post(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen)
+{
+	struct reconfig *rc = ctx;
+	struct replica_lost_msg *m = malloc(sizeof(*m));
+
+	if (m)
+		*m = (struct replica_lost_msg){ rc, disk_id, path, datagen };
+	if (!m || mailbox_post(rc->from_data, replica_lost_deliver, m)) {
+		free(m);
+		qb_log(LOG_ERR, "out of memory: a lost mirror replica goes unreported");
+	}
+}
+
 void reconfig_snapshot_mark(struct reconfig *rc, struct vdmap *map)
 {
 	size_t i;
 
 	map->drained = drained_post;
 	map->drained_ctx = rc;
-	for (i = 0; rc->cur.active && i < map->ndisks; i++)
-		if (map->disks[i].id == rc->cur.disk_id)
-			map->disks[i].held = true;
+	map->replica_lost = replica_lost_post;
+	for (i = 0; rc->cur.active && i < map->ndisks; i++) {
+		if (map->disks[i].id != rc->cur.disk_id)
+			continue;
+		map->disks[i].held = true;
+		map->disks[i].held_reads_only = rc->cur.change.op == DB_OP_REPLICA;
+	}
 }
 
 static void timers_stop(struct reconfig *rc)

@@ -23,7 +23,7 @@
  *
  * Hooks (`[reconfig] pre_hook`, `post_hook`) run as `HOOK DISK PHASE` with
  * PHASE prepare, commit or cancel, and VDISK_DISK, VDISK_PHASE, VDISK_CHANGE
- * (map, suspend, resume), VDISK_TXID, VDISK_COORDINATOR, VDISK_PRIMARY and
+ * (map, suspend, resume, replica), VDISK_TXID, VDISK_COORDINATOR, VDISK_PRIMARY and
  * VDISK_SECONDARY (NODE:DEVICE after the change, "" for none) in the
  * environment. A failing pre_hook cancels; post_hook's status is logged.
  *
@@ -47,6 +47,12 @@ enum reconfig_kind {
 	RECONFIG_PROMOTE, /* node's path becomes the primary */
 	RECONFIG_SUSPEND,
 	RECONFIG_RESUME,
+	/* A mirror's writer lost a replica: path's replica becomes outdated
+	 * and the disk gets a new data generation, if the generation is
+	 * still expect (else someone changed the replicas first: nothing to
+	 * do). Asked by the data plane (vdmap.h's replica_lost), not by a
+	 * user. */
+	RECONFIG_OUTDATE,
 };
 
 struct reconfig_req {
@@ -56,6 +62,8 @@ struct reconfig_req {
 	struct db_path paths[2]; /* MAP */
 	bool keep_secondary; /* MAP: paths[1] is the disk's current secondary */
 	bool force; /* MAP: a new path may be another disk's storage too */
+	uint8_t path; /* OUTDATE */
+	uint64_t expect; /* OUTDATE */
 };
 
 /* What a cycle cost, for the requester. */
@@ -91,7 +99,8 @@ int reconfig_request(struct reconfig *rc, const struct reconfig_req *req, reconf
 		     void *ctx, char *err, size_t errlen);
 
 /* Marks the disks a cycle holds in a snapshot being built, and tells the
- * router whom to report drains to. */
+ * router whom to report drains and lost mirror replicas to (an OUTDATE
+ * cycle follows, one per disk at a time). */
 void reconfig_snapshot_mark(struct reconfig *rc, struct vdmap *map);
 
 /* After a database or membership change: waiting requests may go now. */

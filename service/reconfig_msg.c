@@ -21,9 +21,10 @@ int reconfig_msg_prepare_decode(struct json_object *body, struct db_update *u, c
 	rc = db_update_from_json(change, u, err, errlen);
 	if (rc)
 		return rc;
-	/* Only a mapping change races with I/O; any other update is a plain
+	/* Only a mapping change (the paths, the hold, a mirror's replicas)
+	 * races with I/O; any other update is a plain
 	 * one, and a cycle would apply what the database path refuses. */
-	if (u->op != DB_OP_MAP && u->op != DB_OP_SUSPEND) {
+	if (u->op != DB_OP_MAP && u->op != DB_OP_SUSPEND && u->op != DB_OP_REPLICA) {
 		db_update_free(u);
 		snprintf(err, errlen, "PREPARE of a change that is not a mapping change");
 		return -EINVAL;

@@ -40,6 +40,8 @@ struct sender {
 struct remote {
 	struct transport *t;
 	struct backend *b;
+	remote_serve_fn serve;
+	void *serve_ctx;
 	const struct vdmap *map;
 	struct qb_list_head running;
 	struct sender *senders[TRANSPORT_MAX_PEERS];
@@ -61,6 +63,9 @@ struct serve_io {
 	void *mem; /* the allocation */
 	/* The sender restarted meanwhile: nobody waits for the answer. */
 	bool orphan;
+	/* A change to a mirror this node writes: the router fans it out to
+	 * the replicas and accounts for it (a drain waits for its legs). */
+	bool fanned;
 	/* As last received: a copy sent again while this runs moves the
 	 * answer to its attempt. */
 	struct frame_hdr req;
@@ -298,6 +303,9 @@ static const struct db_path *path_check(const struct vdmap *m, const struct fram
 		return NULL;
 	if (d->paths[h->status].nodeid != m->local_nodeid)
 		return NULL;
+	/* A mirror's replica that missed writes serves nothing. */
+	if (d->mirror && d->state[h->status] != DB_REPLICA_UPTODATE)
+		return NULL;
 	if (h->offset > d->size || h->length > d->size - h->offset)
 		return NULL;
 	return &d->paths[h->status];
@@ -321,6 +329,16 @@ static void probe_receive(struct remote *rs, const struct frame_hdr *h)
 		answer(rs, h, done->status);
 	else
 		answer_op(rs, h, probe, now_ns() < h->deadline ? -EINPROGRESS : -ETIMEDOUT);
+}
+
+/* Whether h is a change (or flush) of a mirror this node writes: a
+ * client's, to be sent to every replica, not a leg (which names the
+ * other path). */
+static bool path_writes_mirror(const struct vdmap *m, const struct frame_hdr *h, uint8_t op)
+{
+	const struct vdmap_disk *d = vdmap_disk_by_id(m, h->disk);
+
+	return d->mirror && h->status == 0 && op != VD_READ;
 }
 
 static bool request_valid(const struct frame_hdr *h, uint8_t op, size_t len)
@@ -412,7 +430,11 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		.inline_any = true,
 	};
 	qb_list_add_tail(&s->list, &rs->running);
-	rc = backend_submit(rs->b, path->device, &s->io);
+	s->fanned = path_writes_mirror(rs->map, h, op);
+	if (s->fanned)
+		rc = rs->serve(rs->serve_ctx, h->disk, &s->io);
+	else
+		rc = backend_submit(rs->b, path->device, &s->io);
 	if (rc) {
 		qb_list_del(&s->list);
 		serve_free(s);
@@ -454,8 +476,10 @@ bool remote_disk_busy(const struct remote *rs, uint32_t disk_id)
 {
 	const struct serve_io *s;
 
+	/* A fanned change is the router's to account for: parked, it waits
+	 * for the very cycle this drain is part of. */
 	qb_list_for_each_entry(s, &rs->running, list)
-		if (s->req.disk == disk_id)
+		if (s->req.disk == disk_id && !s->fanned)
 			return true;
 	return false;
 }
@@ -465,7 +489,8 @@ void remote_map_set(struct remote *rs, const struct vdmap *m)
 	rs->map = m;
 }
 
-int remote_start(struct remote **out, struct transport *t, struct backend *b)
+int remote_start(struct remote **out, struct transport *t, struct backend *b,
+		 remote_serve_fn serve, void *serve_ctx)
 {
 	struct remote *rs = calloc(1, sizeof(*rs));
 
@@ -473,6 +498,8 @@ int remote_start(struct remote **out, struct transport *t, struct backend *b)
 		return -ENOMEM;
 	rs->t = t;
 	rs->b = b;
+	rs->serve = serve;
+	rs->serve_ctx = serve_ctx;
 	qb_list_init(&rs->running);
 	transport_client_register(t, TCLIENT_BACKEND, request_receive, remote_peer_reset, rs);
 	*out = rs;

@@ -32,6 +32,12 @@
  * runs for it is answered to nobody: the new life's requests never meet the
  * old one's.
  *
+ * Mirrored disks: a change sent to the writer's path (paths[0]) is a
+ * client's, and goes to every replica through the router's fan-out
+ * (remote_serve_fn); one sent to the other path is a leg of such a fan-out
+ * and runs on this node's replica as any request. A replica that is not
+ * up to date serves nothing (-ESTALE).
+ *
  * Threads: data thread only; owned by the router, which hands it every
  * mapping snapshot (remote_map_set) before it uses it itself.
  */
@@ -47,7 +53,14 @@
 
 struct remote;
 
-int remote_start(struct remote **out, struct transport *t, struct backend *b);
+/* Runs a change of a mirrored disk this node writes (router.h: the router
+ * fans it out to the replicas); io->done() when it completed, never
+ * inside the call. 0, or -errno if it cannot start. */
+typedef int (*remote_serve_fn)(void *ctx, uint32_t disk_id, struct backend_io *io);
+
+/* serve: the router's fan-out, handed down by the router that owns this. */
+int remote_start(struct remote **out, struct transport *t, struct backend *b,
+		 remote_serve_fn serve, void *serve_ctx);
 /* After backend_drain(): nothing of it runs any more. */
 void remote_destroy(struct remote *rs);
 /* The snapshot requests are checked against from now on (the router owns

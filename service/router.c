@@ -16,73 +16,8 @@
 #include "clock.h"
 #include "lease.h"
 #include "remote.h"
-#include "router.h"
-#include "pathfail.h"
-#include "router_stats.h"
+#include "router_internal.h"
 
-#define BUCKETS 1024
-#define TICK_MS 20
-/* A path that failed is left alone this long before it is tried again,
- * while the disk has another path; with none, a held remote path whose node
- * is reachable is tried again by a new request once its failure is this
- * old (or half the I/O timeout, if shorter): a hold is there to prefer the
- * other path, not to leave the disk without one until the client gets EIO. */
-#define FAIL_HOLD_MS 10000
-#define FAIL_RETRY_MS 1000
-/* Waiting requests of a held disk: no retry time, no deadline. */
-#define HELD UINT64_MAX
-/* Statistics are published for the control plane every this many ticks. */
-#define STATS_TICKS 25
-/* A node reachable but silent about a mutating attempt past its deadline is
- * asked what became of it this often. */
-#define PROBE_MS 1000
-#define MS 1000000ull
-
-/* What the nodes serving a disk acknowledged and flushed: writes counted
- * per node (not per path: a mapping change moves the paths, not the cache
- * of the node that took the writes). */
-struct disk_state {
-	uint32_t id;
-	struct node_writes {
-		uint32_t node; /* 0: a free slot */
-		uint64_t wrote;
-		uint64_t flushed; /* wrote as the last flush that covered it saw it */
-	} n[VD_FLUSH_NODES];
-	bool overflow; /* a node's writes went uncounted: flush every path */
-};
-
-struct router {
-	struct transport *t;
-	struct backend *b;
-	struct remote *remote;
-	const struct lease *lease;
-	struct vdmap *map;
-	uint32_t io_timeout_ms;
-	uint64_t next_id;
-	struct qb_list_head buckets[BUCKETS];
-	struct qb_list_head age; /* pending requests by id (router.h) */
-	struct disk_state *dst;
-	size_t ndst;
-	dloop_timer_t tick;
-	struct pathfails fails;
-	bool quiescing; /* router_quiesce(): nothing new starts */
-	_Atomic bool quiet; /* ... and nothing runs any more */
-	/* Held disks of the current snapshot not yet reported drained. */
-	uint32_t *drains;
-	size_t ndrains;
-
-	struct rstats stats;
-	unsigned int ticks; /* publication of stats every STATS_TICKS */
-};
-
-/* A local attempt: the backend I/O and who it is for. */
-struct local_io {
-	struct backend_io io;
-	struct router *r;
-	struct vd_request *req;
-};
-
-static void route(struct router *r, struct vd_request *req);
 
 static struct qb_list_head *bucket(struct router *r, uint64_t id)
 {
@@ -108,14 +43,17 @@ int router_stats_get(struct router *r, struct router_stats **out)
  * one this node serves for another node. */
 static bool disk_out(struct router *r, uint32_t disk_id)
 {
+	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, disk_id);
+	bool reads_only = d && d->held_reads_only;
 	struct vd_request *req;
 	size_t i;
 
-	if (r->remote && remote_disk_busy(r->remote, disk_id))
+	if (!reads_only && r->remote && remote_disk_busy(r->remote, disk_id))
 		return true;
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_for_each_entry(req, &r->buckets[i], list)
-			if (req->disk_id == disk_id && req->target)
+			if (req->disk_id == disk_id && req->target &&
+			    (!reads_only || req->op == VD_READ))
 				return true;
 	return false;
 }
@@ -136,12 +74,14 @@ static void drains_check(struct router *r, uint32_t disk_id)
 	}
 }
 
-static void complete(struct router *r, struct vd_request *req, int status)
+void router_complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
 	qb_list_del(&req->age);
-	rstats_account(&r->stats, req, status);
-	if (status)
+	/* A leg is part of its change, which is what the client asked. */
+	if (!req->parent)
+		rstats_account(&r->stats, req, status);
+	if (status < 0)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
 		       req->id, req->disk_id, req->op, strerror(-status));
 	if (r->ndrains)
@@ -158,7 +98,7 @@ static uint64_t failed_since(void *ctx, uint32_t disk_id, uint8_t path)
 	return f ? f->since : 0;
 }
 
-static bool path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
+bool router_path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now)
 {
 	return pathfails_find(&r->fails, disk_id, path, now) != NULL;
 }
@@ -192,13 +132,14 @@ static void attempt_failed(struct router *r, struct vd_request *req, int status)
 {
 	rstats_node_error(&r->stats, req->target);
 	path_fail(r, req->disk_id, req->path, status);
+	req->last_err = status;
 	req->tries++;
 	req->stale = false;
 }
 
 /* Leaves req waiting; the tick routes it again, or fails it once it has had
  * no path for the I/O timeout. */
-static void wait_route(struct router *r, struct vd_request *req, uint32_t delay_ms)
+void router_wait(struct router *r, struct vd_request *req, uint32_t delay_ms)
 {
 	uint64_t now = now_ns();
 
@@ -270,7 +211,7 @@ static void flush_drop(struct vd_request *req, int i)
  * cover; a flush has covered that node, and goes on to the next one. */
 static void attempt_ok(struct router *r, struct vd_request *req)
 {
-	bool counts = vd_op_mutates(req->op) && !(req->flags & VD_F_FUA);
+	bool counts = vd_op_mutates(req->op) && !(req->flags & VD_F_FUA) && !req->parent;
 	struct disk_state *ds = disk_state(r, req->disk_id);
 	struct node_writes *nw = node_writes(ds, req->target, counts);
 	int i = req->op == VD_FLUSH ? flush_index(req, req->target) : -1;
@@ -289,11 +230,11 @@ static void attempt_ok(struct router *r, struct vd_request *req)
 			nw->flushed = req->flush_upto[i];
 		flush_drop(req, i);
 		if (req->nflush) {
-			route(r, req);
+			router_route(r, req);
 			return;
 		}
 	}
-	complete(r, req, 0);
+	router_complete(r, req, 0);
 }
 
 /* The attempt on req->path failed with status: a flush that had to cover
@@ -310,15 +251,15 @@ static void attempt_error(struct router *r, struct vd_request *req, int status)
 	 * the membership, which covers it). */
 	if (status == -EAGAIN && (req->target == r->map->local_nodeid || flush_here)) {
 		req->tries++;
-		wait_route(r, req, TICK_MS);
+		router_wait(r, req, TICK_MS);
 		return;
 	}
 	if (flush_here && status != -ETIMEDOUT) {
-		complete(r, req, status);
+		router_complete(r, req, status);
 		return;
 	}
 	attempt_failed(r, req, status);
-	route(r, req);
+	router_route(r, req);
 }
 
 static void local_done(struct backend_io *io, int status)
@@ -455,7 +396,7 @@ static void attempt_out(struct router *r, struct vd_request *req, uint8_t path, 
 
 /* Issues req on path; 0 if it went out. A local device that cannot take it
  * is a failed attempt too (then status tells). */
-static int dispatch(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+int router_dispatch(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
 		    uint8_t path, uint64_t now)
 {
 	uint32_t node = d->paths[path].nodeid;
@@ -485,20 +426,20 @@ static void route_flush(struct router *r, struct vd_request *req, const struct v
 
 	if (d->paths[path].nodeid != node || !vdmap_is_member(r->map, node)) {
 		flush_drop(req, 0);
-		route(r, req);
+		router_route(r, req);
 		return;
 	}
-	rc = dispatch(r, req, d, path, now);
+	rc = router_dispatch(r, req, d, path, now);
 	if (rc && node == r->map->local_nodeid && rc != -EAGAIN) {
 		attempt_take(req, path, node);
-		complete(r, req, rc);
+		router_complete(r, req, rc);
 	} else if (rc) {
-		wait_route(r, req, TICK_MS);
+		router_wait(r, req, TICK_MS);
 	}
 }
 
 /* Sends req down the first path that can take it, or leaves it waiting. */
-static void route(struct router *r, struct vd_request *req)
+void router_route(struct router *r, struct vd_request *req)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
 	uint64_t now = now_ns();
@@ -509,20 +450,20 @@ static void route(struct router *r, struct vd_request *req)
 	 * follows until an attempt goes out. */
 	req->target = 0;
 	if (!d) {
-		complete(r, req, -ENODEV);
+		router_complete(r, req, -ENODEV);
 		return;
 	}
 	/* Without quorum, or without a lease that says this node is still
 	 * in the quorate membership, it must not touch shared storage; and
 	 * a disk of a node that left waits until that node's lease ran out. */
 	if (!r->map->quorate || (r->lease && now >= lease_until(r->lease))) {
-		wait_route(r, req, TICK_MS);
+		router_wait(r, req, TICK_MS);
 		return;
 	}
 	/* A failover under way, not a missing path: the wait does not count
 	 * toward -EIO. */
 	if (vdmap_disk_fenced(r->map, d, now)) {
-		wait_route(r, req, TICK_MS);
+		router_wait(r, req, TICK_MS);
 		req->lost_ns = 0;
 		return;
 	}
@@ -533,6 +474,10 @@ static void route(struct router *r, struct vd_request *req)
 		req->retry_ns = HELD;
 		if (r->ndrains)
 			drains_check(r, d->id);
+		return;
+	}
+	if (d->mirror) {
+		mirror_route(r, req, d, now);
 		return;
 	}
 	if (req->op == VD_FLUSH && req->nflush) {
@@ -553,12 +498,12 @@ static void route(struct router *r, struct vd_request *req)
 
 		if (!node || !vdmap_is_member(r->map, node))
 			continue;
-		if (pass < 2 ? path_failed(r, d->id, path, now) :
+		if (pass < 2 ? router_path_failed(r, d->id, path, now) :
 			       req->tries || !path_retry(r, d, path, now))
 			continue;
 		if (pass == 0 && node != r->map->local_nodeid && !transport_peer_up(r->t, node))
 			continue;
-		rc = dispatch(r, req, d, path, now);
+		rc = router_dispatch(r, req, d, path, now);
 		if (rc == 0)
 			return;
 		if (rc == -EAGAIN && node == r->map->local_nodeid)
@@ -568,7 +513,7 @@ static void route(struct router *r, struct vd_request *req)
 			attempt_failed(r, req, rc);
 		}
 	}
-	wait_route(r, req, TICK_MS);
+	router_wait(r, req, TICK_MS);
 }
 
 /* The nodes a new flush must reach: those with writes it covers, or, once
@@ -598,6 +543,28 @@ static void flush_plan(struct router *r, struct vd_request *req, const struct vd
 	}
 }
 
+void router_enqueue(struct router *r, struct vd_request *req)
+{
+	req->id = ++r->next_id;
+	req->start_ns = now_ns();
+	req->nflush = 0;
+	req->lost_ns = 0;
+	req->target = 0;
+	req->attempt = 0;
+	req->tries = 0;
+	req->moves = 0;
+	req->sent = false;
+	req->stale = false;
+	req->local_busy = false;
+	req->nlegs = 0;
+	req->parked = false;
+	req->leg_status[0] = req->leg_status[1] = 0;
+	req->leg_datagen = 0;
+	req->last_err = 0;
+	qb_list_add_tail(&req->list, bucket(r, req->id));
+	qb_list_add_tail(&req->age, &r->age);
+}
+
 int router_submit(struct router *r, struct vd_request *req)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, req->disk_id);
@@ -610,24 +577,13 @@ int router_submit(struct router *r, struct vd_request *req)
 		return -EINVAL;
 	if ((req->op == VD_READ || req->op == VD_WRITE) && req->length > VD_IO_MAX)
 		return -EINVAL;
-	req->id = ++r->next_id;
-	req->start_ns = now_ns();
-	req->nflush = 0;
-	if (req->op == VD_FLUSH)
+	router_enqueue(r, req);
+	/* A mirror's flush reaches every up-to-date replica (router.h). */
+	if (req->op == VD_FLUSH && !d->mirror)
 		flush_plan(r, req, d);
-	req->lost_ns = 0;
-	req->target = 0;
-	req->attempt = 0;
-	req->tries = 0;
-	req->moves = 0;
-	req->sent = false;
-	req->stale = false;
-	req->local_busy = false;
-	qb_list_add_tail(&req->list, bucket(r, req->id));
-	qb_list_add_tail(&req->age, &r->age);
 	/* The disk exists, so routing can only dispatch or leave the request
 	 * waiting: done() never runs inside this call. */
-	route(r, req);
+	router_route(r, req);
 	return 0;
 }
 
@@ -636,7 +592,7 @@ static void probe_answer(struct router *r, struct vd_request *req, int status)
 {
 	if (status == -ETIMEDOUT) {
 		attempt_failed(r, req, status);
-		route(r, req);
+		router_route(r, req);
 		return;
 	}
 	if (status != -EINPROGRESS || req->slow_logged)
@@ -681,11 +637,11 @@ static void reply_receive(void *ctx, const struct frame_hdr *h, const void *payl
 		 * agree, it goes again. */
 		req->tries++;
 		req->stale = true;
-		wait_route(r, req, TICK_MS);
+		router_wait(r, req, TICK_MS);
 		return;
 	case -EINVAL:
 	case -ENOSPC:
-		complete(r, req, h->status);
+		router_complete(r, req, h->status);
 		return;
 	default:
 		attempt_error(r, req, h->status);
@@ -706,7 +662,7 @@ static void requests_reroute(struct router *r, uint32_t node, bool only_gone)
 				continue;
 			req->tries++;
 			req->stale = false;
-			route(r, req);
+			router_route(r, req);
 		}
 	}
 }
@@ -766,16 +722,17 @@ static void tick(void *data)
 					continue;
 				}
 				attempt_failed(r, req, -ETIMEDOUT);
-				route(r, req);
+				router_route(r, req);
 				continue;
 			}
 			if (req->target || now < req->retry_ns)
 				continue;
-			if (req->lost_ns && now - req->lost_ns > timeout) {
-				complete(r, req, -EIO);
+			/* A parked change waits for the database, not a path. */
+			if (req->lost_ns && now - req->lost_ns > timeout && !req->parked) {
+				router_complete(r, req, -EIO);
 				continue;
 			}
-			route(r, req);
+			router_route(r, req);
 		}
 	}
 	/* A request another node had this one serve may have been the last
@@ -811,14 +768,14 @@ static void held_release(struct router *r)
 
 	for (i = 0; i < BUCKETS; i++) {
 		qb_list_for_each_entry_safe(req, tmp, &r->buckets[i], list) {
-			if (req->target || req->retry_ns != HELD)
+			if (req->target || req->retry_ns != HELD || req->nlegs)
 				continue;
 			d = vdmap_disk_by_id(r->map, req->disk_id);
 			if (d && d->held)
 				continue;
 			req->retry_ns = now;
 			req->lost_ns = 0;
-			route(r, req);
+			router_route(r, req);
 		}
 	}
 }
@@ -896,7 +853,7 @@ static void router_attach(void *arg)
 		qb_log(LOG_CRIT, "cannot start the backend (io_uring): %s", strerror(-rc));
 		return;
 	}
-	rc = remote_start(&r->remote, r->t, r->b);
+	rc = remote_start(&r->remote, r->t, r->b, mirror_serve, r);
 	if (rc)
 		qb_log(LOG_CRIT, "cannot serve remote requests: %s", strerror(-rc));
 	transport_client_register(r->t, TCLIENT_ROUTER, reply_receive, peer_reset, r);

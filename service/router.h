@@ -48,6 +48,18 @@
  * pass for its previous life's (servers also forget a node's requests when
  * the transport reports that it restarted).
  *
+ * Mirrored disks (docs/mirror.md). Reads go to the nearest up-to-date
+ * replica (this node's, else the writer's, else the other); changes and
+ * flushes go to the writer (paths[0]'s node) only, never elsewhere: the
+ * writer's router sends each to every up-to-date replica, its own through
+ * the backend, the other over the transport, and answers once all did. A
+ * replica that fails a leg is reported (vdmap.h's replica_lost) and the
+ * change waits until the database says that replica is outdated (a
+ * reconfiguration cycle, so no node still reads it), and the node that
+ * left it no lease to serve from: nothing is acknowledged that an
+ * up-to-date replica lacks (I1). A change that failed on every replica
+ * fails.
+ *
  * Threads: everything here runs on the data-plane thread (transport_loop());
  * the control plane only posts new mapping snapshots (router_map_post).
  */
@@ -108,6 +120,18 @@ struct vd_request {
 	uint8_t nflush;
 	uint32_t flush_node[VD_FLUSH_NODES];
 	uint64_t flush_upto[VD_FLUSH_NODES];
+	/* Mirrored disks (router_mirror.c). A change the writer runs has
+	 * one leg per up-to-date replica, each a request of its own pinned
+	 * to that replica's path; the change completes once every leg did,
+	 * or once a replica that failed its leg is outdated in the
+	 * database (parked meanwhile). */
+	struct vd_request *parent; /* a leg: the change it is part of */
+	uint8_t nlegs; /* a change: legs still out */
+	bool parked;
+	int32_t leg_status[2]; /* a change: each replica's leg (LEG_*, -errno) */
+	uint64_t leg_datagen; /* the data generation the legs went out under */
+	uint64_t park_seq; /* the mapping it was parked under */
+	int32_t last_err; /* the last failed attempt's status */
 };
 
 struct router;

@@ -31,6 +31,12 @@ struct vdmap_disk {
 	/* Requests queue, none is issued: a reconfiguration cycle or
 	 * maintenance (suspend) holds the disk. */
 	bool held;
+	/* ... for a cycle that outdates a mirror's replica: its drain waits
+	 * for reads only. The changes out wait for that very cycle (the
+	 * writer parks them until the replica is outdated), and none is
+	 * acknowledged before it commits; reads out now began before any
+	 * write the replica misses was acknowledged. */
+	bool held_reads_only;
 	/* Not served to this node's clients (stopped.h): no NBD export, no
 	 * device file; the paths serve the other nodes all the same. */
 	bool stopped;
@@ -39,6 +45,12 @@ struct vdmap_disk {
 /* Data thread: no request of a held disk is out any more (each held disk is
  * reported once per snapshot that holds it). */
 typedef void (*vdmap_drained_fn)(void *ctx, uint32_t disk_id, uint64_t seq);
+
+/* Data thread: the writer of a mirrored disk saw replica path (0 or 1)
+ * fail a change while the disk's data generation was datagen; the change
+ * waits until the database outdates that replica. */
+typedef void (*vdmap_replica_lost_fn)(void *ctx, uint32_t disk_id, uint8_t path,
+				      uint64_t datagen);
 
 /* A node that left the membership: its disks are held until its lease has
  * certainly run out (lease.h). */
@@ -52,6 +64,7 @@ struct vdmap {
 	uint64_t seq; /* publication number, grows with every snapshot */
 	vdmap_drained_fn drained;
 	void *drained_ctx; /* must outlive the data thread */
+	vdmap_replica_lost_fn replica_lost; /* with drained_ctx */
 	uint64_t config; /* configuration number */
 	uint32_t local_nodeid;
 	bool quorate;

@@ -1,0 +1,105 @@
+/*
+ * Router internals shared by router.c (the pending-request table, routing,
+ * re-issue) and router_mirror.c (the writer's fan-out to a mirrored disk's
+ * replicas). Everything here lives on the data-plane thread.
+ */
+#ifndef VDISK_ROUTER_INTERNAL_H
+#define VDISK_ROUTER_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "backend.h"
+#include "pathfail.h"
+#include "router.h"
+#include "router_stats.h"
+
+#define BUCKETS 1024
+#define TICK_MS 20
+/* A path that failed is left alone this long before it is tried again,
+ * while the disk has another path; with none, a held remote path whose node
+ * is reachable is tried again by a new request once its failure is this
+ * old (or half the I/O timeout, if shorter): a hold is there to prefer the
+ * other path, not to leave the disk without one until the client gets EIO. */
+#define FAIL_HOLD_MS 10000
+#define FAIL_RETRY_MS 1000
+/* Waiting requests of a held disk: no retry time, no deadline. */
+#define HELD UINT64_MAX
+/* Statistics are published for the control plane every this many ticks. */
+#define STATS_TICKS 25
+/* A node reachable but silent about a mutating attempt past its deadline is
+ * asked what became of it this often. */
+#define PROBE_MS 1000
+#define MS 1000000ull
+
+/* What the nodes serving a disk acknowledged and flushed: writes counted
+ * per node (not per path: a mapping change moves the paths, not the cache
+ * of the node that took the writes). */
+struct disk_state {
+	uint32_t id;
+	struct node_writes {
+		uint32_t node; /* 0: a free slot */
+		uint64_t wrote;
+		uint64_t flushed; /* wrote as the last flush that covered it saw it */
+	} n[VD_FLUSH_NODES];
+	bool overflow; /* a node's writes went uncounted: flush every path */
+};
+
+struct router {
+	struct transport *t;
+	struct backend *b;
+	struct remote *remote;
+	const struct lease *lease;
+	struct vdmap *map;
+	uint32_t io_timeout_ms;
+	uint64_t next_id;
+	struct qb_list_head buckets[BUCKETS];
+	struct qb_list_head age; /* pending requests by id (router.h) */
+	struct disk_state *dst;
+	size_t ndst;
+	dloop_timer_t tick;
+	struct pathfails fails;
+	bool quiescing; /* router_quiesce(): nothing new starts */
+	_Atomic bool quiet; /* ... and nothing runs any more */
+	/* Held disks of the current snapshot not yet reported drained. */
+	uint32_t *drains;
+	size_t ndrains;
+
+	struct rstats stats;
+	unsigned int ticks; /* publication of stats every STATS_TICKS */
+};
+
+/* A local attempt: the backend I/O and who it is for. */
+struct local_io {
+	struct backend_io io;
+	struct router *r;
+	struct vd_request *req;
+};
+
+/* A mirror leg's outcome before it has one, and when its replica was no
+ * longer needed (outdated meanwhile: nothing to wait for). */
+#define LEG_OUT 1
+#define LEG_DROPPED 2
+
+/* router.c */
+/* Takes req out of the table and calls its done(). */
+void router_complete(struct router *r, struct vd_request *req, int status);
+/* Issues req on path of d; 0 if it went out. */
+int router_dispatch(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+		    uint8_t path, uint64_t now);
+/* Leaves req waiting; the tick routes it again in delay_ms. */
+void router_wait(struct router *r, struct vd_request *req, uint32_t delay_ms);
+void router_route(struct router *r, struct vd_request *req);
+bool router_path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64_t now);
+/* Gives req an id and enters it in the table, without routing it. */
+void router_enqueue(struct router *r, struct vd_request *req);
+
+/* router_mirror.c */
+/* Routes a request of mirrored disk d (router.h): 0, or -EAGAIN when no
+ * path can take it now (then it waits). */
+void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+		  uint64_t now);
+/* A change another node's client sent the writer: fanned out as this
+ * node's own; io->done() runs when it completes. */
+int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io);
+
+#endif

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Mirrored disks (docs/mirror.md): vm has one replica on n1 (the writer)
+# and one on n2, each its node's own file; n3 has none and is a client.
+# Writers on all three nodes stamp every block with a generation; every
+# node reads the newest acknowledged one and the two replica files end
+# byte-identical. Then n2's vdiskd is killed under the writers: the writes
+# go on with n1 alone once n2's lease ran out, the database outdates n2's
+# replica (a new data generation), nothing acknowledged is lost, and n2,
+# back, reads from n1 (its own replica missed writes), never from its file.
+# A promotion of the outdated replica is refused, naming the generation.
+# shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
+source "$(dirname "$0")/../cluster/lib.sh"
+# shellcheck source=../tools/datapath_lib.sh
+source "$VDISK_SRC/test/tools/datapath_lib.sh"
+# shellcheck source=../tools/safety_lib.sh
+source "$VDISK_SRC/test/tools/safety_lib.sh"
+
+BLOCKS=64
+
+safety_cluster 3000
+R1=$VDC_DIR/n1/vm.img
+R2=$VDC_DIR/n2/vm.img
+truncate -s 64M "$R1" "$R2"
+truncate -s 1M "$VDC_DIR/n1/vo.img" "$VDC_DIR/n2/vo.img"
+
+step "refusals: both replicas on one node, one replica, a mirror with --primary"
+expect_fail "one node" 1,2 "a mirror needs two nodes" ctl n1 disk create vx --mirror "n1:$R1,n1:$R2"
+expect_fail "one replica" 1,2 "NODE:DEVICE,NODE:DEVICE" ctl n1 disk create vx --mirror "n1:$R1"
+expect_fail "with --primary" 1,2 "without --primary" ctl n1 disk create vx --mirror "n1:$R1,n2:$R2" \
+	--primary "n1:$R1"
+
+step "a mirror without --assume-clean: the second replica starts outdated"
+expect_ok "create vo" ctl n1 disk create vo --mirror "n1:$VDC_DIR/n1/vo.img,n2:$VDC_DIR/n2/vo.img" \
+	--size 1M
+assert_jq "vo: n1's replica up to date, n2's outdated" "$(disk_json n1 vo)" \
+	'.mirror.states == ["uptodate", "outdated"] and (.mirror.datagen | test("^[0-9a-f]{16}$"))'
+expect_fail "promote the outdated replica" 1 "is outdated (the disk's data generation" \
+	ctl n1 map promote vo n2
+expect_ok "delete vo" ctl n1 disk delete vo
+
+step "vm: replicas on n1 (writer) and n2, both clean (new zeroed files)"
+expect_ok "create vm" ctl n1 disk create vm --mirror "n1:$R1,n2:$R2" --assume-clean
+converged 5
+show=$(ctl n3 disk show vm)
+echo "$show"
+grep -q "Mirror: *2 replicas" <<<"$show" || fail "disk show does not say vm is a mirror"
+grep -q "\[uptodate\]" <<<"$show" || fail "disk show does not give the replicas' states"
+list=$(ctl n3 disk list)
+echo "$list"
+grep -q "n2:.*\[uptodate\]" <<<"$list" || fail "disk list does not give the replicas' states"
+gen0=$(disk_json n1 vm | jq -r .mirror.datagen)
+for n in n1 n2 n3; do wait_nbd "$n" vm; done
+
+step "writers on n1, n2 and n3, $BLOCKS blocks each, flushes every 16"
+vdw_start w1 n1 vm --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+vdw_start w2 n2 vm --writer 2 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+vdw_start w3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
+	--flush-every 16
+for w in w1 w2 w3; do
+	retry_until 15 vdw_acked_after "$w" 0 300 || fail "vdwriter $w: $(cat "$VDT_TMP/$w.err")"
+done
+for w in w1 w2 w3; do vdw_stop "$w"; done
+vdw_check_all vm w1 w2 w3
+cmp "$R1" "$R2" || fail "the replicas differ with both up to date"
+echo "ok: the two replica files are byte-identical"
+
+step "n2's vdiskd killed under the writers: writes go on with n1's replica alone"
+vdw_start w1 n1 vm --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+vdw_start w3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
+	--flush-every 16
+retry_until 15 vdw_acked_after w3 0 300 || fail "vdwriter w3: $(cat "$VDT_TMP/w3.err")"
+t_kill=$(now_ms)
+vdc kill n2 vdiskd KILL
+retry_until 30 vdw_acked_after w3 "$((t_kill + 100))" 300 ||
+	fail "writes through n3 do not go on without n2 ($(vdw_acks_after w3 "$t_kill") acknowledged since)"
+retry_until 30 vdw_acked_after w1 "$((t_kill + 100))" 300 ||
+	fail "writes on n1 do not go on without n2"
+# The longest gap between acknowledgements through n3 around the kill: n2's
+# lease (its replica outdated only once n2 can no longer serve reads).
+echo "longest stall through n3 after the kill: $(awk -v t="$((t_kill - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 } END { print m + 0 }' "$(vdw_log w3)") ms"
+assert_jq "n2's replica is outdated, with a new data generation" "$(disk_json n1 vm)" \
+	".mirror.states == [\"uptodate\", \"outdated\"] and .mirror.datagen != \"$gen0\""
+vdw_stop w1
+vdw_stop w3
+
+step "n2 back: it reads from n1's replica, not its own outdated file"
+vdc start n2 vdiskd
+vdc wait-synced n2 20
+wait_members n1 3 20
+wait_nbd n2 vm
+vdw_check_all vm w1 w2 w3
+cmp -s "$R1" "$R2" && fail "n2's replica has the writes it missed: the test saw no outdated replica"
+echo "ok: n2's file lacks what it missed, and no node reads it"
+expect_fail "promote n2's outdated replica" 1 "is outdated (the disk's data generation" ctl n1 map promote vm n2
+no_sanitizer n1 n2 n3
+pass "mirror"
