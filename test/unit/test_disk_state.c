@@ -52,6 +52,24 @@ static void test_primary_node_down(void **state)
 	assert_string_equal(s.why, "n2 (primary) is not running vdiskd");
 }
 
+/* A mirror's secondary never serves for the writer: without the writer's
+ * node, writes wait for a promotion, and the reason says so. */
+static void test_mirror_writer_down(void **state)
+{
+	struct disk_state_in in = healthy();
+	struct disk_state s;
+
+	in.mirror = true;
+	s = judge(&in);
+	assert_int_equal(s.serving, DISK_SERVED_PRIMARY);
+	in.path[0].member = false;
+	s = judge(&in);
+	assert_int_equal(s.serving, DISK_SERVED_HELD);
+	assert_int_equal(s.path, -1);
+	assert_string_equal(s.why, "n2 (primary) is not running vdiskd: writes wait for the writer, "
+				   "or for an up-to-date replica's promotion (vdiskctl map promote)");
+}
+
 static void test_primary_path_failed(void **state)
 {
 	struct disk_state_in in = healthy();
@@ -132,6 +150,7 @@ int main(void)
 		cmocka_unit_test(test_primary_serves),
 		cmocka_unit_test(test_primary_node_down),
 		cmocka_unit_test(test_primary_path_failed),
+		cmocka_unit_test(test_mirror_writer_down),
 		cmocka_unit_test(test_fence_holds),
 		cmocka_unit_test(test_quorum_and_suspend_hold),
 		cmocka_unit_test(test_no_path),

@@ -14,7 +14,12 @@
  * writes since it last flushed, and a failure on one of them is the
  * client's; a disk with a path on a fenced node is not routed until the
  * fence ends; a failed path is held only while the disk has another, and
- * not past its node's return to the membership.
+ * not past its node's return to the membership. A mirror's writer sends a
+ * change to every up-to-date replica and answers once all have it; one
+ * that fails a leg is reported lost and the change waits until a mapping
+ * says that replica is outdated (or is sent to it again when a new mapping
+ * still calls it up to date); reads stay on this node's replica; a node
+ * that is not the writer sends changes to the writer only.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -127,6 +132,21 @@ static const struct far_frame *assert_sent(uint32_t nodeid, const struct creq *c
 	return f;
 }
 
+/* The last frame nodeid read is a mirror leg of c (a request of its own,
+ * with its own id) doing op on the replica of path 1. */
+static const struct far_frame *assert_leg(uint32_t nodeid, const struct creq *c, uint8_t op)
+{
+	const struct far_frame *f = far_last(node(nodeid));
+
+	assert_int_equal(f->h.client, TCLIENT_BACKEND);
+	assert_int_equal(vd_opword_op(f->h.op), op);
+	assert_int_not_equal(vd_reqid_id(f->h.reqid), c->r.id);
+	assert_int_equal(f->h.disk, c->r.disk_id);
+	assert_int_equal(f->h.status, 1);
+	assert_int_equal(f->h.offset, c->r.offset);
+	return f;
+}
+
 /* nodeid answers frame f (op 0: the request itself; VD_PROBE: a probe). */
 static void answer(uint32_t nodeid, const struct far_frame *f, uint8_t op, int status)
 {
@@ -185,6 +205,34 @@ static struct vdmap *map_make(uint32_t gone, uint64_t fence_until)
 	return m;
 }
 
+static uint32_t lost_disk;
+static uint8_t lost_path;
+static uint64_t lost_datagen;
+static int lost_count;
+
+static void replica_lost(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen)
+{
+	(void)ctx;
+	lost_disk = disk_id;
+	lost_path = path;
+	lost_datagen = datagen;
+	lost_count++;
+}
+
+static struct vdmap *mirror_map(uint64_t seq, uint8_t here, uint8_t peer)
+{
+	struct vdmap *m = map_make(0, 0);
+
+	m->seq = seq;
+	m->replica_lost = replica_lost;
+	m->disks[1].mirror = true;
+	m->disks[1].state[0] = here;
+	m->disks[1].state[1] = peer;
+	m->disks[1].datagen = 0x77;
+	lost_count = 0;
+	return m;
+}
+
 static void map_post(struct vdmap *m)
 {
 	assert_int_equal(router_map_post(rig->r, m), 0);
@@ -238,6 +286,10 @@ static int teardown(void **state)
 	rig = NULL;
 	return 0;
 }
+
+/* A mapping in which "mixed" is a mirror: its writer's replica here, the
+ * other on PEER, in the given states; seq as given. */
+static struct vdmap *mirror_map(uint64_t seq, uint8_t here, uint8_t peer);
 
 /* Tests */
 
@@ -546,6 +598,111 @@ static void test_path_hold_ends_on_rejoin(void **state)
 	assert_int_equal(w.status, 0);
 }
 
+/* The writer's change goes to both replicas (the leg to PEER names the
+ * other path), and is answered only once PEER's leg is; a read stays here. */
+static void test_mirror_fans_out(void **state)
+{
+	struct creq w, rd;
+
+	(void)state;
+	map_post(mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE));
+	submit(&w, MIXED, VD_WRITE);
+	run_ms(20);
+	assert_int_equal(w.done, 0);
+	assert_int_equal(frames(PEER), 1);
+	answer(PEER, assert_leg(PEER, &w, VD_WRITE), 0, 0);
+	run_ms(5);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.status, 0);
+	submit(&rd, MIXED, VD_READ);
+	run_ms(20);
+	assert_int_equal(rd.done, 1);
+	assert_int_equal(rd.status, 0);
+	assert_int_equal(frames(PEER), 1);
+}
+
+/* PEER's replica fails the leg: reported lost, and the write waits; a new
+ * mapping that still calls it up to date sends the leg again; one that
+ * says it is outdated completes the write, and the next write goes here
+ * only. */
+static void test_mirror_failed_replica_outdated_first(void **state)
+{
+	struct creq w, w2;
+
+	(void)state;
+	map_post(mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE));
+	submit(&w, MIXED, VD_WRITE);
+	run_ms(20);
+	answer(PEER, assert_leg(PEER, &w, VD_WRITE), 0, -EIO);
+	run_ms(100);
+	assert_int_equal(w.done, 0);
+	assert_int_equal(lost_count, 1);
+	assert_int_equal(lost_disk, MIXED);
+	assert_int_equal(lost_path, 1);
+	assert_true(lost_datagen == 0x77);
+
+	/* the outdate was cancelled: the leg goes again */
+	map_post(mirror_map(3, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE));
+	run_ms(40);
+	assert_int_equal(frames(PEER), 2);
+	answer(PEER, assert_leg(PEER, &w, VD_WRITE), 0, -EIO);
+	run_ms(60);
+	assert_int_equal(w.done, 0);
+
+	map_post(mirror_map(4, DB_REPLICA_UPTODATE, DB_REPLICA_OUTDATED));
+	run_ms(40);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.status, 0);
+	submit(&w2, MIXED, VD_WRITE);
+	run_ms(20);
+	assert_int_equal(w2.done, 1);
+	assert_int_equal(frames(PEER), 2);
+}
+
+/* A change that fails on every up-to-date replica is the client's error. */
+static void test_mirror_fails_everywhere(void **state)
+{
+	struct creq w;
+
+	(void)state;
+	map_post(mirror_map(2, DB_REPLICA_OUTDATED, DB_REPLICA_UPTODATE));
+	submit(&w, MIXED, VD_WRITE);
+	run_ms(20);
+	answer(PEER, assert_leg(PEER, &w, VD_WRITE), 0, -EIO);
+	run_ms(20);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.status, -EIO);
+	assert_int_equal(lost_count, 0);
+}
+
+/* Not the writer: changes and flushes go to the writer's path only (no leg
+ * here, even though this node holds a replica); reads to the replica here. */
+static void test_mirror_not_writer(void **state)
+{
+	struct vdmap *m = mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE);
+	struct db_path here = m->disks[1].paths[0];
+	struct creq w, fl, rd;
+
+	(void)state;
+	m->disks[1].paths[0] = m->disks[1].paths[1];
+	m->disks[1].paths[1] = here;
+	map_post(m);
+	submit(&w, MIXED, VD_WRITE);
+	submit(&fl, MIXED, VD_FLUSH);
+	run_ms(20);
+	assert_int_equal(frames(PEER), 2);
+	assert_int_equal(node(PEER)->frames[0].h.status, 0);
+	assert_int_equal(node(PEER)->frames[1].h.status, 0);
+	answer(PEER, &node(PEER)->frames[0], 0, 0);
+	answer(PEER, &node(PEER)->frames[1], 0, 0);
+	run_ms(5);
+	assert_int_equal(w.done + fl.done, 2);
+	submit(&rd, MIXED, VD_READ);
+	run_ms(20);
+	assert_int_equal(rd.done, 1);
+	assert_int_equal(frames(PEER), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +721,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fenced_disk_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_paths_tried_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_hold_ends_on_rejoin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_fans_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_failed_replica_outdated_first, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_fails_everywhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_not_writer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
