@@ -66,14 +66,18 @@ static struct mirror_key *key_add(struct mirror *mr, cmap_value_types_t type, co
 			_k->str = (val);                                                           \
 	} while (0)
 
-static void path_keys(struct mirror *mr, const char *disk, const char *which,
-		      const struct db_path *p)
+/* A mirror's paths are replicas, with a state each. */
+static void path_keys(struct mirror *mr, const struct db_disk *d, const char *which,
+		      const struct db_path *p, uint8_t state)
 {
 	if (p->nodeid == 0)
 		return;
-	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, p->nodeid, CMAP_MIRROR_PREFIX "disk.%s.%s.node", disk,
-		which);
-	KEY_STR(mr, p->device, CMAP_MIRROR_PREFIX "disk.%s.%s.device", disk, which);
+	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, p->nodeid, CMAP_MIRROR_PREFIX "disk.%s.%s.node",
+		d->name, which);
+	KEY_STR(mr, p->device, CMAP_MIRROR_PREFIX "disk.%s.%s.device", d->name, which);
+	if (d->mirror)
+		KEY_STR(mr, db_replica_state_name(state), CMAP_MIRROR_PREFIX "disk.%s.%s.state",
+			d->name, which);
 }
 
 static void disk_keys(struct mirror *mr, const struct db_disk *d)
@@ -88,8 +92,11 @@ static void disk_keys(struct mirror *mr, const struct db_disk *d)
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT64, (uint64_t)d->mtime, CMAP_MIRROR_PREFIX "disk.%s.mtime",
 		n);
 	KEY_NUM(mr, CMAP_VALUETYPE_UINT32, d->suspended, CMAP_MIRROR_PREFIX "disk.%s.suspended", n);
-	path_keys(mr, n, "primary", &d->primary);
-	path_keys(mr, n, "secondary", &d->secondary);
+	if (d->mirror)
+		KEY_NUM(mr, CMAP_VALUETYPE_UINT64, d->datagen, CMAP_MIRROR_PREFIX "disk.%s.datagen",
+			n);
+	path_keys(mr, d, "primary", &d->primary, d->state[0]);
+	path_keys(mr, d, "secondary", &d->secondary, d->state[1]);
 }
 
 static void inventory_keys(struct mirror *mr, const struct db_inventory *inv)

@@ -3,8 +3,9 @@
  * `corosync-cmapctl -b vdisk.` shows what this node holds:
  *
  *   vdisk.generation, vdisk.next_id
- *   vdisk.disk.NAME.{id,size,uid,gid,mode,mtime}
+ *   vdisk.disk.NAME.{id,size,uid,gid,mode,mtime,suspended}
  *   vdisk.disk.NAME.{primary,secondary}.{node,device}
+ *   a mirror's: vdisk.disk.NAME.datagen, vdisk.disk.NAME.{primary,secondary}.state
  *   vdisk.node.NODEID.devices (count), vdisk.node.NODEID.device.I.{path,size,uuid,label}
  *
  * Keys of rows that no longer exist are deleted.

@@ -80,6 +80,8 @@ retry_until 30 vdw_acked_after w1 "$((t_kill + 100))" 300 ||
 echo "longest stall through n3 after the kill: $(awk -v t="$((t_kill - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 } END { print m + 0 }' "$(vdw_log w3)") ms"
 assert_jq "n2's replica is outdated, with a new data generation" "$(disk_json n1 vm)" \
 	".mirror.states == [\"uptodate\", \"outdated\"] and .mirror.datagen != \"$gen0\""
+assert_eq "n3's CMAP says n2's replica is outdated" "$(cmap_get n3 vdisk.disk.vm.secondary.state)" \
+	outdated
 vdw_stop w1
 vdw_stop w3
 
