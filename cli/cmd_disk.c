@@ -61,6 +61,23 @@ struct disk_view {
 	char datagen[17]; /* a mirror's data generation */
 };
 
+/* ", 43% at 210 MiB/s" when obj's "resync" (the writer's view) copies
+ * replica i, else "". */
+static const char *resync_text(struct json_object *obj, size_t i, char *buf, size_t len)
+{
+	struct json_object *rs, *v;
+
+	buf[0] = '\0';
+	if (!json_object_object_get_ex(obj, "resync", &rs) ||
+	    !json_object_object_get_ex(rs, "path", &v) ||
+	    strcmp(json_object_get_string(v), i ? "secondary" : "primary"))
+		return buf;
+	snprintf(buf, len, ", %" PRId64 "%% at %.0f MiB/s",
+		 json_object_object_get_ex(rs, "percent", &v) ? json_object_get_int64(v) : 0,
+		 json_object_object_get_ex(rs, "rate_mib_s", &v) ? json_object_get_double(v) : 0.0);
+	return buf;
+}
+
 /* A mirror's "mirror": {"states", "datagen"}: each replica's state goes
  * after its path ("n2:/dev/sdc [outdated]"). */
 static int mirror_decode(struct json_object *obj, struct disk_view *d)
@@ -73,6 +90,7 @@ static int mirror_decode(struct json_object *obj, struct disk_view *d)
 		{ "datagen", FIELD_STRING, &datagen },
 	};
 	char *cells[] = { d->primary, d->secondary };
+	char progress[64];
 	size_t i, used;
 	int ret;
 
@@ -90,8 +108,9 @@ static int mirror_decode(struct json_object *obj, struct disk_view *d)
 	snprintf(d->datagen, sizeof(d->datagen), "%s", datagen);
 	for (i = 0; i < 2; i++) {
 		used = strlen(cells[i]);
-		snprintf(cells[i] + used, CELL_LEN - used, " [%s]",
-			 json_object_get_string(json_object_array_get_idx(states, i)));
+		snprintf(cells[i] + used, CELL_LEN - used, " [%s%s]",
+			 json_object_get_string(json_object_array_get_idx(states, i)),
+			 resync_text(obj, i, progress, sizeof(progress)));
 	}
 	return 0;
 }

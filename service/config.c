@@ -86,6 +86,7 @@ enum key_id {
 	KEY_LEASE,
 	KEY_FENCE_COMMAND,
 	KEY_ACK_TIMEOUT,
+	KEY_RESYNC_RATE,
 	KEY_PRE_HOOK,
 	KEY_POST_HOOK,
 	KEY_COUNT,
@@ -115,6 +116,7 @@ static const struct config_key config_keys[KEY_COUNT] = {
 	[KEY_LEASE] = NUMBER_KEY("io", "lease_ms", lease_ms, 0, MS_MAX),
 	[KEY_FENCE_COMMAND] = KEY("io", "fence_command", TYPE_PATH, fence_command),
 	[KEY_ACK_TIMEOUT] = NUMBER_KEY("reconfig", "ack_timeout_ms", ack_timeout_ms, 1, MS_MAX),
+	[KEY_RESYNC_RATE] = NUMBER_KEY("mirror", "resync_rate", resync_rate, 0, 1u << 20),
 	[KEY_PRE_HOOK] = KEY("reconfig", "pre_hook", TYPE_PATH, pre_hook),
 	[KEY_POST_HOOK] = KEY("reconfig", "post_hook", TYPE_PATH, post_hook),
 };

@@ -102,6 +102,10 @@ struct vdisk_config {
 	 * fenced (lease.h); the node's disks wait for it instead of the lease.
 	 * "" (the default) for none. */
 	char fence_command[PATH_MAX];
+	/* [mirror] resync_rate: the most a mirror's resync copies per second,
+	 * in MiB; default 0, no limit (one run of at most 1 MiB is copied at a
+	 * time, between the clients' requests, which go first). */
+	uint32_t resync_rate;
 	/* [reconfig] ack_timeout_ms: how long a reconfiguration coordinator
 	 * waits for every member's ACK before it cancels. Default 5000. */
 	uint32_t ack_timeout_ms;

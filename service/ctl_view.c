@@ -107,6 +107,42 @@ static struct json_object *serving_view(const struct ctl_parts *p, const struct 
 	return o;
 }
 
+/* A mirror this node writes and copies a replica of: "resync": {"path",
+ * "copied", "left" (bytes), "percent", "rate_mib_s", "ms"}. Only the writer
+ * knows; the other nodes show the replica's state alone. */
+static void resync_view(struct json_object *o, const struct db_disk *d,
+			const struct router_stats *st)
+{
+	const struct router_stat *row = NULL;
+	struct json_object *rs;
+	uint64_t total;
+	size_t i;
+
+	for (i = 0; st && i < st->ndisks; i++)
+		if (st->rows[i].id == d->id)
+			row = &st->rows[i];
+	if (!row || row->resync_path < 0)
+		return;
+	total = row->resync_copied + row->resync_left;
+	rs = json_object_new_object();
+	json_object_object_add(rs, "path",
+			       json_object_new_string(row->resync_path ? "secondary" : "primary"));
+	json_object_object_add(rs, "copied", json_object_new_int64((int64_t)row->resync_copied));
+	json_object_object_add(rs, "left", json_object_new_int64((int64_t)row->resync_left));
+	json_object_object_add(rs, "percent",
+			       json_object_new_int64(total ? (int64_t)(row->resync_copied * 100 /
+								       total) :
+							     100));
+	json_object_object_add(rs, "rate_mib_s",
+			       json_object_new_double(row->resync_ns ?
+							      (double)row->resync_copied /
+								      (1024.0 * 1024.0) /
+								      ((double)row->resync_ns / 1e9) :
+							      0.0));
+	json_object_object_add(rs, "ms", json_object_new_int64((int64_t)(row->resync_ns / 1000000)));
+	json_object_object_add(o, "resync", rs);
+}
+
 /* The wire form of a disk plus the names a reader wants, and which path
  * serves it now. */
 static struct json_object *disk_view(const struct ctl_parts *p, const struct db_disk *d,
@@ -119,6 +155,8 @@ static struct json_object *disk_view(const struct ctl_parts *p, const struct db_
 	id_name_add(o, "owner", true, d->uid);
 	id_name_add(o, "group", false, d->gid);
 	json_object_object_add(o, "serving", serving_view(p, d, st));
+	if (d->mirror)
+		resync_view(o, d, st);
 	if (p->inuse) {
 		char users[1024];
 

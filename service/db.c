@@ -128,6 +128,20 @@ int db_replica_state_parse(const char *word, uint8_t *state)
 	return -EINVAL;
 }
 
+bool db_replica_transition_ok(uint8_t from, uint8_t to)
+{
+	switch (to) {
+	case DB_REPLICA_OUTDATED:
+	case DB_REPLICA_FAILED:
+		return true;
+	case DB_REPLICA_SYNCING:
+		return from == DB_REPLICA_OUTDATED || from == DB_REPLICA_SYNCING;
+	case DB_REPLICA_UPTODATE:
+		return from == DB_REPLICA_SYNCING || from == DB_REPLICA_UPTODATE;
+	}
+	return false;
+}
+
 /* A mirror's replicas are on two nodes (two replicas on one node protect
  * from nothing a mirror is for), and one of them at least has every write. */
 static int mirror_check(const struct db_disk *disk, char *err, size_t errlen)
@@ -316,7 +330,7 @@ static int apply_replica(struct db *db, const struct db_update *u, char *err, si
 {
 	struct db_disk *d = disk_lookup(db, u->disk.name, err, errlen);
 	struct db_disk next;
-	int rc;
+	int rc, i;
 
 	if (!d)
 		return -ENOENT;
@@ -330,6 +344,17 @@ static int apply_replica(struct db *db, const struct db_update *u, char *err, si
 			 "meanwhile",
 			 d->name, (unsigned long long)d->datagen, (unsigned long long)u->expect);
 		return -ESTALE;
+	}
+	for (i = 0; i < 2; i++) {
+		if (!db_replica_transition_ok(d->state[i], u->disk.state[i])) {
+			snprintf(err, errlen,
+				 "disk '%s': the replica on node %u cannot go from %s to %s",
+				 d->name, i ? d->secondary.nodeid : d->primary.nodeid,
+				 db_replica_state_name(d->state[i]),
+				 db_replica_state_name(u->disk.state[i]) ?
+					 db_replica_state_name(u->disk.state[i]) : "?");
+			return -EINVAL;
+		}
 	}
 	next = *d;
 	next.state[0] = u->disk.state[0];

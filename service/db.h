@@ -63,6 +63,10 @@ enum db_replica_state {
 const char *db_replica_state_name(uint8_t state);
 /* -EINVAL for a word that names no state. */
 int db_replica_state_parse(const char *word, uint8_t *state);
+/* Whether a replica may go from one state to another: out of the writes
+ * (outdated, failed) from any, syncing only from outdated, up to date only
+ * from syncing (a replica is never declared current without its copy). */
+bool db_replica_transition_ok(uint8_t from, uint8_t to);
 
 /* What libblkid found on one node, as that node published it. */
 struct db_inventory {

@@ -349,7 +349,8 @@ static int run(const struct vdisk_config *cfg)
 	rc = lease_create(&d.lease, loop, cfg->lease_ms, cfg->fence_command, republish, &d);
 	if (rc)
 		goto out_transport;
-	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms, d.lease);
+	rc = router_start(&d.router, d.transport, cfg->io_timeout_ms, d.lease,
+			  cfg->resync_rate);
 	if (rc) {
 		qb_log(LOG_ERR, "cannot start the router: %s", strerror(-rc));
 		goto out_transport;

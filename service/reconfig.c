@@ -47,6 +47,7 @@ struct cycle {
 	uint64_t prepare_ns;
 	uint64_t hold_seq; /* the first snapshot that holds the disk */
 	bool drained;
+	bool reads_only; /* its drain waits for reads only (vdmap.h) */
 	/* This node's paths of the new mapping, checked by the prober while
 	 * the disk drains. */
 	struct {
@@ -86,10 +87,11 @@ struct drained_msg {
 	uint64_t seq;
 };
 
-struct replica_lost_msg {
+struct replica_ask_msg {
 	struct reconfig *rc;
 	uint32_t disk_id;
 	uint8_t path;
+	uint8_t state;
 	uint64_t datagen;
 };
 
@@ -201,16 +203,16 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		u->op = DB_OP_SUSPEND;
 		u->disk.suspended = req->kind == RECONFIG_SUSPEND;
 		return u->disk.suspended == d->suspended;
-	case RECONFIG_OUTDATE:
+	case RECONFIG_REPLICA:
 		if (!d->mirror || req->path > 1 || d->datagen != req->expect ||
-		    d->state[req->path] != DB_REPLICA_UPTODATE)
+		    !db_replica_transition_ok(d->state[req->path], req->state))
 			return 1;
 		u->op = DB_OP_REPLICA;
 		u->expect = d->datagen;
 		u->disk.mirror = true;
 		u->disk.state[0] = d->state[0];
 		u->disk.state[1] = d->state[1];
-		u->disk.state[req->path] = DB_REPLICA_OUTDATED;
+		u->disk.state[req->path] = req->state;
 		u->disk.datagen = cdb_datagen_new();
 		return 0;
 	}
@@ -551,57 +553,60 @@ static void drained_post(void *ctx, uint32_t disk_id, uint64_t seq)
 	}
 }
 
-static void outdate_done(void *ctx, int ret, const char *err, const struct db_disk *disk,
-			const struct reconfig_result *res)
+static void replica_done(void *ctx, int ret, const char *err, const struct db_disk *disk,
+			 const struct reconfig_result *res)
 {
+	(void)ctx;
 	if (ret)
-		qb_log(LOG_ERR, "a mirror's lost replica is not outdated: %s (its writes wait; "
-		       "tried again with the next mapping)", err);
+		qb_log(LOG_ERR, "a mirror replica's new state is not recorded: %s (asked again "
+		       "with the next mapping)", err);
 	else if (!res->unchanged)
-		qb_log(LOG_WARNING, "disk '%s': replica outdated, data generation %016" PRIx64
-		       " (cycle %" PRIx64 ")", disk->name, disk->datagen, res->txid);
+		qb_log(LOG_WARNING, "disk '%s': replicas %s and %s, data generation %016" PRIx64
+		       " (cycle %" PRIx64 ")", disk->name, db_replica_state_name(disk->state[0]),
+		       db_replica_state_name(disk->state[1]), disk->datagen, res->txid);
 }
 
-static bool outdate_queued(const struct reconfig *rc, const char *disk)
+static bool replica_queued(const struct reconfig *rc, const char *disk)
 {
 	const struct request *rq;
 
 	qb_list_for_each_entry(rq, &rc->requests, list)
-		if (rq->req.kind == RECONFIG_OUTDATE && !strcmp(rq->req.disk, disk))
+		if (rq->req.kind == RECONFIG_REPLICA && !strcmp(rq->req.disk, disk))
 			return true;
 	return false;
 }
 
-static void replica_lost_deliver(void *arg)
+static void replica_ask_deliver(void *arg)
 {
-	struct replica_lost_msg *m = arg;
+	struct replica_ask_msg *m = arg;
 	struct reconfig *rc = m->rc;
 	const struct db_disk *d = db_disk_find_id(cdb_db(rc->cdb), m->disk_id);
-	struct reconfig_req req = { .kind = RECONFIG_OUTDATE, .path = m->path,
-				    .expect = m->datagen };
+	struct reconfig_req req = { .kind = RECONFIG_REPLICA, .path = m->path,
+				    .state = m->state, .expect = m->datagen };
 	char err[512];
 	int ret;
 
 	free(m);
-	if (!d || outdate_queued(rc, d->name))
+	if (!d || replica_queued(rc, d->name))
 		return;
 	snprintf(req.disk, sizeof(req.disk), "%s", d->name);
-	ret = reconfig_request(rc, &req, outdate_done, rc, err, sizeof(err));
+	ret = reconfig_request(rc, &req, replica_done, rc, err, sizeof(err));
 	if (ret)
-		outdate_done(rc, ret, err, d, NULL);
+		replica_done(rc, ret, err, d, NULL);
 }
 
 /* Data thread. */
-static void replica_lost_post(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen)
+static void replica_ask_post(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen,
+			     uint8_t state)
 {
 	struct reconfig *rc = ctx;
-	struct replica_lost_msg *m = malloc(sizeof(*m));
+	struct replica_ask_msg *m = malloc(sizeof(*m));
 
 	if (m)
-		*m = (struct replica_lost_msg){ rc, disk_id, path, datagen };
-	if (!m || mailbox_post(rc->from_data, replica_lost_deliver, m)) {
+		*m = (struct replica_ask_msg){ rc, disk_id, path, state, datagen };
+	if (!m || mailbox_post(rc->from_data, replica_ask_deliver, m)) {
 		free(m);
-		qb_log(LOG_ERR, "out of memory: a lost mirror replica goes unreported");
+		qb_log(LOG_ERR, "out of memory: a mirror replica's change goes unasked");
 	}
 }
 
@@ -611,12 +616,12 @@ void reconfig_snapshot_mark(struct reconfig *rc, struct vdmap *map)
 
 	map->drained = drained_post;
 	map->drained_ctx = rc;
-	map->replica_lost = replica_lost_post;
+	map->replica_ask = replica_ask_post;
 	for (i = 0; rc->cur.active && i < map->ndisks; i++) {
 		if (map->disks[i].id != rc->cur.disk_id)
 			continue;
 		map->disks[i].held = true;
-		map->disks[i].held_reads_only = rc->cur.change.op == DB_OP_REPLICA;
+		map->disks[i].held_reads_only = rc->cur.reads_only;
 	}
 }
 
@@ -698,6 +703,18 @@ static void outcome_timeout(void *data)
 	cancel_send(rc, reason);
 }
 
+/* A cycle that only takes a replica out of the writes (outdates it) drains
+ * reads alone: the changes out wait for it (vdmap.h's held_reads_only). */
+static bool replica_outdating(const struct db_update *u, const struct db_disk *d)
+{
+	int i;
+
+	for (i = 0; u->op == DB_OP_REPLICA && i < 2; i++)
+		if (u->disk.state[i] == DB_REPLICA_OUTDATED && d->state[i] != DB_REPLICA_OUTDATED)
+			return true;
+	return false;
+}
+
 static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg_msg *msg)
 {
 	struct request *rq = from == local_nodeid(rc) ? request_find(rc, msg->reqid) : NULL;
@@ -735,6 +752,7 @@ static void prepare_deliver(struct reconfig *rc, uint32_t from, const struct cpg
 	c->coordinator = from;
 	c->change = u;
 	c->disk_id = d->id;
+	c->reads_only = replica_outdating(&u, d);
 	c->nmembers = membership_members(members_of(rc), &members);
 	memcpy(c->members, members, c->nmembers * sizeof(*members));
 	c->prepare_ns = now_ns();

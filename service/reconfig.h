@@ -47,12 +47,12 @@ enum reconfig_kind {
 	RECONFIG_PROMOTE, /* node's path becomes the primary */
 	RECONFIG_SUSPEND,
 	RECONFIG_RESUME,
-	/* A mirror's writer lost a replica: path's replica becomes outdated
-	 * and the disk gets a new data generation, if the generation is
-	 * still expect (else someone changed the replicas first: nothing to
-	 * do). Asked by the data plane (vdmap.h's replica_lost), not by a
-	 * user. */
-	RECONFIG_OUTDATE,
+	/* A mirror's writer asks that path's replica be given state (vdmap.h's
+	 * replica_ask, not a user): outdated when it failed a change, syncing
+	 * when it is back and being copied, up to date once copied. Only if
+	 * the data generation is still expect (else the replicas changed
+	 * first: nothing to do); the disk gets a new one. */
+	RECONFIG_REPLICA,
 };
 
 struct reconfig_req {
@@ -62,8 +62,9 @@ struct reconfig_req {
 	struct db_path paths[2]; /* MAP */
 	bool keep_secondary; /* MAP: paths[1] is the disk's current secondary */
 	bool force; /* MAP: a new path may be another disk's storage too */
-	uint8_t path; /* OUTDATE */
-	uint64_t expect; /* OUTDATE */
+	uint8_t path; /* REPLICA */
+	uint8_t state; /* REPLICA */
+	uint64_t expect; /* REPLICA */
 };
 
 /* What a cycle cost, for the requester. */
@@ -99,7 +100,7 @@ int reconfig_request(struct reconfig *rc, const struct reconfig_req *req, reconf
 		     void *ctx, char *err, size_t errlen);
 
 /* Marks the disks a cycle holds in a snapshot being built, and tells the
- * router whom to report drains and lost mirror replicas to (an OUTDATE
+ * router whom to report drains and mirror replicas' changes to (a REPLICA
  * cycle follows, one per disk at a time). */
 void reconfig_snapshot_mark(struct reconfig *rc, struct vdmap *map);
 

@@ -294,17 +294,23 @@ static void serve_done(struct backend_io *io, int status)
  * was routed with is not ours, or a reconfiguration cycle holds the disk
  * (the sender holds it too: this one was sent before), or a node that left
  * may still write to it (lease.h). */
-static const struct db_path *path_check(const struct vdmap *m, const struct frame_hdr *h)
+static const struct db_path *path_check(const struct vdmap *m, const struct frame_hdr *h,
+				       uint8_t op)
 {
 	const struct vdmap_disk *d = vdmap_disk_by_id(m, h->disk);
+	/* A mirror's leg or copy: part of a change its writer's drain waits
+	 * for, so a hold does not stop it. */
+	bool leg = d && d->mirror && h->status == 1 && op != VD_READ;
 
-	if (!m || h->config != m->config || !m->quorate || !d || d->held || h->status < 0 ||
-	    h->status > 1 || vdmap_disk_fenced(m, d, now_ns()))
+	if (!m || h->config != m->config || !m->quorate || !d || (d->held && !leg) ||
+	    h->status < 0 || h->status > 1 || vdmap_disk_fenced(m, d, now_ns()))
 		return NULL;
 	if (d->paths[h->status].nodeid != m->local_nodeid)
 		return NULL;
-	/* A mirror's replica that missed writes serves nothing. */
-	if (d->mirror && d->state[h->status] != DB_REPLICA_UPTODATE)
+	/* A mirror's replica serves reads only up to date, changes while it
+	 * is being copied too. */
+	if (d->mirror && d->state[h->status] != DB_REPLICA_UPTODATE &&
+	    !(d->state[h->status] == DB_REPLICA_SYNCING && op != VD_READ))
 		return NULL;
 	if (h->offset > d->size || h->length > d->size - h->offset)
 		return NULL;
@@ -394,7 +400,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 		answer(rs, h, -EAGAIN);
 		return;
 	}
-	path = path_check(rs->map, h);
+	path = path_check(rs->map, h, op);
 	if (!path) {
 		answer(rs, h, -ESTALE);
 		return;

@@ -50,10 +50,14 @@ static bool disk_out(struct router *r, uint32_t disk_id)
 
 	if (!reads_only && r->remote && remote_disk_busy(r->remote, disk_id))
 		return true;
+	/* A mirror's change is out while its legs are (they may wait for
+	 * a link, or bounce off a node that holds the disk already), and
+	 * while it is parked: a cycle must not move the writer under it. */
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_for_each_entry(req, &r->buckets[i], list)
-			if (req->disk_id == disk_id && req->target &&
-			    (!reads_only || req->op == VD_READ))
+			if (req->disk_id == disk_id &&
+			    (reads_only ? req->target && req->op == VD_READ :
+					  req->target || req->pinned || req->parked))
 				return true;
 	return false;
 }
@@ -78,8 +82,9 @@ void router_complete(struct router *r, struct vd_request *req, int status)
 {
 	qb_list_del(&req->list);
 	qb_list_del(&req->age);
-	/* A leg is part of its change, which is what the client asked. */
-	if (!req->parent)
+	/* A leg is part of its change, which is what the client asked; a
+	 * resync's copy is no client's. */
+	if (!req->pinned)
 		rstats_account(&r->stats, req, status);
 	if (status < 0)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
@@ -211,7 +216,7 @@ static void flush_drop(struct vd_request *req, int i)
  * cover; a flush has covered that node, and goes on to the next one. */
 static void attempt_ok(struct router *r, struct vd_request *req)
 {
-	bool counts = vd_op_mutates(req->op) && !(req->flags & VD_F_FUA) && !req->parent;
+	bool counts = vd_op_mutates(req->op) && !(req->flags & VD_F_FUA) && !req->pinned;
 	struct disk_state *ds = disk_state(r, req->disk_id);
 	struct node_writes *nw = node_writes(ds, req->target, counts);
 	int i = req->op == VD_FLUSH ? flush_index(req, req->target) : -1;
@@ -468,8 +473,9 @@ void router_route(struct router *r, struct vd_request *req)
 		return;
 	}
 	/* Queued until a snapshot releases the disk; it may have been the
-	 * last one out. */
-	if (d->held) {
+	 * last one out. A mirror's leg or copy is part of what a drain waits
+	 * for: it goes on. */
+	if (d->held && !req->pinned) {
 		req->target = 0;
 		req->retry_ns = HELD;
 		if (r->ndrains)
@@ -557,6 +563,7 @@ void router_enqueue(struct router *r, struct vd_request *req)
 	req->stale = false;
 	req->local_busy = false;
 	req->nlegs = 0;
+	req->pinned = false;
 	req->parked = false;
 	req->leg_status[0] = req->leg_status[1] = 0;
 	req->leg_datagen = 0;
@@ -739,6 +746,8 @@ static void tick(void *data)
 	 * of a held disk. */
 	if (r->ndrains)
 		drains_check(r, 0);
+	if (r->map && !r->quiescing)
+		resync_tick(r);
 	if (r->quiescing && !backend_busy(r->b) && (!r->remote || !remote_busy(r->remote)))
 		atomic_store(&r->quiet, true);
 	if (++r->ticks % STATS_TICKS == 0)
@@ -815,6 +824,7 @@ static void map_apply(void *arg)
 	 * is over (also this node's own, when it is the one back: a device
 	 * still broken fails again and is held again). */
 	pathfails_forget_returned(&r->fails, r->map, old);
+	mirror_tracks_update(r, old);
 	free(old);
 	backend_map_update(r->b, r->map);
 	drains_start(r);
@@ -884,7 +894,7 @@ int router_quiesce(struct router *r, uint32_t max_ms)
 }
 
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,
-		 const struct lease *lease)
+		 const struct lease *lease, uint32_t resync_mib_s)
 {
 	struct router *r = calloc(1, sizeof(*r));
 	size_t i;
@@ -904,7 +914,10 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 	r->t = t;
 	r->lease = lease;
 	r->io_timeout_ms = io_timeout_ms;
+	r->resync_mib_s = resync_mib_s;
 	qb_list_init(&r->age);
+	qb_list_init(&r->tracks);
+	qb_list_init(&r->owned);
 	rstats_init(&r->stats);
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_init(&r->buckets[i]);
@@ -930,6 +943,8 @@ void router_destroy(struct router *r)
 	}
 	remote_destroy(r->remote);
 	backend_destroy(r->b);
+	mirror_requests_free(r);
+	mirror_tracks_free(r);
 	free(r->dst);
 	free(r->map);
 	free(r->drains);

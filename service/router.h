@@ -126,6 +126,8 @@ struct vd_request {
 	 * or once a replica that failed its leg is outdated in the
 	 * database (parked meanwhile). */
 	struct vd_request *parent; /* a leg: the change it is part of */
+	bool pinned; /* a leg, or a resync's copy: its path only (path) */
+	struct qb_list_head owned; /* the router made it: in its list of those */
 	uint8_t nlegs; /* a change: legs still out */
 	bool parked;
 	int32_t leg_status[2]; /* a change: each replica's leg (LEG_*, -errno) */
@@ -140,9 +142,10 @@ struct lease;
 
 /* Control thread, before the first snapshot: creates the router and its
  * backend on the data thread. lease: NULL for none (tests); else it must
- * outlive the data thread. */
+ * outlive the data thread. resync_mib_s: `[mirror] resync_rate`, the most
+ * a mirror's resync copies per second (MiB), 0 for no limit. */
 int router_start(struct router **out, struct transport *t, uint32_t io_timeout_ms,
-		 const struct lease *lease);
+		 const struct lease *lease, uint32_t resync_mib_s);
 /* Control thread, when vdiskd stops, before transport_halt(): no new
  * request starts from here on (clients get -ESHUTDOWN, other nodes -EAGAIN)
  * while the data thread goes on answering heartbeats and probes, so the
@@ -168,6 +171,12 @@ struct router_stat {
 	/* Disks: since when (monotonic ns) each path is held as failed, 0
 	 * when it is not (at the statistics' publication). */
 	uint64_t failed_since[2];
+	/* A mirror this node writes, copying a replica (resync.c): which
+	 * path (-1 none), the bytes copied and left, for how long. */
+	int8_t resync_path;
+	uint64_t resync_copied;
+	uint64_t resync_left;
+	uint64_t resync_ns;
 };
 
 struct router_stats {

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "pathfail.h"
+#include "regionmap.h"
 #include "router.h"
 #include "router_stats.h"
 
@@ -66,6 +67,35 @@ struct router {
 
 	struct rstats stats;
 	unsigned int ticks; /* publication of stats every STATS_TICKS */
+
+	/* Mirrors this node writes (resync.c). */
+	struct qb_list_head tracks;
+	/* Requests the router made itself (legs, copies, changes it serves
+	 * for other nodes): freed at the end if still there. */
+	struct qb_list_head owned;
+	uint32_t resync_mib_s; /* [mirror] resync_rate, 0 no limit */
+};
+
+/* What the writer keeps of a mirrored disk. */
+struct mirror_track {
+	struct qb_list_head list;
+	uint32_t disk_id;
+	/* Per replica path: the regions it may lack, and whether this writer
+	 * saw every change the replica missed (else all are set: a full
+	 * copy, since who wrote before is not known). */
+	struct regionmap dirty[2];
+	bool tracking[2];
+	/* The resync: one copy out at a time, of the regions in
+	 * [lock_lo, lock_hi), which changes wait for. */
+	bool copying;
+	bool gone; /* no longer this node's to write: freed once not copying */
+	int8_t sync_path; /* -1 none */
+	uint64_t lock_lo, lock_hi;
+	uint64_t next; /* the region to look from */
+	uint64_t copied; /* bytes, this resync */
+	uint64_t started_ns;
+	uint64_t asked_ns; /* the last state asked of the database */
+	void *buf;
 };
 
 /* A local attempt: the backend I/O and who it is for. */
@@ -94,6 +124,13 @@ bool router_path_failed(struct router *r, uint32_t disk_id, uint8_t path, uint64
 void router_enqueue(struct router *r, struct vd_request *req);
 
 /* router_mirror.c */
+/* A replica that gets the changes: up to date, or being copied. */
+static inline bool replica_fed(const struct vdmap_disk *d, uint8_t path)
+{
+	return d->paths[path].nodeid &&
+	       (d->state[path] == DB_REPLICA_UPTODATE || d->state[path] == DB_REPLICA_SYNCING);
+}
+
 /* Routes a request of mirrored disk d (router.h): 0, or -EAGAIN when no
  * path can take it now (then it waits). */
 void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
@@ -101,5 +138,22 @@ void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_d
 /* A change another node's client sent the writer: fanned out as this
  * node's own; io->done() runs when it completes. */
 int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io);
+/* At the end: frees the requests the router made itself still there. */
+void mirror_requests_free(struct router *r);
+
+/* resync.c */
+/* After a new snapshot (old: the one before, NULL at first): starts or
+ * ends the tracking of what each replica misses. */
+void mirror_tracks_update(struct router *r, const struct vdmap *old);
+void mirror_tracks_free(struct router *r);
+/* change (a write, trim or zeroes) did not reach path's replica. */
+void mirror_missed(struct router *r, const struct vdmap_disk *d, uint8_t path,
+		   const struct vd_request *change);
+/* Whether change must wait: a resync copies regions it touches. */
+bool mirror_locked(struct router *r, const struct vd_request *change);
+/* Every tick: asks for the copies and drives them, publishes progress. */
+void resync_tick(struct router *r);
+/* A copy's request (none of the other kinds the router owns): freed. */
+void resync_request_free(struct vd_request *req);
 
 #endif

@@ -69,6 +69,7 @@ static void leg_done(struct vd_request *leg, int status)
 	const struct vdmap_disk *d;
 	uint8_t path = leg->path;
 
+	qb_list_del(&leg->owned);
 	free(leg);
 	change->leg_status[path] = status;
 	if (--change->nlegs)
@@ -100,6 +101,8 @@ static void leg_start(struct router *r, struct vd_request *change, uint8_t path)
 	leg->ctx = r;
 	leg->parent = change;
 	router_enqueue(r, leg);
+	qb_list_add_tail(&leg->owned, &r->owned);
+	leg->pinned = true;
 	leg->path = path;
 	change->leg_status[path] = LEG_OUT;
 	change->nlegs++;
@@ -123,7 +126,7 @@ static void route_leg(struct router *r, struct vd_request *leg, const struct vdm
 		leg->last_err = 0;
 	if (leg->last_err)
 		status = leg->last_err;
-	else if (!replica_up(d, path))
+	else if (!replica_fed(d, path))
 		status = LEG_DROPPED;
 	else if (!vdmap_is_member(r->map, d->paths[path].nodeid))
 		status = -ENOTCONN;
@@ -138,6 +141,9 @@ static void route_leg(struct router *r, struct vd_request *leg, const struct vdm
 		router_wait(r, leg, 0);
 		return;
 	}
+	/* It may have landed or not: the copy will tell. */
+	if (status == LEG_DROPPED && leg->parent)
+		mirror_missed(r, d, path, leg);
 	router_complete(r, leg, status);
 }
 
@@ -161,9 +167,12 @@ static void fan_out(struct router *r, struct vd_request *change, const struct vd
 	/* Counted as one more leg until both went: a leg that completes at
 	 * once must not complete the change before the other one is out. */
 	change->nlegs = 1;
-	for (path = 0; path < 2; path++)
-		if (replica_up(d, path))
+	for (path = 0; path < 2; path++) {
+		if (replica_fed(d, path))
 			leg_start(r, change, path);
+		else if (d->paths[path].nodeid)
+			mirror_missed(r, d, path, change);
+	}
 	/* No leg could be made (out of memory): settled from the tick, not
 	 * inside router_submit(). */
 	if (--change->nlegs == 0) {
@@ -175,7 +184,7 @@ static void fan_out(struct router *r, struct vd_request *change, const struct vd
 
 /* A failed leg whose replica is no longer up to date needs nothing more:
  * what it missed is that replica's to copy before it serves again. */
-static bool legs_failed(struct vd_request *change, const struct vdmap_disk *d)
+static bool legs_failed(struct router *r, struct vd_request *change, const struct vdmap_disk *d)
 {
 	bool failed = false;
 	uint8_t path;
@@ -183,10 +192,12 @@ static bool legs_failed(struct vd_request *change, const struct vdmap_disk *d)
 	for (path = 0; path < 2; path++) {
 		if (change->leg_status[path] >= 0)
 			continue;
-		if (!replica_up(d, path))
-			change->leg_status[path] = LEG_DROPPED;
-		else
+		if (replica_fed(d, path)) {
 			failed = true;
+			continue;
+		}
+		change->leg_status[path] = LEG_DROPPED;
+		mirror_missed(r, d, path, change);
 	}
 	return failed;
 }
@@ -210,7 +221,7 @@ static void settle(struct router *r, struct vd_request *change, const struct vdm
 		router_complete(r, change, err);
 		return;
 	}
-	if (!legs_failed(change, d)) {
+	if (!legs_failed(r, change, d)) {
 		router_complete(r, change, 0);
 		return;
 	}
@@ -222,8 +233,9 @@ static void settle(struct router *r, struct vd_request *change, const struct vdm
 		qb_log(LOG_WARNING, "disk %" PRIu32 ": the %s replica failed a change (%s): "
 		       "outdating it before the change is acknowledged", d->id,
 		       path ? "secondary" : "primary", strerror(-change->leg_status[path]));
-		if (r->map->replica_lost)
-			r->map->replica_lost(r->map->drained_ctx, d->id, path, d->datagen);
+		if (r->map->replica_ask)
+			r->map->replica_ask(r->map->drained_ctx, d->id, path, d->datagen,
+					    DB_REPLICA_OUTDATED);
 	}
 	router_wait(r, change, TICK_MS);
 }
@@ -235,7 +247,7 @@ static void unpark(struct router *r, struct vd_request *change, const struct vdm
 {
 	uint8_t path;
 
-	if (legs_failed(change, d) && r->map->seq == change->park_seq) {
+	if (legs_failed(r, change, d) && r->map->seq == change->park_seq) {
 		router_wait(r, change, TICK_MS);
 		return;
 	}
@@ -254,7 +266,7 @@ void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_d
 {
 	uint32_t writer = d->paths[0].nodeid;
 
-	if (req->parent) {
+	if (req->pinned) {
 		route_leg(r, req, d, now);
 		return;
 	}
@@ -271,6 +283,12 @@ void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_d
 			router_wait(r, req, TICK_MS);
 		return;
 	}
+	/* A resync copies regions it touches: after the copy, it goes to
+	 * both, and neither copy nor change is lost (docs/mirror.md). */
+	if (mirror_locked(r, req)) {
+		router_wait(r, req, 1);
+		return;
+	}
 	fan_out(r, req, d);
 }
 
@@ -279,6 +297,7 @@ static void served_done(struct vd_request *req, int status)
 	struct served *s = (struct served *)req;
 	struct backend_io *io = s->io;
 
+	qb_list_del(&req->owned);
 	free(s);
 	io->done(io, status);
 }
@@ -305,6 +324,22 @@ int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io)
 		.ctx = r,
 	};
 	router_enqueue(r, &s->req);
+	qb_list_add_tail(&s->req.owned, &r->owned);
 	router_route(r, &s->req);
 	return 0;
+}
+
+void mirror_requests_free(struct router *r)
+{
+	struct vd_request *req, *tmp;
+
+	qb_list_for_each_entry_safe(req, tmp, &r->owned, owned) {
+		qb_list_del(&req->owned);
+		if (req->done == leg_done)
+			free(req);
+		else if (req->done == served_done)
+			free((struct served *)req);
+		else
+			resync_request_free(req);
+	}
 }

@@ -42,6 +42,7 @@ static struct router_stat *stat_row(struct router_stat **rows, size_t *n, size_t
 	}
 	memset(&(*rows)[*n], 0, sizeof(**rows));
 	(*rows)[*n].id = id;
+	(*rows)[*n].resync_path = -1;
 	return &(*rows)[(*n)++];
 }
 
@@ -64,6 +65,19 @@ void rstats_account(struct rstats *s, const struct vd_request *req, int status)
 	row = req->target ? node_stat(s, req->target) : NULL;
 	if (row)
 		iostat_add(&row->s, bytes, lat, status != 0, req->tries, req->moves);
+}
+
+void rstats_resync(struct rstats *s, uint32_t disk_id, int8_t path, uint64_t copied,
+		   uint64_t left, uint64_t ns)
+{
+	struct router_stat *row = stat_row(&s->dstats, &s->ndstats, 0, disk_id);
+
+	if (!row)
+		return;
+	row->resync_path = path;
+	row->resync_copied = copied;
+	row->resync_left = left;
+	row->resync_ns = ns;
 }
 
 void rstats_node_error(struct rstats *s, uint32_t node)

@@ -33,6 +33,10 @@ void rstats_destroy(struct rstats *s);
 void rstats_account(struct rstats *s, const struct vd_request *req, int status);
 /* An attempt on node failed. */
 void rstats_node_error(struct rstats *s, uint32_t node);
+/* disk_id's resync progress, published with the next statistics (path -1:
+ * none runs). */
+void rstats_resync(struct rstats *s, uint32_t disk_id, int8_t path, uint64_t copied,
+		   uint64_t left, uint64_t ns);
 
 /* Since when (monotonic ns) path (0 primary, 1 secondary) of disk_id is held
  * as failed, 0 when it is not. */

@@ -46,11 +46,12 @@ struct vdmap_disk {
  * reported once per snapshot that holds it). */
 typedef void (*vdmap_drained_fn)(void *ctx, uint32_t disk_id, uint64_t seq);
 
-/* Data thread: the writer of a mirrored disk saw replica path (0 or 1)
- * fail a change while the disk's data generation was datagen; the change
- * waits until the database outdates that replica. */
-typedef void (*vdmap_replica_lost_fn)(void *ctx, uint32_t disk_id, uint8_t path,
-				      uint64_t datagen);
+/* Data thread: the writer of a mirrored disk asks that replica path (0 or
+ * 1) be given state (enum db_replica_state), if the disk's data generation
+ * is still datagen: outdated when it failed a change (the change waits for
+ * it), syncing when it is back to be copied, up to date once it is. */
+typedef void (*vdmap_replica_ask_fn)(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen,
+				     uint8_t state);
 
 /* A node that left the membership: its disks are held until its lease has
  * certainly run out (lease.h). */
@@ -64,7 +65,7 @@ struct vdmap {
 	uint64_t seq; /* publication number, grows with every snapshot */
 	vdmap_drained_fn drained;
 	void *drained_ctx; /* must outlive the data thread */
-	vdmap_replica_lost_fn replica_lost; /* with drained_ctx */
+	vdmap_replica_ask_fn replica_ask; /* with drained_ctx */
 	uint64_t config; /* configuration number */
 	uint32_t local_nodeid;
 	bool quorate;

@@ -8,6 +8,11 @@
 # replica (a new data generation), nothing acknowledged is lost, and n2,
 # back, reads from n1 (its own replica missed writes), never from its file.
 # A promotion of the outdated replica is refused, naming the generation.
+# Then n2's replica is copied back, only the regions it missed (counted),
+# and the two files end byte-identical. Last, vf is created without
+# --assume-clean: its second replica is copied whole, at [mirror]
+# resync_rate, while writers run; disk show gives the progress, and the
+# files end identical with every acknowledged write in both.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -18,6 +23,9 @@ source "$VDISK_SRC/test/tools/safety_lib.sh"
 BLOCKS=64
 
 safety_cluster 3000
+printf '[mirror]\nresync_rate = 16\n' >>"$VDC_DIR/n1/vdisk.conf"
+vdc restart n1 vdiskd
+vdc wait-synced n1 20
 R1=$VDC_DIR/n1/vm.img
 R2=$VDC_DIR/n2/vm.img
 truncate -s 64M "$R1" "$R2"
@@ -85,14 +93,45 @@ assert_eq "n3's CMAP says n2's replica is outdated" "$(cmap_get n3 vdisk.disk.vm
 vdw_stop w1
 vdw_stop w3
 
-step "n2 back: it reads from n1's replica, not its own outdated file"
+cmp -s "$R1" "$R2" && fail "n2's replica has the writes it missed: the test saw no outdated replica"
+echo "ok: n2's file lacks what it missed"
+expect_fail "promote n2's outdated replica" 1 "is outdated (the disk's data generation" ctl n1 map promote vm n2
+
+step "n2 back: its replica is copied, only the regions it missed, and is up to date again"
+mark=$(log_mark n1)
 vdc start n2 vdiskd
 vdc wait-synced n2 20
 wait_members n1 3 20
+retry_until 30 eval '[[ $(disk_json n1 vm | jq -c .mirror.states) == "[\"uptodate\",\"uptodate\"]" ]]' ||
+	fail "n2's replica is not up to date again: $(disk_json n1 vm | jq -c .mirror)"
+copied=$(log_since n1 "$mark" | sed -n 's/.*copying \([0-9]*\) bytes to the secondary replica.*/\1/p' | head -n1)
+[[ -n $copied ]] || fail "n1's log does not say what it copied"
+((copied > 0 && copied <= 3 * BLOCKS * 4096 + 3 * 65536)) ||
+	fail "n1 copied $copied bytes: not only the regions n2 missed (writers touch $((3 * BLOCKS)) blocks)"
+echo "ok: $copied bytes copied of $((64 << 20)) (the regions the writers touched while n2 was out)"
+cmp "$R1" "$R2" || fail "the replicas differ after the resync"
+echo "ok: the replica files are byte-identical again"
 wait_nbd n2 vm
 vdw_check_all vm w1 w2 w3
-cmp -s "$R1" "$R2" && fail "n2's replica has the writes it missed: the test saw no outdated replica"
-echo "ok: n2's file lacks what it missed, and no node reads it"
-expect_fail "promote n2's outdated replica" 1 "is outdated (the disk's data generation" ctl n1 map promote vm n2
+
+step "vf without --assume-clean: copied whole at 16 MiB/s while writers run"
+truncate -s 64M "$VDC_DIR/n1/vf.img" "$VDC_DIR/n2/vf.img"
+head -c 1M /dev/urandom >"$VDC_DIR/n1/vf.img.seed"
+dd if="$VDC_DIR/n1/vf.img.seed" of="$VDC_DIR/n1/vf.img" bs=1M seek=40 conv=notrunc status=none
+expect_ok "create vf" ctl n1 disk create vf --mirror "n1:$VDC_DIR/n1/vf.img,n2:$VDC_DIR/n2/vf.img"
+for n in n1 n2 n3; do wait_nbd "$n" vf; done
+vdw_start f1 n1 vf --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+vdw_start f3 n3 vf --writer 3 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+retry_until 15 eval 'ctl n1 disk show vf | grep -q "syncing, [0-9]*% at"' ||
+	fail "disk show on n1 gives no resync progress: $(ctl n1 disk show vf)"
+ctl n1 disk show vf | grep Secondary
+retry_until 30 eval '[[ $(disk_json n1 vf | jq -c .mirror.states) == "[\"uptodate\",\"uptodate\"]" ]]' ||
+	fail "vf's second replica is not up to date: $(disk_json n1 vf | jq -c .mirror)"
+vdw_acked_after f3 0 300 || fail "the writers did not run during the copy"
+vdw_stop f1
+vdw_stop f3
+cmp "$VDC_DIR/n1/vf.img" "$VDC_DIR/n2/vf.img" || fail "vf's replicas differ after a full copy under writes"
+echo "ok: vf's replica files are byte-identical after the copy"
+vdw_check_all vf f1 f3
 no_sanitizer n1 n2 n3
 pass "mirror"

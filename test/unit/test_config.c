@@ -88,7 +88,9 @@ static void test_every_key(void **state)
 		       "lease_ms = 100\n"
 		       "fence_command = /usr/sbin/vdisk-fence-pacemaker\n"
 		       "[reconfig]\n"
-		       "ack_timeout_ms = 250\n");
+		       "ack_timeout_ms = 250\n"
+		       "[mirror]\n"
+		       "resync_rate = 16\n");
 	assert_string_equal(cfg.state_dir, "/srv/n1/state");
 	assert_string_equal(cfg.run_dir, "/srv/n1/run");
 	assert_string_equal(cfg.ipc_name, "vdisk-n1");
@@ -104,6 +106,7 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.lease_ms, 100);
 	assert_string_equal(cfg.fence_command, "/usr/sbin/vdisk-fence-pacemaker");
 	assert_int_equal(cfg.ack_timeout_ms, 250);
+	assert_int_equal(cfg.resync_rate, 16);
 
 	parse_ok(&cfg, "[transport]\npolicy = passive\nauthkey = /etc/vdisk/key\nport = 65535\n"
 		       "[nbd]\nlisten = 10809\n");
@@ -459,7 +462,7 @@ static void test_example(void **state)
 			keys++;
 		}
 	}
-	assert_int_equal(keys, 17);
+	assert_int_equal(keys, 18);
 	config_init(&defaults);
 	config_init(&cfg);
 	assert_int_equal(config_parse(&cfg, text, len, path, err, sizeof(err)), 0);

@@ -419,10 +419,18 @@ static void test_mirror(void **state)
 	u.disk.state[1] = DB_REPLICA_FAILED;
 	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "no replica would be up to date"));
+	/* outdated to up to date skips the copy */
 	u.disk.state[0] = DB_REPLICA_UPTODATE;
 	u.disk.state[1] = DB_REPLICA_UPTODATE;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cannot go from outdated to uptodate"));
+	u.disk.state[1] = DB_REPLICA_SYNCING;
 	apply_ok(&db, &u);
 	assert_int_equal(db.disks[0].datagen, 0x1234);
+	u.expect = 0x1234;
+	u.disk.datagen = 0x1235;
+	u.disk.state[1] = DB_REPLICA_UPTODATE;
+	apply_ok(&db, &u);
 
 	/* now it can, and its state goes with it */
 	u = (struct db_update){ .op = DB_OP_MAP };

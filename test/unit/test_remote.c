@@ -323,7 +323,7 @@ static int setup(void **state)
 
 	/* The router starts the backend and remote.c on the data thread, and
 	 * takes its snapshot there. */
-	assert_int_equal(router_start(&rig->r, &rig->t, 1000, NULL), 0);
+	assert_int_equal(router_start(&rig->r, &rig->t, 1000, NULL, 0), 0);
 	mailbox_drain(rig->t.to_data);
 	assert_non_null(rig->t.clients[TCLIENT_BACKEND].recv);
 	assert_non_null(rig->t.clients[TCLIENT_BACKEND].reset);

@@ -208,14 +208,17 @@ static struct vdmap *map_make(uint32_t gone, uint64_t fence_until)
 static uint32_t lost_disk;
 static uint8_t lost_path;
 static uint64_t lost_datagen;
+static uint8_t lost_want;
 static int lost_count;
 
-static void replica_lost(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen)
+static void replica_lost(void *ctx, uint32_t disk_id, uint8_t path, uint64_t datagen,
+			 uint8_t want)
 {
 	(void)ctx;
 	lost_disk = disk_id;
 	lost_path = path;
 	lost_datagen = datagen;
+	lost_want = want;
 	lost_count++;
 }
 
@@ -224,7 +227,7 @@ static struct vdmap *mirror_map(uint64_t seq, uint8_t here, uint8_t peer)
 	struct vdmap *m = map_make(0, 0);
 
 	m->seq = seq;
-	m->replica_lost = replica_lost;
+	m->replica_ask = replica_lost;
 	m->disks[1].mirror = true;
 	m->disks[1].state[0] = here;
 	m->disks[1].state[1] = peer;
@@ -269,7 +272,7 @@ static int setup(void **state)
 	far_node_add(&rig->t, node(PEER), PEER);
 	far_node_add(&rig->t, node(OTHER), OTHER);
 	clocks_known();
-	assert_int_equal(router_start(&rig->r, &rig->t, TIMEOUT_MS, NULL), 0);
+	assert_int_equal(router_start(&rig->r, &rig->t, TIMEOUT_MS, NULL, 0), 0);
 	mailbox_drain(rig->t.to_data);
 	map_post(map_make(0, 0));
 	return 0;
@@ -640,6 +643,7 @@ static void test_mirror_failed_replica_outdated_first(void **state)
 	assert_int_equal(lost_disk, MIXED);
 	assert_int_equal(lost_path, 1);
 	assert_true(lost_datagen == 0x77);
+	assert_int_equal(lost_want, DB_REPLICA_OUTDATED);
 
 	/* the outdate was cancelled: the leg goes again */
 	map_post(mirror_map(3, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE));
@@ -703,6 +707,25 @@ static void test_mirror_not_writer(void **state)
 	assert_int_equal(frames(PEER), 2);
 }
 
+/* This node's replica is outdated (or being copied): its reads go to the
+ * writer, never to the file here. */
+static void test_mirror_outdated_reads_writer(void **state)
+{
+	struct vdmap *m = mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_OUTDATED);
+	struct db_path here = m->disks[1].paths[0];
+	struct creq rd;
+
+	(void)state;
+	m->disks[1].paths[0] = m->disks[1].paths[1];
+	m->disks[1].paths[1] = here;
+	map_post(m);
+	submit(&rd, MIXED, VD_READ);
+	run_ms(20);
+	/* not read here (that would have completed by now), but on PEER's */
+	assert_int_equal(rd.done, 0);
+	assert_int_equal(assert_sent(PEER, &rd, VD_READ)->h.status, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -726,6 +749,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_fails_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_not_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_outdated_reads_writer, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
