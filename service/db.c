@@ -325,6 +325,29 @@ static int mirror_remap(const struct db_disk *d, struct db_disk *next, char *err
 	return 0;
 }
 
+/* A promotion that also gives the replicas new states (u->mirror: the
+ * writer that left is outdated in the same change). */
+static int mirror_restate(struct db_disk *next, const struct db_disk *u, char *err,
+			  size_t errlen)
+{
+	int i;
+
+	if (!u->mirror)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		if (!db_replica_transition_ok(next->state[i], u->state[i])) {
+			snprintf(err, errlen, "disk '%s': a replica cannot go from %s to %s",
+				 next->name, db_replica_state_name(next->state[i]),
+				 db_replica_state_name(u->state[i]) ? db_replica_state_name(u->state[i]) :
+								      "?");
+			return -EINVAL;
+		}
+		next->state[i] = u->state[i];
+	}
+	next->datagen = u->datagen;
+	return 0;
+}
+
 /* The writer, or a resync, changes the replicas' states. */
 static int apply_replica(struct db *db, const struct db_update *u, char *err, size_t errlen)
 {
@@ -380,6 +403,9 @@ static int apply_map(struct db *db, const struct db_update *u, char *err, size_t
 	next.secondary = u->disk.secondary;
 	if (d->mirror) {
 		rc = mirror_remap(d, &next, err, errlen);
+		if (rc)
+			return rc;
+		rc = mirror_restate(&next, &u->disk, err, errlen);
 		if (rc)
 			return rc;
 	}

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "config.h"
 #include "ctl.h"
+#include "failover.h"
 #include "inuse.h"
 #include "inuse_ask.h"
 #include "lease.h"
@@ -301,6 +302,7 @@ static void state_changed(void *ctx)
 	nodes_publish(d, false);
 	map_publish(d);
 	reconfig_kick(d->reconfig);
+	failover_check(d->cdb, d->reconfig);
 }
 
 static int32_t on_signal(int32_t sig, void *data)

@@ -179,6 +179,15 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		u->op = DB_OP_MAP;
 		u->disk.primary = d->secondary;
 		u->disk.secondary = d->primary;
+		/* A mirror's writer that left may have written its replica
+		 * alone (changes not acknowledged yet): that replica is
+		 * outdated in the same change, copied whole when it is back. */
+		if (d->mirror && !membership_is_member(members_of(rc), d->primary.nodeid)) {
+			u->disk.mirror = true;
+			u->disk.state[0] = d->state[1];
+			u->disk.state[1] = DB_REPLICA_OUTDATED;
+			u->disk.datagen = cdb_datagen_new();
+		}
 		return 0;
 	case RECONFIG_MAP:
 		u->disk.primary = req->paths[0];
@@ -566,12 +575,12 @@ static void replica_done(void *ctx, int ret, const char *err, const struct db_di
 		       db_replica_state_name(disk->state[1]), disk->datagen, res->txid);
 }
 
-static bool replica_queued(const struct reconfig *rc, const char *disk)
+bool reconfig_queued(const struct reconfig *rc, const char *disk)
 {
 	const struct request *rq;
 
 	qb_list_for_each_entry(rq, &rc->requests, list)
-		if (rq->req.kind == RECONFIG_REPLICA && !strcmp(rq->req.disk, disk))
+		if (!strcmp(rq->req.disk, disk))
 			return true;
 	return false;
 }
@@ -587,7 +596,7 @@ static void replica_ask_deliver(void *arg)
 	int ret;
 
 	free(m);
-	if (!d || replica_queued(rc, d->name))
+	if (!d || reconfig_queued(rc, d->name))
 		return;
 	snprintf(req.disk, sizeof(req.disk), "%s", d->name);
 	ret = reconfig_request(rc, &req, replica_done, rc, err, sizeof(err));

@@ -104,6 +104,9 @@ int reconfig_request(struct reconfig *rc, const struct reconfig_req *req, reconf
  * cycle follows, one per disk at a time). */
 void reconfig_snapshot_mark(struct reconfig *rc, struct vdmap *map);
 
+/* Whether a request of this node for disk is queued or running. */
+bool reconfig_queued(const struct reconfig *rc, const char *disk);
+
 /* After a database or membership change: waiting requests may go now. */
 void reconfig_kick(struct reconfig *rc);
 

@@ -12,7 +12,9 @@
 # and the two files end byte-identical. Last, vf is created without
 # --assume-clean: its second replica is copied whole, at [mirror]
 # resync_rate, while writers run; disk show gives the progress, and the
-# files end identical with every acknowledged write in both.
+# files end identical with every acknowledged write in both. Last, vm's
+# writer n1 is killed: n2 promotes itself, n1's replica is outdated in the
+# same change and copied whole when n1 is back.
 # shellcheck source-path=SCRIPTDIR source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 # shellcheck source=../tools/datapath_lib.sh
@@ -133,5 +135,35 @@ vdw_stop f3
 cmp "$VDC_DIR/n1/vf.img" "$VDC_DIR/n2/vf.img" || fail "vf's replicas differ after a full copy under writes"
 echo "ok: vf's replica files are byte-identical after the copy"
 vdw_check_all vf f1 f3
+
+step "vm's writer n1 killed under writers on n2 and n3: n2 promotes itself, n1's replica is outdated"
+vdw_start g2 n2 vm --writer 2 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+vdw_start g3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
+	--flush-every 16
+retry_until 15 vdw_acked_after g3 0 300 || fail "vdwriter g3: $(cat "$VDT_TMP/g3.err")"
+t_kill=$(now_ms)
+vdc kill n1 vdiskd KILL
+retry_until 30 vdw_acked_after g3 "$((t_kill + 100))" 300 ||
+	fail "writes through n3 do not go on without the writer ($(vdw_acks_after g3 "$t_kill") since)"
+retry_until 30 vdw_acked_after g2 "$((t_kill + 100))" 300 || fail "writes on n2 do not go on"
+echo "longest stall through n3 after the writer's kill: $(awk -v t="$((t_kill - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 } END { print m + 0 }' "$(vdw_log g3)") ms"
+assert_jq "n2 writes vm, n1's replica is outdated" "$(disk_json n2 vm)" \
+	'.primary.node_name == "n2" and .mirror.states == ["uptodate", "outdated"]'
+vdw_stop g2
+vdw_stop g3
+
+step "n1 back: copied whole from n2 (n2 does not know what n1 wrote alone), identical"
+mark=$(log_mark n2)
+vdc start n1 vdiskd
+vdc wait-synced n1 20
+wait_members n2 3 20
+retry_until 30 eval '[[ $(disk_json n2 vm | jq -c .mirror.states) == "[\"uptodate\",\"uptodate\"]" ]]' ||
+	fail "n1's replica is not up to date again: $(disk_json n2 vm | jq -c .mirror)"
+log_has n2 "$mark" "copying $((64 << 20)) bytes to the secondary replica" ||
+	fail "n2 did not copy the whole of vm to n1: $(log_since n2 "$mark" | grep copying)"
+cmp "$R1" "$R2" || fail "vm's replicas differ after n1's full copy"
+echo "ok: vm's replica files are byte-identical again"
+wait_nbd n1 vm
+vdw_check_all vm w1 w2 w3 g2 g3
 no_sanitizer n1 n2 n3
 pass "mirror"

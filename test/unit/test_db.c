@@ -441,6 +441,24 @@ static void test_mirror(void **state)
 	assert_int_equal(db.disks[0].primary.nodeid, 3);
 	assert_true(db.disks[0].mirror);
 
+	/* back to node 2 as a failover does: the writer that left (3) is
+	 * outdated in the same change, and the states must be legal */
+	u = (struct db_update){ .op = DB_OP_MAP };
+	strcpy(u.disk.name, "vm");
+	u.disk.primary = c.disk.primary;
+	u.disk.secondary = c.disk.secondary;
+	u.disk.mirror = true;
+	u.disk.state[0] = DB_REPLICA_SYNCING;
+	u.disk.state[1] = DB_REPLICA_OUTDATED;
+	u.disk.datagen = 0x99;
+	assert_int_equal(db_apply(&db, &u, err, sizeof(err)), -EINVAL);
+	assert_int_equal(db.disks[0].primary.nodeid, 3);
+	u.disk.state[0] = DB_REPLICA_UPTODATE;
+	apply_ok(&db, &u);
+	assert_int_equal(db.disks[0].primary.nodeid, 2);
+	assert_int_equal(db.disks[0].state[1], DB_REPLICA_OUTDATED);
+	assert_true(db.disks[0].datagen == 0x99);
+
 	/* a replica update on a disk that is no mirror */
 	c = create_update("vs", 2, "/dev/sdd", 4096);
 	apply_ok(&db, &c);
