@@ -542,6 +542,11 @@ static struct json_object *disk_check_view(struct ctl *ctl, const struct db_disk
 	json_object_object_add(o, "healthy", p && res ? json_object_new_boolean(!why[0]) : NULL);
 	json_object_object_add(o, "error", json_object_new_string(why));
 	json_object_object_add(o, "suspended", json_object_new_boolean(d->suspended));
+	/* A mirror's replica here: only an up-to-date one may be promoted. */
+	json_object_object_add(o, "replica",
+			       d->mirror && p ? json_object_new_string(db_replica_state_name(
+							d->state[p == &d->primary ? 0 : 1])) :
+						NULL);
 	return o;
 }
 

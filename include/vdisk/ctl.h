@@ -92,7 +92,8 @@ enum vdisk_ctl_type {
 	 * (opens it, reads its size). Reply: {"disk": name, "node": {"id",
 	 * "name"}, "role": "primary"|"secondary"|"none", "device", "path"
 	 * (resolved), "size", "healthy" (null without a path), "error" ("" or
-	 * reason), "suspended"} */
+	 * reason), "suspended", "replica" (a mirror's replica here: its state,
+	 * else null)} */
 	VDISK_CTL_DISK_CHECK,
 	/* The four below run a reconfiguration cycle (need root or haclient).
 	 * Reply: {"generation", "disk": disk, "cycle": {"unchanged", "txid",

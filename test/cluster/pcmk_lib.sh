@@ -109,14 +109,16 @@ disk_resource_create() {
 		pcmk exec n1 pcs constraint colocation add "$1-clone" with vdiskd-clone
 }
 
-# cluster_up: 3 nodes, vd1 with its primary path on n1 and its secondary on
-# n2 (one file both open: a dual-ported device), n3 without a path; then
-# Pacemaker on every node, which runs vdiskd from now on.
+# cluster_up [FN]: 3 nodes, vd1 with its primary path on n1 and its
+# secondary on n2 (one file both open: a dual-ported device), n3 without a
+# path, and whatever FN does while vdiskd runs; then Pacemaker on every
+# node, which runs vdiskd from now on.
 cluster_up() {
 	local f=$VDC_DIR/shared.img n
 	vdc up
 	truncate -s 256M "$f"
 	expect_ok "disk create vd1" ctl n1 disk create vd1 --primary "n1:$f" --secondary "n2:$f"
+	(($# == 0)) || "$1"
 	converged 5
 	for n in n1 n2 n3; do vdc stop "$n" vdiskd; done
 	expect_ok "Pacemaker up" pcmk up 60
