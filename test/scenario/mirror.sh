@@ -127,10 +127,24 @@ vdw_start f3 n3 vf --writer 3 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate
 retry_until 15 eval 'ctl n1 disk show vf | grep -q "syncing, [0-9]*% at"' ||
 	fail "disk show on n1 gives no resync progress: $(ctl n1 disk show vf)"
 ctl n1 disk show vf | grep Secondary
-retry_until 30 eval '[[ $(disk_json n1 vf | jq -c .mirror.states) == "[\"uptodate\",\"uptodate\"]" ]]' ||
-	fail "vf's second replica is not up to date: $(disk_json n1 vf | jq -c .mirror)"
-vdw_acked_after f3 0 300 || fail "the writers did not run during the copy"
 vdw_stop f1
+
+step "vf's writer n1 killed during the copy: n2's replica, half copied, is not promoted"
+t_kill=$(now_ms)
+vdc kill n1 vdiskd KILL
+sleep 1.5
+assert_jq "n1 still writes vf, n2's replica still syncing" "$(disk_json n2 vf)" \
+	'.primary.node_name == "n1" and .mirror.states == ["uptodate", "syncing"]'
+held=$(vdw_acks_after f3 "$((t_kill + 200))")
+((held == 0)) || fail "$held writes acknowledged through n3 without vf's writer"
+echo "ok: no write acknowledged without the writer"
+expect_fail "promote n2's half-copied replica" 1 "is syncing" ctl n2 map promote vf n2
+vdc start n1 vdiskd
+vdc wait-synced n1 20
+retry_until 40 eval '[[ $(disk_json n1 vf | jq -c .mirror.states) == "[\"uptodate\",\"uptodate\"]" ]]' ||
+	fail "vf's second replica is not up to date: $(disk_json n1 vf | jq -c .mirror)"
+vdw_acked_after f3 "$(now_ms)" 0
+retry_until 15 vdw_acked_after f3 "$((t_kill + 200))" 100 || fail "writes through n3 do not go on"
 vdw_stop f3
 cmp "$VDC_DIR/n1/vf.img" "$VDC_DIR/n2/vf.img" || fail "vf's replicas differ after a full copy under writes"
 echo "ok: vf's replica files are byte-identical after the copy"
