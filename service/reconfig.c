@@ -179,13 +179,17 @@ static int change_build(struct reconfig *rc, const struct reconfig_req *req, str
 		u->op = DB_OP_MAP;
 		u->disk.primary = d->secondary;
 		u->disk.secondary = d->primary;
-		/* A mirror's writer that left may have written its replica
-		 * alone (changes not acknowledged yet): that replica is
-		 * outdated in the same change, copied whole when it is back. */
-		if (d->mirror && !membership_is_member(members_of(rc), d->primary.nodeid)) {
+		/* A mirror's states go with the paths, under a new data
+		 * generation (a state asked for under the old one is stale
+		 * now). A writer that left may have written its replica alone
+		 * (changes not acknowledged yet): that replica is outdated in
+		 * the same change, copied whole when it is back. */
+		if (d->mirror) {
 			u->disk.mirror = true;
 			u->disk.state[0] = d->state[1];
-			u->disk.state[1] = DB_REPLICA_OUTDATED;
+			u->disk.state[1] = membership_is_member(members_of(rc), d->primary.nodeid) ?
+						   d->state[0] :
+						   DB_REPLICA_OUTDATED;
 			u->disk.datagen = cdb_datagen_new();
 		}
 		return 0;
@@ -585,6 +589,19 @@ bool reconfig_queued(const struct reconfig *rc, const char *disk)
 	return false;
 }
 
+/* The same state of the same replica is asked already. */
+static bool replica_asked(const struct reconfig *rc, const struct reconfig_req *req,
+			  const char *disk)
+{
+	const struct request *rq;
+
+	qb_list_for_each_entry(rq, &rc->requests, list)
+		if (rq->req.kind == RECONFIG_REPLICA && rq->req.path == req->path &&
+		    rq->req.state == req->state && !strcmp(rq->req.disk, disk))
+			return true;
+	return false;
+}
+
 static void replica_ask_deliver(void *arg)
 {
 	struct replica_ask_msg *m = arg;
@@ -596,7 +613,7 @@ static void replica_ask_deliver(void *arg)
 	int ret;
 
 	free(m);
-	if (!d || reconfig_queued(rc, d->name))
+	if (!d || replica_asked(rc, &req, d->name))
 		return;
 	snprintf(req.disk, sizeof(req.disk), "%s", d->name);
 	ret = reconfig_request(rc, &req, replica_done, rc, err, sizeof(err));

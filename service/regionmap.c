@@ -57,6 +57,26 @@ void regionmap_mark(struct regionmap *m, uint64_t offset, uint64_t len, bool dir
 	}
 }
 
+void regionmap_clear(struct regionmap *m)
+{
+	memset(m->w, 0, (m->nbits + 63) / 64 * sizeof(*m->w));
+	m->set = 0;
+}
+
+int regionmap_or(struct regionmap *dst, const struct regionmap *src)
+{
+	uint64_t i, n = (dst->nbits + 63) / 64;
+
+	if (dst->nbits != src->nbits || dst->region_shift != src->region_shift)
+		return -EINVAL;
+	dst->set = 0;
+	for (i = 0; i < n; i++) {
+		dst->w[i] |= src->w[i];
+		dst->set += (uint64_t)__builtin_popcountll(dst->w[i]);
+	}
+	return 0;
+}
+
 bool regionmap_test(const struct regionmap *m, uint64_t region)
 {
 	return region < m->nbits && bit_get(m, region);

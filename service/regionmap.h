@@ -33,6 +33,10 @@ void regionmap_free(struct regionmap *m);
 /* Sets (dirty true) or clears the regions [offset, offset + len) touches. */
 void regionmap_mark(struct regionmap *m, uint64_t offset, uint64_t len, bool dirty);
 bool regionmap_test(const struct regionmap *m, uint64_t region);
+/* Every bit clear. */
+void regionmap_clear(struct regionmap *m);
+/* dst |= src, both of one disk and region size (else -EINVAL). */
+int regionmap_or(struct regionmap *dst, const struct regionmap *src);
 /* The first set region at or after from, or -1 when there is none. */
 int64_t regionmap_next(const struct regionmap *m, uint64_t from);
 /* Set bits, and the bytes they stand for (the last region may be short). */

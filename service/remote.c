@@ -308,9 +308,11 @@ static const struct db_path *path_check(const struct vdmap *m, const struct fram
 	if (d->paths[h->status].nodeid != m->local_nodeid)
 		return NULL;
 	/* A mirror's replica serves reads only up to date, changes while it
-	 * is being copied too. */
+	 * is being copied too; the writer takes its clients' changes whatever
+	 * its own replica's state (it sends them to those up to date). */
 	if (d->mirror && d->state[h->status] != DB_REPLICA_UPTODATE &&
-	    !(d->state[h->status] == DB_REPLICA_SYNCING && op != VD_READ))
+	    !(d->state[h->status] == DB_REPLICA_SYNCING && op != VD_READ) &&
+	    !(h->status == 0 && op != VD_READ))
 		return NULL;
 	if (h->offset > d->size || h->length > d->size - h->offset)
 		return NULL;
@@ -438,7 +440,7 @@ static void request_receive(void *ctx, const struct frame_hdr *h, const void *pa
 	qb_list_add_tail(&s->list, &rs->running);
 	s->fanned = path_writes_mirror(rs->map, h, op);
 	if (s->fanned)
-		rc = rs->serve(rs->serve_ctx, h->disk, &s->io);
+		rc = rs->serve(rs->serve_ctx, h->src_node, h->disk, &s->io);
 	else
 		rc = backend_submit(rs->b, path->device, &s->io);
 	if (rc) {

@@ -53,10 +53,12 @@
 
 struct remote;
 
-/* Runs a change of a mirrored disk this node writes (router.h: the router
- * fans it out to the replicas); io->done() when it completed, never
- * inside the call. 0, or -errno if it cannot start. */
-typedef int (*remote_serve_fn)(void *ctx, uint32_t disk_id, struct backend_io *io);
+/* Runs a change that node from sent, of a mirrored disk this node writes
+ * (router.h: the router fans it out to the replicas); io->done() when it
+ * completed. 0, or -errno if it cannot start (its deadline passed:
+ * -ETIMEDOUT). */
+typedef int (*remote_serve_fn)(void *ctx, uint32_t from, uint32_t disk_id,
+			       struct backend_io *io);
 
 /* serve: the router's fan-out, handed down by the router that owns this. */
 int remote_start(struct remote **out, struct transport *t, struct backend *b,

@@ -35,8 +35,6 @@
 
 #define REGION_KIB 64
 #define COPY_MAX (1u << 20)
-/* A state is asked of the database at most this often per disk. */
-#define ASK_MS 1000
 #define MIB (1024 * 1024)
 
 /* One run being copied: read here, then written to the replica. */
@@ -59,9 +57,14 @@ static struct mirror_track *track_find(struct router *r, uint32_t disk_id)
 
 static void track_free(struct mirror_track *t)
 {
+	size_t p;
+
 	qb_list_del(&t->list);
-	regionmap_free(&t->dirty[0]);
-	regionmap_free(&t->dirty[1]);
+	for (p = 0; p < 2; p++) {
+		regionmap_free(&t->dirty[p]);
+		regionmap_free(&t->unflushed[p]);
+		regionmap_free(&t->flushing[p]);
+	}
 	free(t->buf);
 	free(t);
 }
@@ -104,35 +107,86 @@ static bool was_fed_here(const struct router *r, const struct vdmap *old,
 	       !strcmp(od->paths[path].device, d->paths[path].device) && replica_fed(od, path);
 }
 
-static void track_update(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
-			 const struct vdmap *old)
+static void maps_free(struct regionmap *m, size_t n)
 {
-	uint8_t p;
+	size_t i;
 
-	for (p = 0; p < 2; p++) {
-		struct regionmap *m = &t->dirty[p];
+	for (i = 0; i < n; i++) {
+		regionmap_free(&m[i]);
+		memset(&m[i], 0, sizeof(m[i]));
+	}
+}
 
-		if (!d->paths[p].nodeid || d->state[p] == DB_REPLICA_UPTODATE) {
-			regionmap_free(m);
-			memset(m, 0, sizeof(*m));
-			t->tracking[p] = false;
-			continue;
-		}
-		if (m->w)
-			continue;
+/* A fed replica: its unflushed regions are recorded from now on. */
+static void track_fed(struct mirror_track *t, const struct vdmap_disk *d, uint8_t p)
+{
+	if (t->unflushed[p].w)
+		return;
+	if (regionmap_init(&t->unflushed[p], d->size, REGION_KIB) ||
+	    regionmap_init(&t->flushing[p], d->size, REGION_KIB)) {
+		qb_log(LOG_ERR, "disk %" PRIu32 ": out of memory for a replica's bitmap: it is "
+		       "copied whole if it fails", d->id);
+		regionmap_free(&t->unflushed[p]);
+		memset(&t->unflushed[p], 0, sizeof(t->unflushed[p]));
+	}
+	t->flush_out[p] = false;
+}
+
+/* A replica that stopped getting the changes: what it missed is what it
+ * is not sent from now on, plus what it may have lost from its cache. */
+static void track_unfed(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
+			uint8_t p, const struct vdmap *old)
+{
+	struct regionmap *m = &t->dirty[p];
+
+	if (!m->w) {
 		if (regionmap_init(m, d->size, REGION_KIB)) {
 			qb_log(LOG_ERR, "disk %" PRIu32 ": out of memory for a replica's bitmap", d->id);
-			continue;
+			return;
 		}
-		/* Syncing without a bitmap (this node restarted, or was
-		 * promoted, meanwhile): everything. */
-		t->tracking[p] = d->state[p] != DB_REPLICA_SYNCING && was_fed_here(r, old, d, p);
+		t->tracking[p] = was_fed_here(r, old, d, p) && t->unflushed[p].w;
 		if (!t->tracking[p])
 			regionmap_mark(m, 0, d->size, true);
 		qb_log(LOG_NOTICE, "disk %" PRIu32 ": the %s replica is %s: %s", d->id,
 		       p ? "secondary" : "primary", db_replica_state_name(d->state[p]),
 		       t->tracking[p] ? "the regions it misses from now on are recorded" :
 					"it is copied whole when it is back");
+	}
+	if (t->unflushed[p].w) {
+		regionmap_or(m, &t->unflushed[p]);
+		regionmap_or(m, &t->flushing[p]);
+	}
+	maps_free(&t->unflushed[p], 1);
+	maps_free(&t->flushing[p], 1);
+	t->flush_out[p] = false;
+}
+
+static void track_update(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
+			 const struct vdmap *old)
+{
+	uint8_t p;
+
+	for (p = 0; p < 2; p++) {
+		if (!d->paths[p].nodeid) {
+			maps_free(&t->dirty[p], 1);
+			maps_free(&t->unflushed[p], 1);
+			maps_free(&t->flushing[p], 1);
+			continue;
+		}
+		if (!replica_fed(d, p)) {
+			track_unfed(r, t, d, p, old);
+			continue;
+		}
+		track_fed(t, d, p);
+		if (d->state[p] == DB_REPLICA_UPTODATE) {
+			maps_free(&t->dirty[p], 1);
+			t->tracking[p] = false;
+		} else if (!t->dirty[p].w) {
+			/* Syncing without a bitmap (this node restarted, or
+			 * was promoted, meanwhile): everything. */
+			if (regionmap_init(&t->dirty[p], d->size, REGION_KIB) == 0)
+				regionmap_mark(&t->dirty[p], 0, d->size, true);
+		}
 	}
 }
 
@@ -184,6 +238,47 @@ void mirror_missed(struct router *r, const struct vdmap_disk *d, uint8_t path,
 		regionmap_mark(&t->dirty[path], change->offset, change->length, true);
 }
 
+void mirror_fed(struct router *r, const struct vdmap_disk *d, uint8_t path,
+		const struct vd_request *change)
+{
+	struct mirror_track *t;
+
+	/* FUA is durable when answered; a flush covers nothing new. */
+	if (!vd_op_mutates(change->op) || (change->flags & VD_F_FUA))
+		return;
+	t = track_find(r, d->id);
+	if (t && t->unflushed[path].w)
+		regionmap_mark(&t->unflushed[path], change->offset, change->length, true);
+}
+
+bool mirror_flush_begin(struct router *r, uint32_t disk_id, uint8_t path)
+{
+	struct mirror_track *t = track_find(r, disk_id);
+	struct regionmap swap;
+
+	if (!t || !t->unflushed[path].w || t->flush_out[path])
+		return false;
+	swap = t->flushing[path];
+	t->flushing[path] = t->unflushed[path];
+	t->unflushed[path] = swap;
+	regionmap_clear(&t->unflushed[path]);
+	t->flush_out[path] = true;
+	return true;
+}
+
+void mirror_flush_end(struct router *r, uint32_t disk_id, uint8_t path, bool ok)
+{
+	struct mirror_track *t = track_find(r, disk_id);
+
+	if (!t || !t->flush_out[path] || !t->flushing[path].w)
+		return;
+	/* A failed flush covered nothing: its regions are unflushed still. */
+	if (!ok)
+		regionmap_or(&t->unflushed[path], &t->flushing[path]);
+	regionmap_clear(&t->flushing[path]);
+	t->flush_out[path] = false;
+}
+
 static bool overlaps(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 {
 	return off < hi && off + len > lo;
@@ -197,21 +292,6 @@ bool mirror_locked(struct router *r, const struct vd_request *change)
 		return false;
 	t = track_find(r, change->disk_id);
 	return t && t->copying && overlaps(change->offset, change->length, t->lock_lo, t->lock_hi);
-}
-
-/* Whether a change of disk_id touching [lo, hi) is out (its legs, or
- * parked): the copy would read what it may be about to change. */
-static bool change_out(struct router *r, uint32_t disk_id, uint64_t lo, uint64_t hi)
-{
-	struct vd_request *req;
-	size_t i;
-
-	for (i = 0; i < BUCKETS; i++)
-		qb_list_for_each_entry(req, &r->buckets[i], list)
-			if (req->disk_id == disk_id && !req->pinned && (req->nlegs || req->parked) &&
-			    vd_op_mutates(req->op) && overlaps(req->offset, req->length, lo, hi))
-				return true;
-	return false;
 }
 
 static void ask(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
@@ -269,9 +349,12 @@ static void copy_read_done(struct backend_io *io, int status)
 		copy_end(c);
 		return;
 	}
+	/* Durable before its bits clear: a replica that loses its cache
+	 * later must not have lost a copied region with them. */
 	c->req = (struct vd_request){
 		.disk_id = t->disk_id,
 		.op = VD_WRITE,
+		.flags = VD_F_FUA,
 		.offset = c->io.offset,
 		.length = c->io.length,
 		.buf = t->buf,
@@ -325,7 +408,7 @@ static void copy_next(struct router *r, struct mirror_track *t, const struct vdm
 			break;
 	if (hi > m->size)
 		hi = m->size;
-	if (change_out(r, d->id, lo, hi))
+	if (mirror_overlap_out(r, d->id, lo, hi, NULL))
 		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)

@@ -57,7 +57,7 @@ static bool disk_out(struct router *r, uint32_t disk_id)
 		qb_list_for_each_entry(req, &r->buckets[i], list)
 			if (req->disk_id == disk_id &&
 			    (reads_only ? req->target && req->op == VD_READ :
-					  req->target || req->pinned || req->parked))
+					  req->target || req->pinned || req->parked || req->nlegs))
 				return true;
 	return false;
 }
@@ -80,8 +80,11 @@ static void drains_check(struct router *r, uint32_t disk_id)
 
 void router_complete(struct router *r, struct vd_request *req, int status)
 {
+	uint32_t disk_id = req->disk_id;
+
 	qb_list_del(&req->list);
 	qb_list_del(&req->age);
+	list_leave(&req->fanned);
 	/* A leg is part of its change, which is what the client asked; a
 	 * resync's copy is no client's. */
 	if (!req->pinned)
@@ -89,9 +92,11 @@ void router_complete(struct router *r, struct vd_request *req, int status)
 	if (status < 0)
 		qb_log(LOG_INFO, "request %" PRIu64 " (disk %" PRIu32 ", op %u) failed: %s",
 		       req->id, req->disk_id, req->op, strerror(-status));
-	if (r->ndrains)
-		drains_check(r, req->disk_id);
 	req->done(req, status);
+	/* After done(): a leg's may park its change, which a drain must
+	 * then see (req may be gone: its disk id was kept). */
+	if (r->ndrains)
+		drains_check(r, disk_id);
 }
 
 /* rstats_failed_fn over the path-fail table. */
@@ -564,7 +569,10 @@ void router_enqueue(struct router *r, struct vd_request *req)
 	req->local_busy = false;
 	req->nlegs = 0;
 	req->pinned = false;
+	req->flush_swap = false;
 	req->parked = false;
+	req->ask_ns = 0;
+	qb_list_init(&req->fanned);
 	req->leg_status[0] = req->leg_status[1] = 0;
 	req->leg_datagen = 0;
 	req->last_err = 0;
@@ -677,6 +685,7 @@ static void requests_reroute(struct router *r, uint32_t node, bool only_gone)
 static void peer_reset(void *ctx, uint32_t nodeid)
 {
 	requests_reroute(ctx, nodeid, false);
+	mirror_peer_reset(ctx, nodeid);
 }
 
 /*
@@ -918,6 +927,7 @@ int router_start(struct router **out, struct transport *t, uint32_t io_timeout_m
 	qb_list_init(&r->age);
 	qb_list_init(&r->tracks);
 	qb_list_init(&r->owned);
+	qb_list_init(&r->fanned);
 	rstats_init(&r->stats);
 	for (i = 0; i < BUCKETS; i++)
 		qb_list_init(&r->buckets[i]);

@@ -127,7 +127,10 @@ struct vd_request {
 	 * database (parked meanwhile). */
 	struct vd_request *parent; /* a leg: the change it is part of */
 	bool pinned; /* a leg, or a resync's copy: its path only (path) */
+	bool flush_swap; /* a flush leg that owns its replica's flushing regions */
 	struct qb_list_head owned; /* the router made it: in its list of those */
+	struct qb_list_head fanned; /* a change the writer fanned out, until done */
+	uint64_t ask_ns; /* parked: when its replica's outdate was last asked */
 	uint8_t nlegs; /* a change: legs still out */
 	bool parked;
 	int32_t leg_status[2]; /* a change: each replica's leg (LEG_*, -errno) */

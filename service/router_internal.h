@@ -73,6 +73,10 @@ struct router {
 	/* Requests the router made itself (legs, copies, changes it serves
 	 * for other nodes): freed at the end if still there. */
 	struct qb_list_head owned;
+	/* Changes of mirrors this node writes, from their fan-out until they
+	 * complete (parked included): an overlapping change waits for them,
+	 * so every replica applies overlapping changes in one order. */
+	struct qb_list_head fanned;
 	uint32_t resync_mib_s; /* [mirror] resync_rate, 0 no limit */
 };
 
@@ -85,6 +89,13 @@ struct mirror_track {
 	 * copy, since who wrote before is not known). */
 	struct regionmap dirty[2];
 	bool tracking[2];
+	/* Per fed replica: the regions written to it since the last flush
+	 * sent there (unflushed), and those the flush out now covers
+	 * (flushing): a replica that fails may have lost them from its cache,
+	 * so they join its dirty regions. */
+	struct regionmap unflushed[2];
+	struct regionmap flushing[2];
+	bool flush_out[2];
 	/* The resync: one copy out at a time, of the regions in
 	 * [lock_lo, lock_hi), which changes wait for. */
 	bool copying;
@@ -104,6 +115,17 @@ struct local_io {
 	struct router *r;
 	struct vd_request *req;
 };
+
+/* A mirror's writer asks a replica's state of the database at most this
+ * often (per disk, or per parked change). */
+#define ASK_MS 1000
+
+/* Takes node out of its list; it may be taken out again. */
+static inline void list_leave(struct qb_list_head *node)
+{
+	qb_list_del(node);
+	qb_list_init(node);
+}
 
 /* A mirror leg's outcome before it has one, and when its replica was no
  * longer needed (outdated meanwhile: nothing to wait for). */
@@ -137,7 +159,10 @@ void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_d
 		  uint64_t now);
 /* A change another node's client sent the writer: fanned out as this
  * node's own; io->done() runs when it completes. */
-int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io);
+int mirror_serve(void *ctx, uint32_t from, uint32_t disk_id, struct backend_io *io);
+/* from restarted: the changes it sent that have not gone out yet are
+ * cancelled (its new life's must never meet them). */
+void mirror_peer_reset(struct router *r, uint32_t from);
 /* At the end: frees the requests the router made itself still there. */
 void mirror_requests_free(struct router *r);
 
@@ -149,6 +174,17 @@ void mirror_tracks_free(struct router *r);
 /* change (a write, trim or zeroes) did not reach path's replica. */
 void mirror_missed(struct router *r, const struct vdmap_disk *d, uint8_t path,
 		   const struct vd_request *change);
+/* change goes to path's replica: a write not durable yet there. */
+void mirror_fed(struct router *r, const struct vdmap_disk *d, uint8_t path,
+		const struct vd_request *change);
+/* A flush goes to path's replica: true if it covers what was unflushed
+ * there (no other flush out), to be told how it ended (mirror_flush_end). */
+bool mirror_flush_begin(struct router *r, uint32_t disk_id, uint8_t path);
+void mirror_flush_end(struct router *r, uint32_t disk_id, uint8_t path, bool ok);
+/* Whether a change of disk_id (other than except) touching [lo, hi) is
+ * fanned out or parked. */
+bool mirror_overlap_out(struct router *r, uint32_t disk_id, uint64_t lo, uint64_t hi,
+			const struct vd_request *except);
 /* Whether change must wait: a resync copies regions it touches. */
 bool mirror_locked(struct router *r, const struct vd_request *change);
 /* Every tick: asks for the copies and drives them, publishes progress. */

@@ -10,13 +10,21 @@
  * parks the change and reports the replica lost, and the change completes
  * once a new mapping says that replica is outdated (or is sent to it again
  * if the outdate did not happen: the replicas never part silently).
+ *
+ * Overlapping changes are fanned out one after the other: a change waits
+ * while one touching the same bytes is out or parked, so every replica
+ * applies them in the same order (two legs in flight to one device may
+ * land in either order, and a parked change sent again must not land over
+ * a later one).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <qb/qblog.h>
 
+#include "clock.h"
 #include "router_internal.h"
 
 /* A change another node's client sent the writer, around the I/O remote.c
@@ -24,6 +32,7 @@
 struct served {
 	struct vd_request req;
 	struct backend_io *io;
+	uint32_t from;
 };
 
 static bool is_change(uint8_t op)
@@ -37,7 +46,9 @@ static bool replica_up(const struct vdmap_disk *d, uint8_t path)
 }
 
 /* Reads: this node's replica, else the writer's, else the other one; an
- * up-to-date replica that failed lately is tried only when no other can. */
+ * up-to-date replica that failed lately is tried only when no other can,
+ * and only by a read that has not failed yet (one that has waits, and gets
+ * EIO once it had no path for the I/O timeout, as router.h says). */
 static void route_read(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
 		       uint64_t now)
 {
@@ -51,7 +62,7 @@ static void route_read(struct router *r, struct vd_request *req, const struct vd
 
 			if (!replica_up(d, path) || !vdmap_is_member(r->map, d->paths[path].nodeid))
 				continue;
-			if (pass == 0 && router_path_failed(r, d->id, path, now))
+			if (pass == 0 ? router_path_failed(r, d->id, path, now) : req->tries)
 				continue;
 			if (router_dispatch(r, req, d, path, now) == 0)
 				return;
@@ -61,6 +72,7 @@ static void route_read(struct router *r, struct vd_request *req, const struct vd
 }
 
 static void settle(struct router *r, struct vd_request *change, const struct vdmap_disk *d);
+static void served_done(struct vd_request *req, int status);
 
 static void leg_done(struct vd_request *leg, int status)
 {
@@ -69,6 +81,8 @@ static void leg_done(struct vd_request *leg, int status)
 	const struct vdmap_disk *d;
 	uint8_t path = leg->path;
 
+	if (leg->flush_swap)
+		mirror_flush_end(r, change->disk_id, path, status == 0);
 	qb_list_del(&leg->owned);
 	free(leg);
 	change->leg_status[path] = status;
@@ -104,6 +118,8 @@ static void leg_start(struct router *r, struct vd_request *change, uint8_t path)
 	qb_list_add_tail(&leg->owned, &r->owned);
 	leg->pinned = true;
 	leg->path = path;
+	if (change->op == VD_FLUSH)
+		leg->flush_swap = mirror_flush_begin(r, change->disk_id, path);
 	change->leg_status[path] = LEG_OUT;
 	change->nlegs++;
 	router_route(r, leg);
@@ -163,15 +179,18 @@ static void fan_out(struct router *r, struct vd_request *change, const struct vd
 
 	change->leg_datagen = d->datagen;
 	legs_out(change);
+	qb_list_add_tail(&change->fanned, &r->fanned);
 	change->leg_status[0] = change->leg_status[1] = LEG_DROPPED;
 	/* Counted as one more leg until both went: a leg that completes at
 	 * once must not complete the change before the other one is out. */
 	change->nlegs = 1;
 	for (path = 0; path < 2; path++) {
-		if (replica_fed(d, path))
+		if (replica_fed(d, path)) {
+			mirror_fed(r, d, path, change);
 			leg_start(r, change, path);
-		else if (d->paths[path].nodeid)
+		} else if (d->paths[path].nodeid) {
 			mirror_missed(r, d, path, change);
+		}
 	}
 	/* No leg could be made (out of memory): settled from the tick, not
 	 * inside router_submit(). */
@@ -202,6 +221,27 @@ static bool legs_failed(struct router *r, struct vd_request *change, const struc
 	return failed;
 }
 
+/* Asks that the replicas that failed change be outdated (and again every
+ * ASK_MS while it is parked: a cycle may have been cancelled, or asked for
+ * another data generation). */
+static void outdate_ask(struct router *r, struct vd_request *change, const struct vdmap_disk *d,
+			uint64_t now)
+{
+	uint8_t path;
+
+	change->ask_ns = now;
+	for (path = 0; path < 2; path++) {
+		if (change->leg_status[path] >= 0)
+			continue;
+		qb_log(LOG_WARNING, "disk %" PRIu32 ": the %s replica failed a change (%s): "
+		       "outdating it before the change is acknowledged", d->id,
+		       path ? "secondary" : "primary", strerror(-change->leg_status[path]));
+		if (r->map->replica_ask)
+			r->map->replica_ask(r->map->drained_ctx, d->id, path, d->datagen,
+					    DB_REPLICA_OUTDATED);
+	}
+}
+
 /* Every leg of change is over: done, parked until the replicas that failed
  * it are outdated, or failed on every replica (the client's error, as on a
  * single device). */
@@ -227,44 +267,76 @@ static void settle(struct router *r, struct vd_request *change, const struct vdm
 	}
 	change->parked = true;
 	change->park_seq = r->map->seq;
-	for (path = 0; path < 2; path++) {
-		if (change->leg_status[path] >= 0 || d->datagen != change->leg_datagen)
-			continue;
-		qb_log(LOG_WARNING, "disk %" PRIu32 ": the %s replica failed a change (%s): "
-		       "outdating it before the change is acknowledged", d->id,
-		       path ? "secondary" : "primary", strerror(-change->leg_status[path]));
-		if (r->map->replica_ask)
-			r->map->replica_ask(r->map->drained_ctx, d->id, path, d->datagen,
-					    DB_REPLICA_OUTDATED);
-	}
+	outdate_ask(r, change, d, now_ns());
 	router_wait(r, change, TICK_MS);
 }
 
 /* A parked change: done once the replicas that failed it are outdated; on
  * a new mapping that still calls one up to date (the outdate did not
- * happen), sent to it again. */
-static void unpark(struct router *r, struct vd_request *change, const struct vdmap_disk *d)
+ * happen), sent to it again. If this node no longer writes the disk, the
+ * change goes to the writer as a whole, as a new one would: its legs here
+ * knew the old paths. */
+static void unpark(struct router *r, struct vd_request *change, const struct vdmap_disk *d,
+		   uint64_t now)
 {
 	uint8_t path;
 
+	if (d->paths[0].nodeid != r->map->local_nodeid) {
+		change->parked = false;
+		change->leg_status[0] = change->leg_status[1] = 0;
+		change->leg_datagen = 0;
+		list_leave(&change->fanned);
+		router_route(r, change);
+		return;
+	}
 	if (legs_failed(r, change, d) && r->map->seq == change->park_seq) {
+		if (now - change->ask_ns >= ASK_MS * MS)
+			outdate_ask(r, change, d, now);
 		router_wait(r, change, TICK_MS);
 		return;
 	}
 	change->parked = false;
 	legs_out(change);
 	change->nlegs = 1;
-	for (path = 0; path < 2; path++)
-		if (change->leg_status[path] < 0)
+	for (path = 0; path < 2; path++) {
+		if (change->leg_status[path] < 0) {
+			mirror_fed(r, d, path, change);
 			leg_start(r, change, path);
+		}
+	}
 	if (--change->nlegs == 0)
 		settle(r, change, d);
+}
+
+/* A change this node cannot write: to the writer. An error the writer
+ * answered is final (it tried every replica); a dead attempt (-ETIMEDOUT)
+ * or a writer that is stopping (-EAGAIN) goes again. */
+static void route_change(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
+			 uint64_t now)
+{
+	uint32_t writer = d->paths[0].nodeid;
+
+	if (req->last_err && req->last_err != -ETIMEDOUT && req->last_err != -EAGAIN) {
+		router_complete(r, req, req->last_err);
+		return;
+	}
+	req->last_err = 0;
+	if (!vdmap_is_member(r->map, writer) || router_dispatch(r, req, d, 0, now))
+		router_wait(r, req, TICK_MS);
+}
+
+/* Waits, without counting toward EIO: the path is fine, another change
+ * or a copy has the bytes. */
+static void wait_turn(struct router *r, struct vd_request *req)
+{
+	router_wait(r, req, 1);
+	req->lost_ns = 0;
 }
 
 void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_disk *d,
 		  uint64_t now)
 {
-	uint32_t writer = d->paths[0].nodeid;
+	const struct served *sv = req->done == served_done ? (const struct served *)req : NULL;
 
 	if (req->pinned) {
 		route_leg(r, req, d, now);
@@ -275,18 +347,24 @@ void mirror_route(struct router *r, struct vd_request *req, const struct vdmap_d
 		return;
 	}
 	if (req->parked) {
-		unpark(r, req, d);
+		unpark(r, req, d, now);
 		return;
 	}
-	if (writer != r->map->local_nodeid) {
-		if (!vdmap_is_member(r->map, writer) || router_dispatch(r, req, d, 0, now))
-			router_wait(r, req, TICK_MS);
+	if (d->paths[0].nodeid != r->map->local_nodeid) {
+		route_change(r, req, d, now);
 		return;
 	}
-	/* A resync copies regions it touches: after the copy, it goes to
-	 * both, and neither copy nor change is lost (docs/mirror.md). */
-	if (mirror_locked(r, req)) {
-		router_wait(r, req, 1);
+	/* A resync copies regions it touches, or an overlapping change is
+	 * out: after it (docs/mirror.md). */
+	if (vd_op_mutates(req->op) &&
+	    (mirror_locked(r, req) ||
+	     mirror_overlap_out(r, req->disk_id, req->offset, req->offset + req->length, req))) {
+		wait_turn(r, req);
+		return;
+	}
+	/* Its sender has given up on it by now (remote.h): it never starts. */
+	if (sv && sv->io->deadline && now >= sv->io->deadline) {
+		router_complete(r, req, -ETIMEDOUT);
 		return;
 	}
 	fan_out(r, req, d);
@@ -302,17 +380,20 @@ static void served_done(struct vd_request *req, int status)
 	io->done(io, status);
 }
 
-int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io)
+int mirror_serve(void *ctx, uint32_t from, uint32_t disk_id, struct backend_io *io)
 {
 	struct router *r = ctx;
 	struct served *s;
 
 	if (r->quiescing)
 		return -EAGAIN;
+	if (io->deadline && now_ns() >= io->deadline)
+		return -ETIMEDOUT;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->io = io;
+	s->from = from;
 	s->req = (struct vd_request){
 		.disk_id = disk_id,
 		.op = io->op,
@@ -327,6 +408,30 @@ int mirror_serve(void *ctx, uint32_t disk_id, struct backend_io *io)
 	qb_list_add_tail(&s->req.owned, &r->owned);
 	router_route(r, &s->req);
 	return 0;
+}
+
+void mirror_peer_reset(struct router *r, uint32_t from)
+{
+	struct vd_request *req, *tmp;
+
+	qb_list_for_each_entry_safe(req, tmp, &r->owned, owned) {
+		if (req->done != served_done || ((struct served *)req)->from != from ||
+		    !qb_list_empty(&req->fanned) || req->target)
+			continue;
+		router_complete(r, req, -ECANCELED);
+	}
+}
+
+bool mirror_overlap_out(struct router *r, uint32_t disk_id, uint64_t lo, uint64_t hi,
+			const struct vd_request *except)
+{
+	const struct vd_request *c;
+
+	qb_list_for_each_entry(c, &r->fanned, fanned)
+		if (c != except && c->disk_id == disk_id && vd_op_mutates(c->op) &&
+		    c->offset < hi && c->offset + c->length > lo)
+			return true;
+	return false;
 }
 
 void mirror_requests_free(struct router *r)

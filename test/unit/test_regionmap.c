@@ -64,6 +64,31 @@ static void test_mark_next(void **state)
 	regionmap_free(&m);
 }
 
+/* What a replica missed is what it was not sent plus what it had not
+ * flushed: or-ed, counted once; a clear starts over. */
+static void test_or_clear(void **state)
+{
+	struct regionmap a, b, c;
+
+	(void)state;
+	assert_int_equal(regionmap_init(&a, 10 * MIB, 64), 0);
+	assert_int_equal(regionmap_init(&b, 10 * MIB, 64), 0);
+	assert_int_equal(regionmap_init(&c, 20 * MIB, 64), 0);
+	regionmap_mark(&a, 0, 128 * KIB, true);
+	regionmap_mark(&b, 64 * KIB, 128 * KIB, true);
+	assert_int_equal(regionmap_or(&a, &b), 0);
+	assert_int_equal(a.set, 3);
+	assert_int_equal(regionmap_next(&a, 0), 0);
+	assert_int_equal(regionmap_next(&a, 3), -1);
+	assert_int_equal(regionmap_or(&a, &c), -EINVAL);
+	regionmap_clear(&a);
+	assert_int_equal(a.set, 0);
+	assert_int_equal(regionmap_next(&a, 0), -1);
+	regionmap_free(&a);
+	regionmap_free(&b);
+	regionmap_free(&c);
+}
+
 static void test_blocks(void **state)
 {
 	static uint8_t block[REGIONMAP_BLOCK];
@@ -103,6 +128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init),
 		cmocka_unit_test(test_mark_next),
+		cmocka_unit_test(test_or_clear),
 		cmocka_unit_test(test_blocks),
 	};
 

@@ -726,6 +726,69 @@ static void test_mirror_outdated_reads_writer(void **state)
 	assert_int_equal(assert_sent(PEER, &rd, VD_READ)->h.status, 0);
 }
 
+/* Two overlapping writes on the writer: the second waits until the first
+ * is done on every replica, so both replicas apply them in one order. */
+static void test_mirror_overlap_waits(void **state)
+{
+	struct creq w1, w2;
+
+	(void)state;
+	map_post(mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE));
+	submit(&w1, MIXED, VD_WRITE);
+	submit(&w2, MIXED, VD_WRITE);
+	run_ms(60);
+	assert_int_equal(frames(PEER), 1);
+	answer(PEER, assert_leg(PEER, &w1, VD_WRITE), 0, 0);
+	run_ms(60);
+	assert_int_equal(w1.done, 1);
+	assert_int_equal(w2.done, 0);
+	assert_int_equal(frames(PEER), 2);
+	answer(PEER, assert_leg(PEER, &w2, VD_WRITE), 0, 0);
+	run_ms(10);
+	assert_int_equal(w2.done, 1);
+	assert_int_equal(w2.status, 0);
+}
+
+/* Not the writer: an error the writer answers is final (it tried every
+ * replica), not sent again and again. */
+static void test_mirror_writer_error_final(void **state)
+{
+	struct vdmap *m = mirror_map(2, DB_REPLICA_UPTODATE, DB_REPLICA_UPTODATE);
+	struct db_path here = m->disks[1].paths[0];
+	struct creq w;
+
+	(void)state;
+	m->disks[1].paths[0] = m->disks[1].paths[1];
+	m->disks[1].paths[1] = here;
+	map_post(m);
+	submit(&w, MIXED, VD_WRITE);
+	run_ms(20);
+	answer(PEER, assert_sent(PEER, &w, VD_WRITE), 0, -EIO);
+	run_ms(60);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.status, -EIO);
+	assert_int_equal(frames(PEER), 1);
+}
+
+/* A read that failed on the only up-to-date replica is not sent there in
+ * a loop: it waits, and gets EIO after the I/O timeout. */
+static void test_mirror_read_fails_once(void **state)
+{
+	struct creq rd;
+
+	(void)state;
+	map_post(mirror_map(2, DB_REPLICA_OUTDATED, DB_REPLICA_UPTODATE));
+	submit(&rd, MIXED, VD_READ);
+	run_ms(20);
+	answer(PEER, assert_sent(PEER, &rd, VD_READ), 0, -EIO);
+	run_ms(TIMEOUT_MS / 2);
+	assert_int_equal(rd.done, 0);
+	assert_int_equal(frames(PEER), 1);
+	run_ms(TIMEOUT_MS);
+	assert_int_equal(rd.done, 1);
+	assert_int_equal(rd.status, -EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +813,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mirror_fails_everywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_not_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror_outdated_reads_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_overlap_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_writer_error_final, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror_read_fails_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
