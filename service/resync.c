@@ -43,6 +43,8 @@ struct copy {
 	struct backend_io io;
 	struct router *r;
 	struct mirror_track *t;
+	unsigned int slot; /* in t->runs */
+	void *buf;
 };
 
 static struct mirror_track *track_find(struct router *r, uint32_t disk_id)
@@ -65,7 +67,6 @@ static void track_free(struct mirror_track *t)
 		regionmap_free(&t->unflushed[p]);
 		regionmap_free(&t->flushing[p]);
 	}
-	free(t->buf);
 	free(t);
 }
 
@@ -76,8 +77,7 @@ static struct mirror_track *track_get(struct router *r, const struct vdmap_disk 
 	if (t)
 		return t;
 	t = calloc(1, sizeof(*t));
-	if (!t || posix_memalign(&t->buf, 4096, COPY_MAX)) {
-		free(t);
+	if (!t) {
 		qb_log(LOG_ERR, "disk %" PRIu32 ": out of memory for its mirror's tracking", d->id);
 		return NULL;
 	}
@@ -213,7 +213,7 @@ void mirror_tracks_update(struct router *r, const struct vdmap *old)
 			continue;
 		/* Not this node's to write any more: it publishes no progress. */
 		rstats_resync(&r->stats, t->disk_id, -1, 0, 0, 0);
-		if (!t->copying)
+		if (!t->ncopying)
 			track_free(t);
 	}
 }
@@ -284,6 +284,17 @@ static bool overlaps(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 	return off < hi && off + len > lo;
 }
 
+/* Whether [lo, hi) touches a run being copied. */
+static bool run_overlap(const struct mirror_track *t, uint64_t lo, uint64_t hi)
+{
+	unsigned int i;
+
+	for (i = 0; i < RESYNC_COPIES; i++)
+		if (t->runs[i].hi && overlaps(lo, hi - lo, t->runs[i].lo, t->runs[i].hi))
+			return true;
+	return false;
+}
+
 bool mirror_locked(struct router *r, const struct vd_request *change)
 {
 	const struct mirror_track *t;
@@ -291,7 +302,7 @@ bool mirror_locked(struct router *r, const struct vd_request *change)
 	if (!vd_op_mutates(change->op))
 		return false;
 	t = track_find(r, change->disk_id);
-	return t && t->copying && overlaps(change->offset, change->length, t->lock_lo, t->lock_hi);
+	return t && t->ncopying && run_overlap(t, change->offset, change->offset + change->length);
 }
 
 static void ask(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
@@ -304,14 +315,18 @@ static void ask(struct router *r, struct mirror_track *t, const struct vdmap_dis
 		r->map->replica_ask(r->map->drained_ctx, d->id, path, d->datagen, state);
 }
 
+static void copy_next(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
+		      uint8_t path, uint64_t now);
+
 static void copy_end(struct copy *c)
 {
 	struct mirror_track *t = c->t;
 
-	t->copying = false;
-	t->lock_lo = t->lock_hi = 0;
+	t->ncopying--;
+	t->runs[c->slot].lo = t->runs[c->slot].hi = 0;
+	free(c->buf);
 	free(c);
-	if (t->gone)
+	if (t->gone && !t->ncopying)
 		track_free(t);
 }
 
@@ -321,6 +336,9 @@ static void copy_write_done(struct vd_request *req, int status)
 	struct mirror_track *t = c->t;
 	struct router *r = c->r;
 	const struct vdmap_disk *d = vdmap_disk_by_id(r->map, t->disk_id);
+	uint8_t path = req->path;
+	bool go_on = status == 0 && d && !t->gone && t->sync_path == path &&
+		     d->state[path] == DB_REPLICA_SYNCING;
 
 	qb_list_del(&req->owned);
 	if (status == 0 && t->dirty[req->path].w) {
@@ -334,6 +352,10 @@ static void copy_write_done(struct vd_request *req, int status)
 		ask(r, t, d, req->path, DB_REPLICA_OUTDATED, now_ns());
 	}
 	copy_end(c);
+	/* The next run at once, not at the next tick: a copy is a round
+	 * trip or two, a tick 20 ms. */
+	if (go_on)
+		copy_next(r, t, d, path, now_ns());
 }
 
 static void copy_read_done(struct backend_io *io, int status)
@@ -357,7 +379,7 @@ static void copy_read_done(struct backend_io *io, int status)
 		.flags = VD_F_FUA,
 		.offset = c->io.offset,
 		.length = c->io.length,
-		.buf = t->buf,
+		.buf = c->buf,
 		.done = copy_write_done,
 		.ctx = c,
 	};
@@ -373,16 +395,70 @@ void resync_request_free(struct vd_request *req)
 	free((struct copy *)req);
 }
 
-/* The next run of set regions, from where the last one ended. */
+/* Starts copying the next run of set regions, from where the last one
+ * ended, unless it touches a change out or a run being copied; false when
+ * none started. */
+static bool copy_start(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
+		       uint8_t path, int src)
+{
+	struct regionmap *m = &t->dirty[path];
+	uint64_t region = 1ull << m->region_shift, lo, hi;
+	unsigned int slot;
+	int64_t first;
+	struct copy *c;
+	int rc;
+
+	first = regionmap_next(m, t->next);
+	if (first < 0)
+		first = regionmap_next(m, 0);
+	if (first < 0)
+		return false;
+	lo = (uint64_t)first * region;
+	for (hi = lo + region; hi < m->size && hi - lo < COPY_MAX; hi += region)
+		if (!regionmap_test(m, hi / region) || run_overlap(t, hi, hi + region))
+			break;
+	if (hi > m->size)
+		hi = m->size;
+	if (run_overlap(t, lo, hi) || mirror_overlap_out(r, d->id, lo, hi, NULL))
+		return false;
+	for (slot = 0; slot < RESYNC_COPIES && t->runs[slot].hi; slot++)
+		;
+	c = calloc(1, sizeof(*c));
+	if (!c || posix_memalign(&c->buf, 4096, COPY_MAX)) {
+		free(c);
+		return false;
+	}
+	c->r = r;
+	c->t = t;
+	c->slot = slot;
+	c->io = (struct backend_io){
+		.op = VD_READ,
+		.offset = lo,
+		.length = (uint32_t)(hi - lo),
+		.buf = c->buf,
+		.done = copy_read_done,
+	};
+	t->ncopying++;
+	t->runs[slot].lo = lo;
+	t->runs[slot].hi = hi;
+	t->next = hi / region;
+	rc = backend_submit(r->b, d->paths[src].device, &c->io);
+	if (rc) {
+		qb_log(LOG_ERR, "disk %" PRIu32 ": cannot read this node's replica to copy it: %s",
+		       d->id, strerror(-rc));
+		copy_end(c);
+		return false;
+	}
+	return true;
+}
+
+/* Keeps up to RESYNC_COPIES runs out; with none left to copy, asks for the
+ * replica to be up to date. */
 static void copy_next(struct router *r, struct mirror_track *t, const struct vdmap_disk *d,
 		      uint8_t path, uint64_t now)
 {
 	struct regionmap *m = &t->dirty[path];
-	uint64_t region = 1ull << m->region_shift, lo, hi;
 	int src = local_path(r, d);
-	int64_t first;
-	struct copy *c;
-	int rc;
 
 	if (!m->w || src < 0 || d->held)
 		return;
@@ -395,42 +471,14 @@ static void copy_next(struct router *r, struct mirror_track *t, const struct vdm
 		ask(r, t, d, path, DB_REPLICA_UPTODATE, now);
 		return;
 	}
-	/* [mirror] resync_rate: no more than that many MiB per second so far. */
-	if (r->resync_mib_s &&
-	    t->copied > (now - t->started_ns) / MS * r->resync_mib_s * MIB / 1000)
-		return;
-	first = regionmap_next(m, t->next);
-	if (first < 0)
-		first = regionmap_next(m, 0);
-	lo = (uint64_t)first * region;
-	for (hi = lo + region; hi < m->size && hi - lo < COPY_MAX; hi += region)
-		if (!regionmap_test(m, hi / region))
-			break;
-	if (hi > m->size)
-		hi = m->size;
-	if (mirror_overlap_out(r, d->id, lo, hi, NULL))
-		return;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
-	c->r = r;
-	c->t = t;
-	c->io = (struct backend_io){
-		.op = VD_READ,
-		.offset = lo,
-		.length = (uint32_t)(hi - lo),
-		.buf = t->buf,
-		.done = copy_read_done,
-	};
-	t->copying = true;
-	t->lock_lo = lo;
-	t->lock_hi = hi;
-	t->next = hi / region;
-	rc = backend_submit(r->b, d->paths[src].device, &c->io);
-	if (rc) {
-		qb_log(LOG_ERR, "disk %" PRIu32 ": cannot read this node's replica to copy it: %s",
-		       d->id, strerror(-rc));
-		copy_end(c);
+	while (t->ncopying < RESYNC_COPIES) {
+		/* [mirror] resync_rate: no more than that many MiB per
+		 * second so far. */
+		if (r->resync_mib_s &&
+		    t->copied > (now - t->started_ns) / MS * r->resync_mib_s * MIB / 1000)
+			return;
+		if (!copy_start(r, t, d, path, src))
+			return;
 	}
 }
 
@@ -464,8 +512,7 @@ static void track_tick(struct router *r, struct mirror_track *t, const struct vd
 				       "%s replica", d->id, regionmap_dirty_bytes(&t->dirty[p]),
 				       p ? "secondary" : "primary");
 			}
-			if (!t->copying)
-				copy_next(r, t, d, p, now);
+			copy_next(r, t, d, p, now);
 		} else if (t->sync_path == p) {
 			t->sync_path = -1;
 		}

@@ -80,6 +80,8 @@ struct router {
 	uint32_t resync_mib_s; /* [mirror] resync_rate, 0 no limit */
 };
 
+#define RESYNC_COPIES 4
+
 /* What the writer keeps of a mirrored disk. */
 struct mirror_track {
 	struct qb_list_head list;
@@ -96,17 +98,18 @@ struct mirror_track {
 	struct regionmap unflushed[2];
 	struct regionmap flushing[2];
 	bool flush_out[2];
-	/* The resync: one copy out at a time, of the regions in
-	 * [lock_lo, lock_hi), which changes wait for. */
-	bool copying;
-	bool gone; /* no longer this node's to write: freed once not copying */
+	/* The resync: up to RESYNC_COPIES runs copied at once; changes that
+	 * touch one wait for it. */
+	unsigned int ncopying;
+	bool gone; /* no longer this node's to write: freed once nothing is copied */
 	int8_t sync_path; /* -1 none */
-	uint64_t lock_lo, lock_hi;
+	struct {
+		uint64_t lo, hi; /* hi 0: a free slot */
+	} runs[RESYNC_COPIES];
 	uint64_t next; /* the region to look from */
 	uint64_t copied; /* bytes, this resync */
 	uint64_t started_ns;
 	uint64_t asked_ns; /* the last state asked of the database */
-	void *buf;
 };
 
 /* A local attempt: the backend I/O and who it is for. */
