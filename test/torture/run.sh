@@ -6,6 +6,7 @@
 #
 #   test/torture/run.sh [--nodes 3|5] [--cycles N] [--seed N]
 #                       [--faults kind,kind,...] [--cycle-seconds S] [--keep]
+#                       [--mirror]
 #
 #   --nodes 3|5        cluster size (default 3), 2 links
 #   --cycles N         faults to inject, one per cycle (default 30)
@@ -21,6 +22,13 @@
 #                      [io] timeout_ms for a freeze or a stalled path, past
 #                      the membership change + FENCE_BOUND_MS + 1 s for I4)
 #   --keep             keep $VDC_DIR and every writer log
+#   --mirror           vd1 and vd2 are mirrored disks (docs/mirror.md), each
+#                      replica a file of its own node; vd3 stays the shared
+#                      fault disk. A cycle then also waits until every
+#                      replica is up to date again (resync) and fails when
+#                      the two replica files of a disk differ once the
+#                      writers stopped; the storage check reads the
+#                      secondary's replica file
 #
 # Environment: VDISK_BUILD (default <repo>/build: vdiskd, vdiskctl and
 # test/vdwriter), VDISK_SRC, VDWRITER (the writer/checker, default
@@ -77,6 +85,7 @@ SEED=1
 FAULTS=all
 CYCLE_SECONDS=1.5
 KEEP=0
+MIRROR=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--nodes) NODES=${2:-}; shift 2 || usage ;;
@@ -85,6 +94,7 @@ while [[ $# -gt 0 ]]; do
 	--faults) FAULTS=${2:-}; shift 2 || usage ;;
 	--cycle-seconds) CYCLE_SECONDS=${2:-}; shift 2 || usage ;;
 	--keep) KEEP=1; shift ;;
+	--mirror) MIRROR=1; shift ;;
 	-h | --help) usage 0 ;;
 	*) echo "run.sh: unknown argument '$1'" >&2; usage ;;
 	esac
@@ -184,7 +194,7 @@ trap '_t_rc=$?; _torture_cleanup; (exit $_t_rc); _vdt_cleanup' EXIT
 
 # ------------------------------------------------------------------ cluster
 
-step "torture: $NODES nodes, $CYCLES cycles, seed $SEED, faults $FAULTS; results in $OUTDIR"
+step "torture: $NODES nodes, $CYCLES cycles, seed $SEED, faults $FAULTS$( ((MIRROR)) && echo ", vd1 and vd2 mirrored"); results in $OUTDIR"
 vdc up -n "$NODES"
 # vdiskd logs "lease: L ms (corosync token T + consensus C + E ms)": the
 # membership changes T + C after a node falls silent, the schedule's holds
@@ -203,6 +213,7 @@ declare -A DISK_PRI=() DISK_SEC=() DISK_PRI_DEV=() DISK_SEC_DEV=()
 # Disk i: primary on node 2i-1, secondary on node 2i (modulo NODES): with 3
 # nodes vd1 n1/n2, vd2 n3/n1, vd3 n2/n3; with 5 vd1 n1/n2, vd2 n3/n4,
 # vd3 n5/n1.
+MIRRORS=()
 for i in 1 2 3; do
 	d=vd$i
 	DISK_PRI[$d]=n$(((2 * i - 2) % NODES + 1))
@@ -212,6 +223,16 @@ for i in 1 2 3; do
 	DISK_SEC_DEV[$d]=$shared/$d.img
 done
 if ((NODES == 3)); then DISK_PRI[vd3]=n2 DISK_SEC[vd3]=n3; fi
+# Mirrors: each replica its node's own file (zeroed: --assume-clean).
+if ((MIRROR)); then
+	MIRRORS=(vd1 vd2)
+	for d in "${MIRRORS[@]}"; do
+		DISK_PRI_DEV[$d]=$shared/$d.${DISK_PRI[$d]}.img
+		DISK_SEC_DEV[$d]=$shared/$d.${DISK_SEC[$d]}.img
+		truncate -s 64M "${DISK_PRI_DEV[$d]}" "${DISK_SEC_DEV[$d]}"
+	done
+fi
+is_mirror() { [[ " ${MIRRORS[*]} " == *" $1 "* ]]; }
 
 # The fault disk's primary path: nbdfuse -> nbdkit (error + pause filters).
 FAULT_EIO=$VDT_TMP/fault.eio
@@ -239,13 +260,23 @@ STORE_SOCK[$FAULT_DISK]=$ksock
 for d in "${DISKS[@]}"; do
 	[[ $d != "$FAULT_DISK" ]] || continue
 	STORE_SOCK[$d]=$VDT_TMP/store.$d.sock
-	nbdkit -r --unix "${STORE_SOCK[$d]}" --pidfile "$VDT_TMP/store.$d.pid" file file="$shared/$d.img" ||
+	# A mirror's ground truth: its secondary's replica (both must hold
+	# the same once up to date, which each cycle checks with cmp).
+	store_file=$shared/$d.img
+	if is_mirror "$d"; then store_file=${DISK_SEC_DEV[$d]}; fi
+	nbdkit -r --unix "${STORE_SOCK[$d]}" --pidfile "$VDT_TMP/store.$d.pid" file file="$store_file" ||
 		fail "nbdkit (storage reader of $d) did not start"
 	retry_until 5 test -s "$VDT_TMP/store.$d.pid" || fail "nbdkit wrote no pid file"
 	TORTURE_KILL+=("$(cat "$VDT_TMP/store.$d.pid")")
 done
 
 for d in "${DISKS[@]}"; do
+	if is_mirror "$d"; then
+		expect_ok "disk create $d (mirrored on ${DISK_PRI[$d]} and ${DISK_SEC[$d]})" \
+			ctl n1 disk create "$d" --assume-clean \
+			--mirror "${DISK_PRI[$d]}:${DISK_PRI_DEV[$d]},${DISK_SEC[$d]}:${DISK_SEC_DEV[$d]}"
+		continue
+	fi
 	expect_ok "disk create $d (primary ${DISK_PRI[$d]}, secondary ${DISK_SEC[$d]})" \
 		ctl n1 disk create "$d" --primary "${DISK_PRI[$d]}:${DISK_PRI_DEV[$d]}" \
 		--secondary "${DISK_SEC[$d]}:${DISK_SEC_DEV[$d]}"
@@ -446,7 +477,28 @@ whole_now() {
 			return 1
 		gens+=" "
 	done
-	[[ $(tr ' ' '\n' <<<"$gens" | sed '/^$/d' | sort -u | wc -l) == 1 ]]
+	[[ $(tr ' ' '\n' <<<"$gens" | sed '/^$/d' | sort -u | wc -l) == 1 ]] || return 1
+	# Every mirror whole again: both replicas up to date (resynced).
+	((${#MIRRORS[@]} == 0)) ||
+		jq -e '[.disks[] | select(.mirror) | .mirror.states[]] | all(. == "uptodate")' <<<"$(
+			timeout 5 "$VDC_HARNESS" ctl n1 --json disk list 2>/dev/null)" >/dev/null
+}
+
+# replicas_differ: the mirrors whose two replica files differ (writers
+# stopped, every replica up to date), with the first differing byte, one
+# per line. A write its writer stopped waiting for may still be landing on
+# one replica: each disk gets 10 s to settle.
+replicas_differ() {
+	local d i first
+	for d in "${MIRRORS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			cmp -s "${DISK_PRI_DEV[$d]}" "${DISK_SEC_DEV[$d]}" && break
+			sleep 0.1
+		done
+		((i < 100)) && continue
+		first=$(cmp "${DISK_PRI_DEV[$d]}" "${DISK_SEC_DEV[$d]}" 2>&1 | head -n1)
+		echo "$d ($first; $(cmp -l "${DISK_PRI_DEV[$d]}" "${DISK_SEC_DEV[$d]}" | wc -l) bytes)"
+	done
 }
 
 # fault_node KIND TARGET: the node a fault freezes, kills or cuts off, or "".
@@ -527,6 +579,11 @@ for line in "${SCHEDULE[@]}"; do
 	t_whole=$(now_ms)
 	stop_writers
 	t_stopped=$(now_ms)
+	differ=$(replicas_differ)
+	if [[ -n $differ ]]; then
+		FAILED="cycle $CYCLE ($F_KIND $F_TARGET): replicas differ with both up to date: $(echo $differ)"
+		echo "FAIL: $FAILED" >&2
+	fi
 	check_disks "$CYCLE"
 	t_checked=$(now_ms)
 	procs_now
