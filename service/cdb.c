@@ -318,6 +318,23 @@ static int claim_judge(struct cdb_op *op, const struct db_path *p, const char *c
 	return 0;
 }
 
+/* A two-node cluster without corosync's qdevice: with two_node, each half
+ * of a split keeps quorum, and each could write its own replica. */
+static bool tie_breaker_missing(const struct cdb *c)
+{
+	const struct membership_node *nodes;
+	cmap_handle_t cmap;
+	char *model = NULL;
+
+	if (membership_nodes(c->m, &nodes) != 2 || !membership_cmap(c->m, &cmap))
+		return false;
+	if (cmap_get_string(cmap, "quorum.device.model", &model) == CS_OK) {
+		free(model);
+		return false;
+	}
+	return true;
+}
+
 /* All probes answered: pick the size and multicast the row, or fail. */
 static void probes_finish(struct cdb_op *op)
 {
@@ -357,6 +374,14 @@ static void probes_finish(struct cdb_op *op)
 			op_complete(op, -ENOSPC, err);
 			return;
 		}
+	}
+	if (d->mirror && tie_breaker_missing(op->c)) {
+		size_t len = strlen(op->note);
+
+		snprintf(op->note + len, sizeof(op->note) - len,
+			 "%sa two-node cluster needs a tie-breaker for a mirror (corosync qdevice, or a "
+			 "third node without storage): with two_node, both halves of a split keep "
+			 "quorum and each could write its replica", len ? "; " : "");
 	}
 	op_send_update(op);
 }

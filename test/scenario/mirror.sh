@@ -50,6 +50,7 @@ expect_ok "delete vo" ctl n1 disk delete vo
 
 step "vm: replicas on n1 (writer) and n2, both clean (new zeroed files)"
 expect_ok "create vm" ctl n1 disk create vm --mirror "n1:$R1,n2:$R2" --assume-clean
+! grep -q "tie-breaker" <<<"$OUT" || fail "a mirror on three nodes got the two-node note: $OUT"
 converged 5
 show=$(ctl n3 disk show vm)
 echo "$show"
