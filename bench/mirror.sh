@@ -45,11 +45,8 @@ VDC=$SRC/test/cluster/vdcluster
 N2=10.201.0.2
 SP_PORT=11112
 
-say() { echo "bench: $(date +%T) $*" >&2; }
-die() {
-	echo "bench: error: $*" >&2
-	exit 1
-}
+# shellcheck source=lib.sh
+source "$SRC/bench/lib.sh"
 
 ((EUID == 0)) || die "must run as root (network namespaces)"
 for t in fio iperf3 sockperf jq cmake corosync nbdinfo; do
@@ -61,18 +58,7 @@ done
 mkdir -p "$OUT"
 OUT=$(readlink -f "$OUT")
 
-if [[ -n ${VDISK_BUILD:-} ]]; then
-	BUILD=$(readlink -m "$VDISK_BUILD")
-else
-	BUILD=$SRC/build-bench
-	say "configuring and building a Release tree in $BUILD"
-	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 ||
-		{ tail -n 30 "$OUT/build.log" >&2; die "cmake configure failed"; }
-	cmake --build "$BUILD" -j"$(nproc)" --target vdiskd vdiskctl >>"$OUT/build.log" 2>&1 ||
-		{ tail -n 30 "$OUT/build.log" >&2; die "build failed"; }
-fi
-[[ -x $BUILD/service/vdiskd && -x $BUILD/cli/vdiskctl ]] || die "$BUILD lacks vdiskd or vdiskctl"
-export VDISK_BUILD=$BUILD
+bench_build "$SRC" "$OUT/build.log"
 
 F_S=$SHM/$P-single.img
 F_M1=$SHM/$P-m1.img

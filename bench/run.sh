@@ -86,11 +86,8 @@ SP_PORT=11111
 HB_TIMEOUT_MS=1000 # vdiskd's default heartbeat_timeout_ms; the clusters keep it
 T_START=$SECONDS
 
-say() { echo "bench: $(date +%T) $*" >&2; }
-die() {
-	echo "bench: error: $*" >&2
-	exit 1
-}
+# shellcheck source=lib.sh
+source "$SRC/bench/lib.sh"
 
 ((EUID == 0)) || die "must run as root (network namespaces)"
 for t in fio nbdkit nbdcopy iperf3 sockperf jq python3 cmake nft corosync stdbuf; do
@@ -111,23 +108,7 @@ mkdir -p "$OUT"
 OUT=$(readlink -f "$OUT")
 
 # ---------------------------------------------------------------- build
-if [[ -n ${VDISK_BUILD:-} ]]; then
-	BUILD=$(readlink -m "$VDISK_BUILD")
-	[[ -x $BUILD/service/vdiskd && -x $BUILD/cli/vdiskctl ]] ||
-		die "$BUILD lacks service/vdiskd or cli/vdiskctl"
-else
-	BUILD=$SRC/build-bench
-	say "configuring and building a Release tree in $BUILD"
-	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$OUT/build.log" 2>&1 ||
-		{ tail -n 30 "$OUT/build.log" >&2; die "cmake configure failed"; }
-	cmake --build "$BUILD" -j"$(nproc)" --target vdiskd vdiskctl >>"$OUT/build.log" 2>&1 ||
-		{ tail -n 30 "$OUT/build.log" >&2; die "build failed"; }
-fi
-export VDISK_BUILD=$BUILD
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-SANITIZE=$(sed -n 's/^VDISK_SANITIZE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-[[ $BUILD_TYPE == Release ]] || say "warning: $BUILD is a '${BUILD_TYPE:-?}' build, not Release"
-[[ $SANITIZE != ON ]] || say "warning: $BUILD has sanitizers on: figures will be slow"
+bench_build "$SRC" "$OUT/build.log"
 
 # ---------------------------------------------------------------- helpers
 FILE_LOC=$SHM/$PA-local.img

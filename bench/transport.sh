@@ -42,11 +42,8 @@ N2_ADDR=10.201.0.2
 SP_TCP_PORT=11111
 SP_UDP_PORT=11112
 
-say() { echo "bench: $*" >&2; }
-die() {
-	echo "bench: error: $*" >&2
-	exit 1
-}
+# shellcheck source=lib.sh
+source "$SRC/bench/lib.sh"
 
 ((EUID == 0)) || die "must run as root (network namespaces)"
 for t in iperf3 sockperf jq cmake; do
@@ -54,22 +51,7 @@ for t in iperf3 sockperf jq cmake; do
 done
 
 # ---------------------------------------------------------------- build
-if [[ -n ${VDISK_BUILD:-} ]]; then
-	BUILD=$(readlink -m "$VDISK_BUILD")
-	[[ -x $BUILD/service/vdiskd && -x $BUILD/cli/vdiskctl ]] ||
-		die "$BUILD lacks service/vdiskd or cli/vdiskctl"
-else
-	BUILD=$SRC/build-bench
-	if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-		say "configuring a Release build in $BUILD"
-		cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-	fi
-	say "building vdiskd and vdiskctl in $BUILD"
-	cmake --build "$BUILD" -j"$(nproc)" --target vdiskd vdiskctl >/dev/null
-fi
-export VDISK_BUILD=$BUILD
-BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-SANITIZE=$(sed -n 's/^VDISK_SANITIZE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+bench_build "$SRC" /dev/null
 
 # ---------------------------------------------------------------- cluster
 SERVERS=()

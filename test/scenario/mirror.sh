@@ -24,6 +24,21 @@ source "$VDISK_SRC/test/tools/safety_lib.sh"
 
 BLOCKS=64
 
+# writer NAME NODE DISK: NODE's verifying writer on DISK, its writer id and
+# blocks from the node's number, 150 writes/s at depth 4, a flush every 16.
+writer() {
+	local k=${2#n}
+	vdw_start "$1" "$2" "$3" --writer "$k" --first $(((k - 1) * BLOCKS)) --blocks "$BLOCKS" \
+		--qd 4 --rate 150 --flush-every 16
+}
+
+# longest_stall NAME MS: the longest gap between writer NAME's
+# acknowledgements from a second before MS on.
+longest_stall() {
+	awk -v t="$(($2 - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 }
+		END { print m + 0 }' "$(vdw_log "$1")"
+}
+
 safety_cluster 3000
 printf '[mirror]\nresync_rate = 16\n' >>"$VDC_DIR/n1/vdisk.conf"
 vdc restart n1 vdiskd
@@ -63,10 +78,9 @@ gen0=$(disk_json n1 vm | jq -r .mirror.datagen)
 for n in n1 n2 n3; do wait_nbd "$n" vm; done
 
 step "writers on n1, n2 and n3, $BLOCKS blocks each, flushes every 16"
-vdw_start w1 n1 vm --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
-vdw_start w2 n2 vm --writer 2 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
-vdw_start w3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
-	--flush-every 16
+writer w1 n1 vm
+writer w2 n2 vm
+writer w3 n3 vm
 for w in w1 w2 w3; do
 	retry_until 15 vdw_acked_after "$w" 0 300 || fail "vdwriter $w: $(cat "$VDT_TMP/$w.err")"
 done
@@ -76,9 +90,8 @@ cmp "$R1" "$R2" || fail "the replicas differ with both up to date"
 echo "ok: the two replica files are byte-identical"
 
 step "n2's vdiskd killed under the writers: writes go on with n1's replica alone"
-vdw_start w1 n1 vm --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
-vdw_start w3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
-	--flush-every 16
+writer w1 n1 vm
+writer w3 n3 vm
 retry_until 15 vdw_acked_after w3 0 300 || fail "vdwriter w3: $(cat "$VDT_TMP/w3.err")"
 t_kill=$(now_ms)
 vdc kill n2 vdiskd KILL
@@ -88,7 +101,7 @@ retry_until 30 vdw_acked_after w1 "$((t_kill + 100))" 300 ||
 	fail "writes on n1 do not go on without n2"
 # The longest gap between acknowledgements through n3 around the kill: n2's
 # lease (its replica outdated only once n2 can no longer serve reads).
-echo "longest stall through n3 after the kill: $(awk -v t="$((t_kill - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 } END { print m + 0 }' "$(vdw_log w3)") ms"
+echo "longest stall through n3 after the kill: $(longest_stall w3 "$t_kill") ms"
 assert_jq "n2's replica is outdated, with a new data generation" "$(disk_json n1 vm)" \
 	".mirror.states == [\"uptodate\", \"outdated\"] and .mirror.datagen != \"$gen0\""
 assert_eq "n3's CMAP says n2's replica is outdated" "$(cmap_get n3 vdisk.disk.vm.secondary.state)" \
@@ -123,8 +136,8 @@ head -c 1M /dev/urandom >"$VDC_DIR/n1/vf.img.seed"
 dd if="$VDC_DIR/n1/vf.img.seed" of="$VDC_DIR/n1/vf.img" bs=1M seek=40 conv=notrunc status=none
 expect_ok "create vf" ctl n1 disk create vf --mirror "n1:$VDC_DIR/n1/vf.img,n2:$VDC_DIR/n2/vf.img"
 for n in n1 n2 n3; do wait_nbd "$n" vf; done
-vdw_start f1 n1 vf --writer 1 --first 0 --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
-vdw_start f3 n3 vf --writer 3 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
+writer f1 n1 vf
+writer f3 n3 vf
 retry_until 15 eval 'ctl n1 disk show vf | grep -q "syncing, [0-9]*% at"' ||
 	fail "disk show on n1 gives no resync progress: $(ctl n1 disk show vf)"
 ctl n1 disk show vf | grep Secondary
@@ -152,16 +165,15 @@ echo "ok: vf's replica files are byte-identical after the copy"
 vdw_check_all vf f1 f3
 
 step "vm's writer n1 killed under writers on n2 and n3: n2 promotes itself, n1's replica is outdated"
-vdw_start g2 n2 vm --writer 2 --first "$BLOCKS" --blocks "$BLOCKS" --qd 4 --rate 150 --flush-every 16
-vdw_start g3 n3 vm --writer 3 --first $((2 * BLOCKS)) --blocks "$BLOCKS" --qd 4 --rate 150 \
-	--flush-every 16
+writer g2 n2 vm
+writer g3 n3 vm
 retry_until 15 vdw_acked_after g3 0 300 || fail "vdwriter g3: $(cat "$VDT_TMP/g3.err")"
 t_kill=$(now_ms)
 vdc kill n1 vdiskd KILL
 retry_until 30 vdw_acked_after g3 "$((t_kill + 100))" 300 ||
 	fail "writes through n3 do not go on without the writer ($(vdw_acks_after g3 "$t_kill") since)"
 retry_until 30 vdw_acked_after g2 "$((t_kill + 100))" 300 || fail "writes on n2 do not go on"
-echo "longest stall through n3 after the writer's kill: $(awk -v t="$((t_kill - 1000))" '$1 == "A" && $4 > t { if (p && $4 - p > m) m = $4 - p; p = $4 } END { print m + 0 }' "$(vdw_log g3)") ms"
+echo "longest stall through n3 after the writer's kill: $(longest_stall g3 "$t_kill") ms"
 assert_jq "n2 writes vm, n1's replica is outdated" "$(disk_json n2 vm)" \
 	'.primary.node_name == "n2" and .mirror.states == ["uptodate", "outdated"]'
 vdw_stop g2
