@@ -322,6 +322,7 @@ static void copy_end(struct copy *c)
 {
 	struct mirror_track *t = c->t;
 
+	qb_list_del(&c->req.owned);
 	t->ncopying--;
 	t->runs[c->slot].lo = t->runs[c->slot].hi = 0;
 	free(c->buf);
@@ -340,7 +341,6 @@ static void copy_write_done(struct vd_request *req, int status)
 	bool go_on = status == 0 && d && !t->gone && t->sync_path == path &&
 		     d->state[path] == DB_REPLICA_SYNCING;
 
-	qb_list_del(&req->owned);
 	if (status == 0 && t->dirty[req->path].w) {
 		regionmap_mark(&t->dirty[req->path], req->offset, req->length, false);
 		t->copied += req->length;
@@ -363,6 +363,7 @@ static void copy_read_done(struct backend_io *io, int status)
 	struct copy *c = (struct copy *)((char *)io - offsetof(struct copy, io));
 	struct mirror_track *t = c->t;
 	struct router *r = c->r;
+	struct qb_list_head owned;
 
 	if (status || t->gone || t->sync_path < 0) {
 		if (status)
@@ -372,7 +373,9 @@ static void copy_read_done(struct backend_io *io, int status)
 		return;
 	}
 	/* Durable before its bits clear: a replica that loses its cache
-	 * later must not have lost a copied region with them. */
+	 * later must not have lost a copied region with them. (Its place in
+	 * the router's list of what it owns stays.) */
+	owned = c->req.owned;
 	c->req = (struct vd_request){
 		.disk_id = t->disk_id,
 		.op = VD_WRITE,
@@ -383,8 +386,8 @@ static void copy_read_done(struct backend_io *io, int status)
 		.done = copy_write_done,
 		.ctx = c,
 	};
+	c->req.owned = owned;
 	router_enqueue(r, &c->req);
-	qb_list_add_tail(&c->req.owned, &r->owned);
 	c->req.pinned = true;
 	c->req.path = (uint8_t)t->sync_path;
 	router_route(r, &c->req);
@@ -392,7 +395,10 @@ static void copy_read_done(struct backend_io *io, int status)
 
 void resync_request_free(struct vd_request *req)
 {
-	free((struct copy *)req);
+	struct copy *c = (struct copy *)req;
+
+	free(c->buf);
+	free(c);
 }
 
 /* Starts copying the next run of set regions, from where the last one
@@ -438,14 +444,20 @@ static bool copy_start(struct router *r, struct mirror_track *t, const struct vd
 		.buf = c->buf,
 		.done = copy_read_done,
 	};
+	/* The router's until it ends, read or write (freed at its end if
+	 * still there: mirror_requests_free). */
+	qb_list_add_tail(&c->req.owned, &r->owned);
 	t->ncopying++;
 	t->runs[slot].lo = lo;
 	t->runs[slot].hi = hi;
 	t->next = hi / region;
 	rc = backend_submit(r->b, d->paths[src].device, &c->io);
 	if (rc) {
-		qb_log(LOG_ERR, "disk %" PRIu32 ": cannot read this node's replica to copy it: %s",
-		       d->id, strerror(-rc));
+		/* Without this node's lease (just started, or cut off) the
+		 * copy waits for it, quietly. */
+		if (rc != -EAGAIN)
+			qb_log(LOG_ERR, "disk %" PRIu32 ": cannot read this node's replica to copy "
+			       "it: %s", d->id, strerror(-rc));
 		copy_end(c);
 		return false;
 	}

@@ -21,12 +21,18 @@ source "$VDISK_SRC/test/cluster/pcmk_lib.sh"
 R1=$VDC_DIR/n1/vm.img
 R2=$VDC_DIR/n2/vm.img
 
+# The rate is in n1's configuration before the disk exists: the copy must
+# still run when Pacemaker has started everything (at full speed it would
+# be over, and n1's stop before Pacemaker takes vdiskd over would hand the
+# writer to n2's up-to-date replica: failover.h).
 mirror_create() {
+	printf '[mirror]\nresync_rate = 2\n' >>"$VDC_DIR/n1/vdisk.conf"
+	vdc restart n1 vdiskd
+	vdc wait-synced n1 20
 	truncate -s 64M "$R1" "$R2"
 	# bytes on n1 only: the copy must carry them
 	head -c 1M /dev/urandom | dd of="$R1" bs=1M seek=10 conv=notrunc status=none
 	expect_ok "disk create vm --mirror" ctl n1 disk create vm --mirror "n1:$R1,n2:$R2"
-	printf '[mirror]\nresync_rate = 2\n' >>"$VDC_DIR/n1/vdisk.conf"
 }
 
 step "3 nodes, vm mirrored on n1 and n2 (n2's replica to be copied), Pacemaker"
