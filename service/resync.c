@@ -138,18 +138,19 @@ static void track_unfed(struct router *r, struct mirror_track *t, const struct v
 			uint8_t p, const struct vdmap *old)
 {
 	struct regionmap *m = &t->dirty[p];
+	bool tracking;
 
 	if (!m->w) {
 		if (regionmap_init(m, d->size, REGION_KIB)) {
 			qb_log(LOG_ERR, "disk %" PRIu32 ": out of memory for a replica's bitmap", d->id);
 			return;
 		}
-		t->tracking[p] = was_fed_here(r, old, d, p) && t->unflushed[p].w;
-		if (!t->tracking[p])
+		tracking = was_fed_here(r, old, d, p) && t->unflushed[p].w;
+		if (!tracking)
 			regionmap_mark(m, 0, d->size, true);
 		qb_log(LOG_NOTICE, "disk %" PRIu32 ": the %s replica is %s: %s", d->id,
 		       p ? "secondary" : "primary", db_replica_state_name(d->state[p]),
-		       t->tracking[p] ? "the regions it misses from now on are recorded" :
+		       tracking ? "the regions it misses from now on are recorded" :
 					"it is copied whole when it is back");
 	}
 	if (t->unflushed[p].w) {
@@ -180,7 +181,6 @@ static void track_update(struct router *r, struct mirror_track *t, const struct 
 		track_fed(t, d, p);
 		if (d->state[p] == DB_REPLICA_UPTODATE) {
 			maps_free(&t->dirty[p], 1);
-			t->tracking[p] = false;
 		} else if (!t->dirty[p].w) {
 			/* Syncing without a bitmap (this node restarted, or
 			 * was promoted, meanwhile): everything. */
@@ -279,18 +279,13 @@ void mirror_flush_end(struct router *r, uint32_t disk_id, uint8_t path, bool ok)
 	t->flush_out[path] = false;
 }
 
-static bool overlaps(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
-{
-	return off < hi && off + len > lo;
-}
-
 /* Whether [lo, hi) touches a run being copied. */
 static bool run_overlap(const struct mirror_track *t, uint64_t lo, uint64_t hi)
 {
 	unsigned int i;
 
 	for (i = 0; i < RESYNC_COPIES; i++)
-		if (t->runs[i].hi && overlaps(lo, hi - lo, t->runs[i].lo, t->runs[i].hi))
+		if (t->runs[i].hi && ranges_overlap(lo, hi, t->runs[i].lo, t->runs[i].hi))
 			return true;
 	return false;
 }

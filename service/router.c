@@ -574,7 +574,6 @@ void router_enqueue(struct router *r, struct vd_request *req)
 	req->ask_ns = 0;
 	qb_list_init(&req->fanned);
 	req->leg_status[0] = req->leg_status[1] = 0;
-	req->leg_datagen = 0;
 	req->last_err = 0;
 	qb_list_add_tail(&req->list, bucket(r, req->id));
 	qb_list_add_tail(&req->age, &r->age);

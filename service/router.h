@@ -134,7 +134,6 @@ struct vd_request {
 	uint8_t nlegs; /* a change: legs still out */
 	bool parked;
 	int32_t leg_status[2]; /* a change: each replica's leg (LEG_*, -errno) */
-	uint64_t leg_datagen; /* the data generation the legs went out under */
 	uint64_t park_seq; /* the mapping it was parked under */
 	int32_t last_err; /* the last failed attempt's status */
 };

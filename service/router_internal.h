@@ -86,11 +86,10 @@ struct router {
 struct mirror_track {
 	struct qb_list_head list;
 	uint32_t disk_id;
-	/* Per replica path: the regions it may lack, and whether this writer
-	 * saw every change the replica missed (else all are set: a full
-	 * copy, since who wrote before is not known). */
+	/* Per replica path: the regions it may lack; all of them when this
+	 * writer did not see every change the replica missed (a full copy,
+	 * since who wrote before is not known). */
 	struct regionmap dirty[2];
-	bool tracking[2];
 	/* Per fed replica: the regions written to it since the last flush
 	 * sent there (unflushed), and those the flush out now covers
 	 * (flushing): a replica that fails may have lost them from its cache,
@@ -122,6 +121,12 @@ struct local_io {
 /* A mirror's writer asks a replica's state of the database at most this
  * often (per disk, or per parked change). */
 #define ASK_MS 1000
+
+/* Whether [lo1, hi1) and [lo2, hi2) share a byte. */
+static inline bool ranges_overlap(uint64_t lo1, uint64_t hi1, uint64_t lo2, uint64_t hi2)
+{
+	return lo1 < hi2 && hi1 > lo2;
+}
 
 /* Takes node out of its list; it may be taken out again. */
 static inline void list_leave(struct qb_list_head *node)

@@ -177,7 +177,6 @@ static void fan_out(struct router *r, struct vd_request *change, const struct vd
 {
 	uint8_t path;
 
-	change->leg_datagen = d->datagen;
 	legs_out(change);
 	qb_list_add_tail(&change->fanned, &r->fanned);
 	change->leg_status[0] = change->leg_status[1] = LEG_DROPPED;
@@ -284,7 +283,6 @@ static void unpark(struct router *r, struct vd_request *change, const struct vdm
 	if (d->paths[0].nodeid != r->map->local_nodeid) {
 		change->parked = false;
 		change->leg_status[0] = change->leg_status[1] = 0;
-		change->leg_datagen = 0;
 		list_leave(&change->fanned);
 		router_route(r, change);
 		return;
@@ -429,7 +427,7 @@ bool mirror_overlap_out(struct router *r, uint32_t disk_id, uint64_t lo, uint64_
 
 	qb_list_for_each_entry(c, &r->fanned, fanned)
 		if (c != except && c->disk_id == disk_id && vd_op_mutates(c->op) &&
-		    c->offset < hi && c->offset + c->length > lo)
+		    ranges_overlap(c->offset, c->offset + c->length, lo, hi))
 			return true;
 	return false;
 }
